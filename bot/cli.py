@@ -1,0 +1,186 @@
+"""`oraculo`: one console command for every step of Oráculo.
+
+Example::
+
+    oraculo demo                      # sample corpus -> QA -> index -> three answers, offline
+    oraculo ask "Onde é sediada a UFMS?"
+    oraculo bot                       # needs TELEGRAM_BOT_TOKEN
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEMO_QUESTIONS = [
+    "Onde é sediada a UFMS?",
+    "Quem pode se inscrever no POSCOMP?",
+    "O que são atividades complementares?",
+]
+
+
+def _settings():
+    from pydantic import ValidationError
+
+    from pipeline.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise SystemExit(f"error: invalid configuration:\n{exc}") from None
+
+
+def _offline_hub_for_local_models(settings) -> None:
+    # Hub look-ups hang without a network; the embedded defaults and local paths never need one.
+    if all(m == "embedded" or Path(m).exists() for m in (settings.embedding_model, settings.llm_model)):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _service(settings):
+    from pipeline.service import Oraculo
+
+    return Oraculo.from_settings(settings)
+
+
+def cmd_generate_qa(args) -> int:
+    from pipeline.jobs import generate_qa_job
+
+    summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output)
+    print(summary)
+    return 0
+
+
+def cmd_index(args) -> int:
+    from pipeline.jobs import index_job
+
+    info = index_job(_settings(), input_dir=args.input)
+    print(f"index {info.version}: {info.n_chunks} chunks, {info.n_questions} questions -> {info.path}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from bot import texts
+
+    service = _service(_settings())
+    try:
+        result = service.ask(args.question, user_ref=args.user, channel="cli")
+    except ValueError:
+        print(texts.EMPTY_QUESTION if not args.question.strip() else texts.TOO_LONG, file=sys.stderr)
+        return 2
+    print(texts.render_answer_plain(result.answer))
+    print(f"[interação {result.interaction_id}]")
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from bot.terminal import run_chat
+
+    return run_chat(_service(_settings()), user_ref=args.user)
+
+
+def cmd_export_feedback(args) -> int:
+    from pipeline.jobs import export_feedback_job
+
+    result = export_feedback_job(_settings(), output_dir=args.output)
+    print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}")
+    return 0
+
+
+def cmd_bot(args) -> int:
+    settings = _settings()
+    if settings.telegram_bot_token is None:
+        print("error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather, then put it in .env)", file=sys.stderr)
+        return 2
+    from bot.app import run_polling
+
+    run_polling(settings)
+    return 0
+
+
+def cmd_db(args) -> int:
+    from storage import migrate
+
+    url = _settings().database_url
+    if args.action == "upgrade":
+        migrate.upgrade(url)
+    elif args.action == "downgrade":
+        migrate.downgrade(url, args.revision)
+    print(f"database at revision {migrate.current(url)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from bot import texts
+    from pipeline.jobs import generate_qa_job, index_job
+
+    settings = _settings()
+    print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
+    print(generate_qa_job(settings))
+    print("== 2/3 Construindo o índice de busca")
+    info = index_job(settings)
+    print(f"índice {info.version}: {info.n_chunks} trechos, {info.n_questions} perguntas")
+    print("== 3/3 Respondendo perguntas de exemplo")
+    service = _service(settings)
+    for question in DEMO_QUESTIONS:
+        result = service.ask(question, user_ref="demo", channel="cli")
+        print(f"\n❓ {question}\n{texts.render_answer_plain(result.answer)}")
+    print("\n" + texts.DEMO_NEXT_STEPS)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oraculo", description="Oráculo: RAG over Brazilian public documents.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the whole offline pipeline on the sample corpus")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate-qa", help="generate QA pairs from .txt documents")
+    p.add_argument("--input", type=Path, help="folder of .txt documents (default DATA_DIR/documents)")
+    p.add_argument("--output", type=Path, help="output folder (default DATA_DIR/data_qa)")
+    p.set_defaults(func=cmd_generate_qa)
+
+    p = sub.add_parser("index", help="build the search index")
+    p.add_argument("--input", type=Path, help="folder of .txt documents (default DATA_DIR/documents)")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--user", default="cli:local", help="who is asking (hashed before storage)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="interactive terminal chat with feedback")
+    p.add_argument("--user", default="cli:local", help="who is asking (hashed before storage)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("export-feedback", help="export validated feedback to jsonl")
+    p.add_argument("--output", type=Path, help="output folder (default DATA_DIR/exports)")
+    p.set_defaults(func=cmd_export_feedback)
+
+    p = sub.add_parser("bot", help="run the Telegram bot (polling)")
+    p.set_defaults(func=cmd_bot)
+
+    p = sub.add_parser("db", help="database migrations")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    p.add_argument("revision", nargs="?", default="base", help="target of downgrade (default base)")
+    p.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "sentence_transformers", "transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _offline_hub_for_local_models(_settings())
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

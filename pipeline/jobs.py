@@ -1,0 +1,98 @@
+"""The steps of the pipeline as jobs the CLI, the bot and the scheduler all call.
+
+Example::
+
+    from pipeline.settings import Settings
+    from pipeline import jobs
+    s = Settings()
+    jobs.generate_qa_job(s)      # documents -> DATA_DIR/data_qa/<doc>.jsonl
+    jobs.index_job(s)            # chunks + questions -> DATA_DIR/index/versions/<v>
+    jobs.export_feedback_job(s)  # validated 👍 -> DATA_DIR/exports/feedback_validated.jsonl
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+VALIDATED_FILE = "feedback_validated.jsonl"
+
+
+def _documents(settings: Settings, input_dir: Path | None):
+    from pipeline.documents import load_documents
+
+    return load_documents(Path(input_dir) if input_dir else Path(settings.documents_dir))
+
+
+def make_generator(settings: Settings):
+    """The QA generator chosen by settings: OpenAI-compatible when configured, else the offline one."""
+    if settings.use_openai:
+        from pipeline.qa import OpenAIQAGenerator
+
+        if settings.openai_api_key is None:
+            raise RuntimeError("QA_GENERATOR=openai needs OPENAI_API_KEY")
+        return OpenAIQAGenerator(base_url=settings.openai_base_url,
+                                 api_key=settings.openai_api_key.get_secret_value(),
+                                 model=settings.openai_model, timeout_s=settings.openai_timeout_s)
+    return "offline"
+
+
+def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output_dir: Path | None = None):
+    """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa)."""
+    from pipeline.qa import generate_qa
+
+    documents = _documents(settings, input_dir)
+    out = Path(output_dir) if output_dir else settings.qa_dir
+    return generate_qa(documents, out_dir=out, generator=make_generator(settings))
+
+
+def index_job(settings: Settings, *, input_dir: Path | None = None):
+    """Chunk every document and (re)build the search index with the QA records of DATA_DIR/data_qa."""
+    from pipeline.chunking import chunk_document
+    from pipeline.index import build_index
+    documents = _documents(settings, input_dir)
+    chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
+    info = build_index(chunks, qa_records=qa_records(settings), embedding_model=settings.embedding_model,
+                       index_root=settings.index_dir)
+    log.info("index %s built: %d chunks, %d questions", info.version, info.n_chunks, info.n_questions)
+    return info
+
+
+def qa_records(settings: Settings) -> list[dict]:
+    """Every QA record indexing and training learn from: generated, hand-written and validated feedback.
+
+    The 👎 review file stays out: it is for people to read, never a positive example.
+    """
+    from pipeline.qa import load_qa_records
+
+    records = load_qa_records(settings.qa_dir) if settings.qa_dir.exists() else []
+    validated = settings.exports_dir / VALIDATED_FILE
+    if validated.exists():
+        records += load_qa_records(validated)
+    return records
+
+
+def ensure_index(settings: Settings):
+    """Build QA pairs and the index if there is no serving index yet (first run on a fresh install)."""
+    from pipeline.index import current_version
+
+    if current_version(settings.index_dir) is not None:
+        return None
+    log.info("no index yet in %s: generating QA pairs and building one", settings.index_dir)
+    generate_qa_job(settings)
+    return index_job(settings)
+
+
+def export_feedback_job(settings: Settings, *, output_dir: Path | None = None):
+    """Export validated feedback (👍 and no 👎) to jsonl for indexing and training; 👎 to a review file."""
+    from storage.db import Database
+    from storage.export import export_feedback
+
+    database = Database(settings.database_url)
+    database.upgrade()
+    with database.session() as session:
+        return export_feedback(session, out_dir=Path(output_dir) if output_dir else settings.exports_dir)

@@ -1,0 +1,142 @@
+"""The one answer path shared by the Telegram bot and the terminal: ask, log, vote.
+
+Example::
+
+    from pipeline.service import Oraculo
+    from pipeline.settings import Settings
+    oraculo = Oraculo.from_settings(Settings())
+    result = oraculo.ask("Onde é sediada a UFMS?", user_ref="cli:local", channel="cli")
+    oraculo.vote(interaction_id=result.interaction_id, user_ref="cli:local", vote=+1)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.answer import Answer, Answerer
+from pipeline.documents import Document, load_documents
+from pipeline.settings import Settings
+from storage import repository
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class AskResult:
+    interaction_id: int
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    vote: int
+    created: bool
+    changed: bool
+
+
+class Oraculo:
+    """Answers questions through the configured strategy and records every interaction and vote."""
+
+    def __init__(self, settings: Settings, *, answerer: Answerer | None = None, database: Database | None = None):
+        self.settings = settings
+        self.database = database or Database(settings.database_url)
+        self._answerer = answerer
+        self._lock = threading.Lock()
+        self._salt = settings.salt()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Oraculo":
+        """Build the service: bring the database schema to head and make sure an index exists."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        service = cls(settings)
+        service.database.upgrade()
+        return service
+
+    @property
+    def answerer(self) -> Answerer:
+        # Models load once per process, on first use, so the CLI and the bot start fast.
+        with self._lock:
+            if self._answerer is None:
+                from pipeline.jobs import ensure_index
+
+                ensure_index(self.settings)
+                self._answerer = Answerer(self.settings)
+            return self._answerer
+
+    def user_hash(self, user_ref: str | int) -> str:
+        return repository.hash_user_id(user_ref, salt=self._salt)
+
+    def ask(self, question: str, *, user_ref: str | int, channel: str, chat_ref: str | int | None = None) -> AskResult:
+        """Answer one question and log it; raises ValueError on an empty or oversized question."""
+        question = (question or "").strip()
+        if not question:
+            raise ValueError("empty question")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValueError(f"question longer than {MAX_QUESTION_CHARS} characters")
+        answer = self.answerer.answer(question)
+        with self.database.session() as session:
+            user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
+            interaction = repository.record_interaction(
+                session,
+                user_id=user.id,
+                question=question,
+                answer=answer.text,
+                sources=[source_to_dict(s) for s in answer.sources],
+                strategy=answer.strategy,
+                abstained=answer.abstained,
+                model_version=answer.model_version,
+                index_version=answer.index_version,
+                latency_ms=answer.latency_ms,
+                channel=channel,
+                chat_hash=self.user_hash(chat_ref) if chat_ref is not None else None,
+            )
+            interaction_id = interaction.id
+        log.info("answered interaction=%s channel=%s abstained=%s latency_ms=%.0f",
+                 interaction_id, channel, answer.abstained, answer.latency_ms)
+        return AskResult(interaction_id=interaction_id, answer=answer)
+
+    def vote(self, *, interaction_id: int, user_ref: str | int, vote: int) -> VoteResult:
+        """Store 👍 (+1) or 👎 (-1); a second vote by the same user updates the same row."""
+        with self.database.session() as session:
+            user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
+            previous = repository.get_feedback(session, interaction_id=interaction_id, user_id=user.id)
+            before = previous.vote if previous is not None else None
+            feedback, created = repository.record_feedback(
+                session, interaction_id=interaction_id, user_id=user.id, vote=vote)
+            result = VoteResult(vote=feedback.vote, created=created, changed=before is not None and before != vote)
+        log.info("feedback interaction=%s vote=%+d created=%s", interaction_id, vote, result.created)
+        return result
+
+    def comment(self, *, interaction_id: int, user_ref: str | int, comment: str) -> bool:
+        """Attach a comment to this user's vote on an interaction; False when there is no vote."""
+        with self.database.session() as session:
+            user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
+            return repository.set_feedback_comment(
+                session, interaction_id=interaction_id, user_id=user.id, comment=comment.strip()[:2000]) is not None
+
+    def documents(self) -> list[str]:
+        """Titles of the documents the bot knows about."""
+        return [doc.title for doc in self.loaded_documents()]
+
+    def loaded_documents(self) -> list[Document]:
+        return load_documents(Path(self.settings.documents_dir))
+
+    def is_admin(self, telegram_user_id: int | None) -> bool:
+        return telegram_user_id is not None and telegram_user_id in self.settings.admin_id_set
+
+
+def source_to_dict(source) -> dict:
+    return {
+        "document": source.document,
+        "title": source.title,
+        "section": source.section,
+        "chunk_id": source.chunk_id,
+        "quote": source.quote,
+        "score": round(float(source.score), 4),
+    }

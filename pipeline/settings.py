@@ -1,0 +1,142 @@
+"""Oráculo's settings: one typed object read from the environment and `.env`.
+
+Example::
+
+    >>> from pipeline.settings import Settings
+    >>> s = Settings(DATA_DIR="/tmp/oraculo")
+    >>> s.database_url.startswith("sqlite:///")
+    True
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED = "embedded"
+# Values copied from documentation that must never reach production as real secrets.
+_PLACEHOLDERS = {"changeme", "change-me", "your-token-here", "seu-token-aqui", "xxx", "token", "secret"}
+
+
+class Settings(BaseSettings):
+    """Every knob of Oráculo; each field maps to the upper-case environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False)
+
+    data_dir: Path = Field(default=Path("data"), description="Where everything Oráculo writes lives.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")
+    documents_dir: Path | None = Field(default=None, description="Folder of .txt documents; default DATA_DIR/documents.")
+
+    embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = all-MiniLM-L6-v2 from PyPI.")
+    llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
+    answer_strategy: str = Field(default="extractive", description="extractive | generative")
+    max_new_tokens: int = Field(default=96, ge=1, le=2048)
+    top_k: int = Field(default=4, ge=1, le=50)
+
+    qa_generator: str = Field(default="auto", description="auto | offline | openai (auto: openai when a key is set)")
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=60.0, gt=0)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    admin_ids: str = Field(default="", description="Comma-separated Telegram user ids.")
+    user_hash_salt: SecretStr | None = Field(default=None, description="Salt for hashing user ids; default: a random one kept in DATA_DIR.")
+
+    hf_repo_id: str | None = None
+    hf_token: SecretStr | None = None
+    hf_private: bool = True
+
+    gpu_hourly_usd: float = Field(default=0.0, ge=0)
+    retrain_cron: str = "0 3 * * *"
+    timezone: str = "America/Sao_Paulo"
+
+    @field_validator("telegram_bot_token", "openai_api_key", "hf_token", "user_hash_salt", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("telegram_bot_token", "openai_api_key", "hf_token")
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None):
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("placeholder secret: set the real value or leave the variable empty")
+        return value
+
+    @field_validator("answer_strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value not in {"extractive", "generative"}:
+            raise ValueError("ANSWER_STRATEGY must be 'extractive' or 'generative'")
+        return value
+
+    @field_validator("admin_ids")
+    @classmethod
+    def _valid_admin_ids(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip() and not part.strip().lstrip("-").isdigit():
+                raise ValueError(f"ADMIN_IDS must be comma-separated integers, got {part.strip()!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> "Settings":
+        self.data_dir = Path(self.data_dir).expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'oraculo.db').resolve()}"
+        if self.documents_dir is None:
+            self.documents_dir = self.data_dir / "documents"
+        return self
+
+    # Derived locations: everything written at run time lives under data_dir.
+    @property
+    def qa_dir(self) -> Path:
+        return self.data_dir / "data_qa"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def admin_id_set(self) -> frozenset[int]:
+        return frozenset(int(p) for p in self.admin_ids.split(",") if p.strip())
+
+    @property
+    def use_openai(self) -> bool:
+        if self.qa_generator == "openai":
+            return True
+        return self.qa_generator == "auto" and self.openai_api_key is not None
+
+    def salt(self) -> bytes:
+        """The user-hash salt: configured, or created once and kept in DATA_DIR (never logged)."""
+        if self.user_hash_salt is not None:
+            return self.user_hash_salt.get_secret_value().encode()
+        path = self.data_dir / ".user_salt"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once."""
+    return Settings()

@@ -1,0 +1,150 @@
+"""Export citizens' feedback as jsonl: validated answers for training, disliked ones for review.
+
+"Validated" = an interaction with at least one 👍 and no 👎 that was answered (not an abstention) from at
+least one source: it becomes a QA record (generator "feedback") that indexing and training read like any
+generated one. Every interaction with a 👎 goes to the review file, with the comments people left. Both
+files are written atomically (temp file + os.replace) in interaction-id order, so a re-export of the same
+data gives the same bytes. No user hash or chat hash leaves the database.
+
+Example::
+
+    >>> import tempfile, pathlib
+    >>> from storage.db import Database
+    >>> from storage.export import export_feedback
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> db = Database(f"sqlite:///{folder / 'o.db'}")
+    >>> db.upgrade()
+    >>> with db.session() as session:
+    ...     result = export_feedback(session, out_dir=folder / "exports")
+    >>> result.validated, result.review, result.path.name
+    (0, 0, 'feedback_validated.jsonl')
+    >>> db.dispose()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Interaction
+
+VALIDATED_FILENAME = "feedback_validated.jsonl"
+REVIEW_FILENAME = "feedback_review.jsonl"
+_CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")  # chunk ids are f"{document}:{start}-{end}"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    validated: int
+    review: int
+    path: Path
+    review_path: Path
+
+
+def _span(source: Mapping[str, Any]) -> list[int] | None:
+    """The supporting span: the source's own `span` when it has one, else the chunk's offsets."""
+    span = source.get("span")
+    if isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(x, int) for x in span):
+        return [span[0], span[1]]
+    match = _CHUNK_SPAN.search(str(source.get("chunk_id", "")))
+    return [int(match.group(1)), int(match.group(2))] if match else None
+
+
+def validated_record(interaction: Interaction, *, up: int, down: int) -> dict[str, Any]:
+    """The QA record (see the contracts' QA format) for a validated interaction, from its best source."""
+    source = interaction.sources[0]
+    chunk_id = str(source.get("chunk_id", ""))
+    document = str(source.get("document") or chunk_id.rsplit(":", 1)[0])
+    return {
+        "id": f"feedback-{interaction.id}",
+        "question": interaction.question,
+        "answer": interaction.answer,
+        "document": document,
+        "chunk_id": chunk_id,
+        "span": _span(source),
+        "tags": ["feedback"],
+        "generator": "feedback",
+        "created_at": interaction.created_at.isoformat(),
+        "interaction_id": interaction.id,
+        "up": up,
+        "down": down,
+    }
+
+
+def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, Any]:
+    """What a maintainer needs to see why an answer was disliked."""
+    return {
+        "interaction_id": interaction.id,
+        "question": interaction.question,
+        "answer": interaction.answer,
+        "abstained": interaction.abstained,
+        "strategy": interaction.strategy,
+        "model_version": interaction.model_version,
+        "index_version": interaction.index_version,
+        "sources": interaction.sources,
+        "up": up,
+        "down": down,
+        "comments": [
+            {"vote": fb.vote, "comment": fb.comment, "at": fb.updated_at.isoformat()}
+            for fb in interaction.feedback if fb.comment
+        ],
+        "created_at": interaction.created_at.isoformat(),
+    }
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write one JSON object per line to `path` through a temp file in the same folder; return the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the export from other tools
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:
+    """Write `out_dir/feedback_validated.jsonl` and `out_dir/feedback_review.jsonl`; return the counts."""
+    statement = (
+        select(Interaction)
+        .where(Interaction.feedback.any())
+        .options(selectinload(Interaction.feedback))
+        .order_by(Interaction.id)
+    )
+    validated: list[dict[str, Any]] = []
+    review: list[dict[str, Any]] = []
+    for interaction in session.scalars(statement):
+        up = sum(1 for fb in interaction.feedback if fb.vote > 0)
+        down = sum(1 for fb in interaction.feedback if fb.vote < 0)
+        if down:
+            review.append(review_record(interaction, up=up, down=down))
+        elif up and not interaction.abstained and interaction.answer.strip() and interaction.sources:
+            record = validated_record(interaction, up=up, down=down)
+            if record["document"]:  # a QA record must say which document supports it
+                validated.append(record)
+    out_dir = Path(out_dir)
+    path, review_path = out_dir / VALIDATED_FILENAME, out_dir / REVIEW_FILENAME
+    return ExportResult(
+        validated=write_jsonl_atomic(path, validated),
+        review=write_jsonl_atomic(review_path, review),
+        path=path,
+        review_path=review_path,
+    )

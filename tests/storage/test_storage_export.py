@@ -1,0 +1,113 @@
+"""Feedback export: validated QA records and the review file, written atomically and deterministically."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from storage import repository as repo
+from storage.export import REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback, write_jsonl_atomic
+
+QA_FIELDS = {"id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at"}
+
+
+def _ask(session, user_id, question, *, abstained=False, chunk_id="edital_2024:120-480"):
+    return repo.record_interaction(
+        session, user_id=user_id, question=question, answer="" if abstained else f"Resposta para {question}",
+        sources=[] if abstained else [{"document": "edital_2024", "title": "Edital 2024", "section": "3",
+                                       "chunk_id": chunk_id, "quote": "...", "score": 0.7}],
+        strategy="extractive", abstained=abstained, model_version="m", index_version="v1",
+        latency_ms=5.0, channel="telegram",
+    )
+
+
+@pytest.fixture
+def voted(db):
+    """Interactions covering every case; returns their ids by name."""
+    with db.session() as session:
+        ana = repo.get_or_create_user(session, user_hash="a" * 64)
+        bia = repo.get_or_create_user(session, user_hash="b" * 64)
+        ids = {}
+        for name in ("liked", "mixed", "disliked", "silent", "abstained_liked", "changed_mind"):
+            ids[name] = _ask(session, ana.id, f"pergunta {name}", abstained=name == "abstained_liked").id
+
+        def vote(name, user, value, comment=None):
+            repo.record_feedback(session, interaction_id=ids[name], user_id=user.id, vote=value, comment=comment)
+
+        vote("liked", ana, 1)
+        vote("liked", bia, 1)
+        vote("mixed", ana, 1)
+        vote("mixed", bia, -1, "a data está errada")
+        vote("disliked", bia, -1)
+        vote("abstained_liked", ana, 1)
+        vote("changed_mind", ana, 1)
+        vote("changed_mind", ana, -1, "mudei de ideia")
+    return ids
+
+
+def _read(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_export_splits_validated_and_review(db, voted, tmp_path):
+    out = tmp_path / "exports"
+    with db.session() as session:
+        result = export_feedback(session, out_dir=out)
+
+    assert (result.validated, result.review) == (1, 3)
+    assert result.path == out / VALIDATED_FILENAME and result.review_path == out / REVIEW_FILENAME
+
+    [record] = _read(result.path)
+    assert QA_FIELDS <= set(record)
+    assert record["id"] == f"feedback-{voted['liked']}" and record["interaction_id"] == voted["liked"]
+    assert record["generator"] == "feedback" and record["tags"] == ["feedback"]
+    assert record["question"] == "pergunta liked" and record["answer"] == "Resposta para pergunta liked"
+    assert (record["document"], record["chunk_id"], record["span"]) == ("edital_2024", "edital_2024:120-480",
+                                                                       [120, 480])
+    assert (record["up"], record["down"]) == (2, 0)
+    assert datetime.fromisoformat(record["created_at"]).utcoffset().total_seconds() == 0
+
+    review = _read(result.review_path)
+    assert [r["interaction_id"] for r in review] == [voted["mixed"], voted["disliked"], voted["changed_mind"]]
+    by_id = {r["interaction_id"]: r for r in review}
+    assert (by_id[voted["mixed"]]["up"], by_id[voted["mixed"]]["down"]) == (1, 1)
+    assert [c["comment"] for c in by_id[voted["mixed"]]["comments"]] == ["a data está errada"]
+    assert by_id[voted["disliked"]]["comments"] == []
+    assert by_id[voted["changed_mind"]]["comments"][0]["vote"] == -1
+
+    text = result.path.read_text(encoding="utf-8") + result.review_path.read_text(encoding="utf-8")
+    assert "a" * 64 not in text and "b" * 64 not in text  # no user hash leaves the database
+    assert "está" in text  # pt-BR kept readable, not \\u-escaped
+
+
+def test_export_is_deterministic_and_leaves_no_temp_files(db, voted, tmp_path):
+    out = tmp_path / "exports"
+    out.mkdir()
+    (out / VALIDATED_FILENAME).write_text("stale garbage\n")
+    with db.session() as session:
+        first = export_feedback(session, out_dir=out)
+        first_bytes = first.path.read_bytes(), first.review_path.read_bytes()
+        second = export_feedback(session, out_dir=out)
+    assert (second.path.read_bytes(), second.review_path.read_bytes()) == first_bytes
+    assert b"stale garbage" not in first_bytes[0]
+    assert sorted(p.name for p in out.iterdir()) == sorted([REVIEW_FILENAME, VALIDATED_FILENAME])
+
+
+def test_export_with_no_feedback_writes_empty_files(db, tmp_path):
+    with db.session() as session:
+        _ask(session, None, "ninguém votou")
+        result = export_feedback(session, out_dir=tmp_path / "exports")
+    assert (result.validated, result.review) == (0, 0)
+    assert result.path.read_text() == "" and result.review_path.read_text() == ""
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "out.jsonl"
+    assert write_jsonl_atomic(path, [{"n": 1}, {"n": 2}]) == 2
+    before = path.read_bytes()
+    with pytest.raises(TypeError):
+        write_jsonl_atomic(path, [{"n": 3}, {"not json": object()}])
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
