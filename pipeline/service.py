@@ -69,6 +69,10 @@ class Oraculo:
                 self._answerer = Answerer(self.settings)
             return self._answerer
 
+    def warm_up(self) -> None:
+        """Load the index and models now, so the first citizen does not wait for them."""
+        self.answerer.warm_up()
+
     def user_hash(self, user_ref: str | int) -> str:
         return repository.hash_user_id(user_ref, salt=self._salt)
 

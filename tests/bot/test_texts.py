@@ -1,0 +1,67 @@
+"""pt-BR texts: escaping, sources, limits Telegram enforces (checked with the fake's HTML parser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import texts
+from tests.fakes.oraculo import FakeAnswer, FakeSource, canned_answer
+from tests.fakes.telegram_html import parse_html
+from tests.fakes.telegram_server import MAX_CALLBACK_ANSWER_CHARS, MAX_MESSAGE_CHARS
+
+
+def test_answer_lists_each_distinct_source_once_and_at_most_three():
+    sources = [FakeSource("UFMS", "Ufms", "Sede"), FakeSource("UFMS", "Ufms", "Sede"),
+               FakeSource("UFMS", "Ufms", ""), FakeSource("TCC", "Tcc", "Art. 2º"), FakeSource("MEC", "Mec")]
+    shown, _ = parse_html(texts.render_answer(FakeAnswer("Em Campo Grande.", sources)))
+    assert shown.splitlines() == ["Em Campo Grande.", "", "📄 Fonte: Ufms, Sede", "📄 Fonte: Ufms",
+                                  "📄 Fonte: Tcc, Art. 2º"]
+
+
+def test_html_and_plain_renderings_show_the_same_characters():
+    answer = canned_answer("1 < 2 & 3 > 2 \"sim\"", title="Edital <Nº 5>", section="§ 1º")
+    html = texts.render_answer(answer)
+    assert "<" not in html.replace("&lt;", "") and "&amp;" in html
+    shown, entities = parse_html(html)
+    assert shown == texts.render_answer_plain(answer) and entities == []
+
+
+def test_abstention_and_empty_answer_say_not_found():
+    for answer in (canned_answer("x", abstained=True), FakeAnswer("   ", [FakeSource("A", "A")])):
+        assert parse_html(texts.render_answer(answer))[0] == texts.NOT_FOUND
+        assert texts.render_answer_plain(answer) == texts.NOT_FOUND
+
+
+def test_a_huge_answer_still_fits_in_one_telegram_message():
+    answer = FakeAnswer("Ação & reação " * 2000, [FakeSource("DOC", "Título " * 20, "Seção " * 20)] * 3)
+    shown, _ = parse_html(texts.render_answer(answer))
+    assert len(shown.encode("utf-16-le")) // 2 <= MAX_MESSAGE_CHARS
+    assert "…" in shown and "📄 Fonte:" in shown
+
+
+def test_welcome_lists_documents_and_cuts_a_long_list():
+    titles = [f"Documento {i}" for i in range(45)]
+    shown, entities = parse_html(texts.welcome(titles, first_name="<Ana & Bia>"))
+    assert shown.startswith("Olá, <Ana & Bia>!")
+    assert "• Documento 29" in shown and "• Documento 30" not in shown and "… e mais 15" in shown
+    assert [e["type"] for e in entities] == ["italic"]
+    assert "Ainda não tenho" in parse_html(texts.welcome([], first_name=None))[0]
+
+
+@pytest.mark.parametrize("html", [texts.HELP, texts.documents_list(["A & B"]), texts.documents_list([])])
+def test_fixed_html_texts_are_valid_telegram_html(html):
+    shown, _ = parse_html(html)
+    assert shown.strip()
+
+
+@pytest.mark.parametrize("vote,created,changed,expected", [
+    (1, True, False, texts.FEEDBACK_THANKS), (-1, True, False, texts.FEEDBACK_THANKS_DOWN),
+    (-1, False, True, texts.FEEDBACK_CHANGED), (1, False, False, texts.FEEDBACK_SAME)])
+def test_feedback_ack(vote, created, changed, expected):
+    assert texts.feedback_ack(vote=vote, created=created, changed=changed) == expected
+
+
+def test_callback_answers_fit_telegrams_200_characters():
+    acks = [texts.FEEDBACK_THANKS, texts.FEEDBACK_THANKS_DOWN, texts.FEEDBACK_CHANGED, texts.FEEDBACK_SAME,
+            texts.FEEDBACK_INVALID, texts.FEEDBACK_EXPIRED, texts.FEEDBACK_ERROR]
+    assert all(0 < len(a) <= MAX_CALLBACK_ANSWER_CHARS for a in acks)

@@ -1,0 +1,117 @@
+"""A stand-in for ``pipeline.service.Oraculo`` with the same methods: canned answers and a call history.
+
+For fast tests of the bot's handlers; the end-to-end test uses the real service.
+
+Example::
+
+    service = FakeOraculo(documents=["Ufms"])
+    service.answers.append(canned_answer("Em Campo Grande.", document="UFMS"))
+    result = service.ask("Onde fica?", user_ref=1, channel="telegram")
+    assert service.history == [("ask", "Onde fica?", {"user_ref": 1, "channel": "telegram", "chat_ref": None})]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FakeSource:
+    document: str
+    title: str
+    section: str = ""
+    chunk_id: str = ""
+    quote: str = ""
+    score: float = 0.9
+
+
+@dataclass(frozen=True)
+class FakeAnswer:
+    text: str
+    sources: list[FakeSource] = field(default_factory=list)
+    strategy: str = "extractive"
+    abstained: bool = False
+    model_version: str = "fake-model"
+    index_version: str = "fake-index"
+    latency_ms: float = 1.0
+
+
+@dataclass(frozen=True)
+class FakeAskResult:
+    interaction_id: int
+    answer: FakeAnswer
+
+
+@dataclass(frozen=True)
+class FakeVoteResult:
+    vote: int
+    created: bool
+    changed: bool
+
+
+def canned_answer(text: str, *, document: str = "UFMS", title: str | None = None, section: str = "",
+                  abstained: bool = False) -> FakeAnswer:
+    sources = [] if abstained else [FakeSource(document=document, title=title or document.title(), section=section)]
+    return FakeAnswer(text="" if abstained else text, sources=sources, abstained=abstained)
+
+
+class FakeOraculo:
+    """Synchronous like the real service; thread-safe because the bot calls it from worker threads."""
+
+    def __init__(self, *, documents: list[str] | None = None):
+        self.documents_titles = documents if documents is not None else ["Ufms", "Poscomp"]
+        self.answers: deque[FakeAnswer | Exception] = deque()  # next ask() returns (or raises) the first
+        self.history: list[tuple] = []
+        self.votes: dict[tuple[int, object], int] = {}  # (interaction_id, user_ref) -> vote
+        self.vote_delays: dict[int, float] = {}  # vote -> seconds to sleep inside vote(), to expose races
+        self.gates: dict[str, threading.Event] = {}  # question -> event ask() waits for before answering
+        self._interactions: set[int] = set()
+        self._next_id = 1
+        self._lock = threading.Lock()
+
+    def ask(self, question: str, *, user_ref, channel: str, chat_ref=None) -> FakeAskResult:
+        with self._lock:
+            self.history.append(("ask", question, {"user_ref": user_ref, "channel": channel, "chat_ref": chat_ref}))
+            answer = self.answers.popleft() if self.answers else canned_answer(f"Resposta para: {question}")
+            interaction_id = self._next_id
+            self._next_id += 1
+        gate = self.gates.get(question)
+        if gate is not None and not gate.wait(timeout=10):
+            raise TimeoutError(f"gate for {question!r} never opened")
+        if isinstance(answer, Exception):
+            raise answer
+        with self._lock:
+            self._interactions.add(interaction_id)
+        return FakeAskResult(interaction_id=interaction_id, answer=answer)
+
+    def vote(self, *, interaction_id: int, user_ref, vote: int) -> FakeVoteResult:
+        time.sleep(self.vote_delays.get(vote, 0.0))
+        with self._lock:
+            self.history.append(("vote", interaction_id, {"user_ref": user_ref, "vote": vote}))
+            if vote not in (1, -1):
+                raise ValueError("vote must be +1 or -1")
+            if interaction_id not in self._interactions:
+                raise LookupError(f"no interaction {interaction_id}")
+            before = self.votes.get((interaction_id, user_ref))
+            self.votes[(interaction_id, user_ref)] = vote
+            return FakeVoteResult(vote=vote, created=before is None, changed=before is not None and before != vote)
+
+    def comment(self, *, interaction_id: int, user_ref, comment: str) -> bool:
+        with self._lock:
+            self.history.append(("comment", interaction_id, {"user_ref": user_ref, "comment": comment}))
+            return (interaction_id, user_ref) in self.votes
+
+    def documents(self) -> list[str]:
+        with self._lock:
+            self.history.append(("documents",))
+        return list(self.documents_titles)
+
+    def is_admin(self, telegram_user_id) -> bool:
+        return False
+
+    def calls(self, name: str) -> list[tuple]:
+        with self._lock:
+            return [entry for entry in self.history if entry[0] == name]

