@@ -132,6 +132,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import json
+
+    if args.target == "retrieval":
+        from pipeline.eval_retrieval import evaluate_retrieval as evaluate
+    else:
+        from pipeline.eval_answers import evaluate_answers as evaluate
+    try:
+        report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for key, value in report.items():
+        print(f"{key:>18}: {value:.4f}" if isinstance(value, float) else f"{key:>18}: {value}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oraculo", description="Oráculo: RAG over Brazilian public documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -164,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bot", help="run the Telegram bot (polling)")
     p.set_defaults(func=cmd_bot)
+
+    p = sub.add_parser("eval", help="evaluate retrieval or answers on a SQuAD v1.1 file")
+    p.add_argument("target", choices=["retrieval", "answers"])
+    p.add_argument("--squad", type=Path, required=True, help="questions, SQuAD v1.1 json")
+    p.add_argument("--corpus", type=Path, help="corpus paragraphs, SQuAD v1.1 json (default: --squad)")
+    p.add_argument("--off-topic", type=int, default=0, help="answers only: mix in N off-topic questions")
+    p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current"])
