@@ -1,0 +1,122 @@
+"""The `oraculo` command end to end on the sample corpus with the embedded models (offline)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.terminal import run_chat
+from pipeline.service import Oraculo
+from pipeline.settings import Settings
+from storage.models import Feedback, Interaction
+
+
+def _scripted(lines):
+    answers = iter(lines)
+
+    def read(prompt: str) -> str:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise EOFError from None
+
+    return read
+
+
+def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    monkeypatch.setenv("DATA_DIR", str(data))
+
+    assert main(["generate-qa"]) == 0
+    qa_files = sorted((data / "data_qa").glob("*.jsonl"))
+    assert any(f.name == "UFMS.jsonl" for f in qa_files)
+
+    assert main(["index"]) == 0
+    assert (data / "index" / "CURRENT").read_text().strip()
+
+    capsys.readouterr()
+    assert main(["ask", "Onde é sediada a UFMS?"]) == 0
+    out = capsys.readouterr().out
+    assert "Fonte: Ufms" in out
+    assert "[interação 1]" in out
+
+    settings = Settings(DATA_DIR=data)
+    service = Oraculo.from_settings(settings)
+    transcript = []
+
+    class Out:
+        def write(self, text):
+            transcript.append(text)
+
+        def flush(self):
+            pass
+
+    read = _scripted(["O que é o POSCOMP?", "s", "Quem pode se inscrever no POSCOMP?", "n", "faltou o prazo", "sair"])
+    assert run_chat(service, user_ref="cli:ana", read=read, out=Out()) == 0
+    with service.database.session() as session:
+        votes = session.scalars(select(Feedback).order_by(Feedback.interaction_id)).all()
+        assert [(f.vote, f.comment) for f in votes] == [(1, None), (-1, "faltou o prazo")]
+        channels = set(session.scalars(select(Interaction.channel)))
+        assert channels == {"cli"}
+    assert "Fonte:" in "".join(transcript)
+
+    capsys.readouterr()
+    assert main(["export-feedback"]) == 0
+    assert "1 validated" in capsys.readouterr().out
+    validated = [json.loads(line) for line in (data / "exports" / "feedback_validated.jsonl").read_text().splitlines()]
+    assert [r["question"] for r in validated] == ["O que é o POSCOMP?"]
+    assert validated[0]["generator"] == "feedback"
+    review = (data / "exports" / "feedback_review.jsonl").read_text()
+    assert "faltou o prazo" in review
+
+    # the validated 👍 question reaches the next index; the 👎 one never does
+    from pipeline.jobs import qa_records
+
+    questions = {r["question"] for r in qa_records(settings)}
+    assert "O que é o POSCOMP?" in questions
+    assert "Quem pode se inscrever no POSCOMP?" not in questions
+
+
+def test_input_folder_is_used_and_empty_folder_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "edital_bolsas.txt").write_text(
+        "Edital de bolsas 2026.\n\nAs inscrições vão de 1º de março a 15 de março de 2026, "
+        "na Secretaria Acadêmica.\n", encoding="utf-8")
+    assert main(["index", "--input", str(docs)]) == 0
+    chunks = (tmp_path / "data" / "index").rglob("chunks.jsonl")
+    documents = {json.loads(line)["document"] for path in chunks for line in path.read_text().splitlines()}
+    assert documents == {"edital_bolsas"}
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["generate-qa", "--input", str(empty), "--output", str(tmp_path / "qa")]) == 0
+    assert len(list((tmp_path / "qa").glob("*.jsonl"))) > 20  # the bundled sample corpus
+
+
+def test_ask_rejects_empty_question(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    assert main(["ask", "   "]) == 2
+    assert "Escreva sua pergunta" in capsys.readouterr().err
+
+
+def test_bot_without_token_is_a_clear_error(capsys):
+    assert main(["bot"]) == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_placeholder_secret_is_refused(monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "changeme")
+    with pytest.raises(SystemExit, match="placeholder secret"):
+        main(["db", "current"])
+
+
+def test_db_upgrade_and_current(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert main(["db", "upgrade"]) == 0
+    out = capsys.readouterr().out
+    assert "database at revision" in out and "None" not in out
