@@ -45,9 +45,23 @@ def sample_corpus_dir() -> Path:
     return Path(str(resources.files("pipeline") / "sample_corpus"))
 
 
+# Joining words stay lower case in a title; short all-caps words of a file name are usually acronyms.
+_TITLE_LOWER = {"a", "o", "e", "as", "os", "de", "da", "do", "das", "dos", "em", "na", "no", "para", "por"}
+_ACRONYM_MAX = 5
+
+
 def title_from_name(name: str) -> str:
-    """``NORMAS_DE_ESTAGIO`` -> ``Normas De Estagio``."""
-    return name.replace("_", " ").strip().title()
+    """``NORMAS_DE_ESTAGIO_UFMS`` -> ``Normas de Estagio UFMS``."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    titled = []
+    for i, word in enumerate(words):
+        if i > 0 and word.lower() in _TITLE_LOWER:
+            titled.append(word.lower())
+        elif word.isupper() and len(word) <= _ACRONYM_MAX and word.isalpha() and word.lower() not in _TITLE_LOWER:
+            titled.append(word)
+        else:
+            titled.append(word.capitalize())
+    return " ".join(titled)
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str] | None:

@@ -40,7 +40,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["ask", "Onde é sediada a UFMS?"]) == 0
     out = capsys.readouterr().out
-    assert "Fonte: Ufms" in out
+    assert "Fonte: UFMS" in out
     assert "[interação 1]" in out
 
     settings = Settings(DATA_DIR=data)

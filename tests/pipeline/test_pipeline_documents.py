@@ -14,13 +14,16 @@ def test_sample_corpus_is_loaded_sorted_with_titles_and_hashes(sample_documents)
     assert names == sorted(names)
     assert "ATTRIBUTION" not in names  # only .txt files are documents
     doc = next(d for d in sample_documents if d.name == "HISTORIA_DA_FACOM")
-    assert doc.title == "Historia Da Facom"
+    assert doc.title == "Historia da FACOM"
     assert doc.sha256 == hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
     assert "UFMS" in doc.text and doc.path.name == "HISTORIA_DA_FACOM.txt"
 
 
 def test_title_from_name():
-    assert title_from_name("EDITAL_DE_BOLSAS_2024") == "Edital De Bolsas 2024"
+    assert title_from_name("EDITAL_DE_BOLSAS_2024") == "Edital de Bolsas 2024"
+    assert title_from_name("RES_APROVEITAMENTO_DE_ESTUDOS") == "RES Aproveitamento de Estudos"
+    assert title_from_name("UFMS") == "UFMS"
+    assert title_from_name("portaria-normativa_12") == "Portaria Normativa 12"
 
 
 def test_utf8_bom_cp1252_and_latin1_are_decoded(tmp_path):
