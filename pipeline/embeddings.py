@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -51,24 +52,69 @@ def resolve_embedding_model(name: str) -> str:
     return name
 
 
-def load_embedder(name: str):
-    """The ``SentenceTransformer`` for ``name`` on CPU, loaded once per process and shared."""
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere bf16 is emulated, slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``"auto"`` -> ``"bfloat16"`` on CPUs with native bf16, else ``"float32"``; others unchanged."""
+    if dtype == "auto":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    if dtype not in {"float32", "bfloat16"}:
+        raise ValueError(f"embedding dtype must be auto, float32 or bfloat16, not {dtype!r}")
+    return dtype
+
+
+def load_embedder(name: str, *, dtype: str = "auto"):
+    """The ``SentenceTransformer`` for ``name`` on CPU, loaded once per process (per dtype) and shared.
+
+    bfloat16 weights embed about 2x faster on CPUs with AVX-512 BF16 (measured on FaQuAD paragraphs, cosine
+    to the float32 vectors > 0.999); ``"auto"`` picks it only there.
+    """
     resolved = resolve_embedding_model(name)
+    dtype = resolve_dtype(dtype)
     with _lock:
-        model = _cache.get(resolved)
+        model = _cache.get((resolved, dtype))
         if model is None:
+            import torch
             from sentence_transformers import SentenceTransformer
 
             local = Path(resolved).is_dir()
-            model = SentenceTransformer(resolved, device="cpu", local_files_only=local)
+            model = SentenceTransformer(resolved, device="cpu", local_files_only=local,
+                                        model_kwargs={"dtype": getattr(torch, dtype)})
             model.eval()
-            _cache[resolved] = model
-            logger.info("embedding model loaded: %s (dim %s)", resolved, model.get_embedding_dimension())
+            _cache[(resolved, dtype)] = model
+            logger.info("embedding model loaded: %s (dim %s, %s)", resolved, model.get_embedding_dimension(), dtype)
     return model
 
 
 def embedding_dimension(embedder) -> int:
     return int(embedder.get_embedding_dimension())
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` intra-op torch threads (0: leave as is), then restore the previous count.
+
+    One short query gains nothing from a second thread, and on a loaded machine two threads wait on each other:
+    measured here at load ~8 on 2 cores, embedding a query took p95 800-1100 ms with 2 threads, 11-14 ms with 1.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if n <= 0 or n == previous:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"] | None = None) -> np.ndarray:
@@ -84,6 +130,6 @@ def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"]
     method = {"query": embedder.encode_query, "document": embedder.encode_document}.get(kind, embedder.encode)
     vectors = method(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=True,
                      show_progress_bar=False)
-    vectors = np.asarray(vectors, dtype=np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)  # bfloat16 models give float32 numpy too; be sure
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -1,10 +1,15 @@
-"""Build the dense search index: chunks and generated questions embedded into one FAISS inner-product index.
+"""Build the hybrid search index: dense (FAISS) and lexical (Portuguese BM25) over the same entries.
 
-Every row of the index is an *entry*: a chunk itself (``kind="chunk"``, embedded with its title) or a question
-that one of the QA records asks about a chunk (``kind="question"``); a search hit on a question leads to its
-chunk. A build writes ``index_root/versions/<version>/`` (``faiss.index``, ``chunks.jsonl``, ``entries.jsonl``,
-``meta.json``; no pickle) into a temporary folder renamed into place, then replaces ``index_root/CURRENT``
-atomically, so a reader never sees half an index.
+Every row of the index is an *entry*: a chunk itself (``kind="chunk"``, with its title and section path) or a
+question that a QA record (generated, or validated by a 👍) asks about a chunk (``kind="question"``); a hit on a
+question leads to its chunk. A build writes ``index_root/versions/<version>/`` (``faiss.index``, ``vectors.npy``,
+``lexical/``, ``chunks.jsonl``, ``entries.jsonl``, ``meta.json``; no pickle) into a temporary folder renamed
+into place, then replaces ``index_root/CURRENT`` atomically: a reader never sees half an index, and a crash
+mid-build leaves the old version serving.
+
+Incremental: an entry whose text (and model) is unchanged since the current version keeps its vector, so only
+the documents whose content changed are embedded again. Exact search (``IndexFlatIP``) up to ``ann_threshold``
+entries, an IVF index above it (its trained lists reused by the next build).
 
 Example::
 
@@ -23,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,7 +49,14 @@ INDEX_FILE = "faiss.index"
 CHUNKS_FILE = "chunks.jsonl"
 ENTRIES_FILE = "entries.jsonl"
 META_FILE = "meta.json"
-FORMAT = 1  # bump when the files' layout changes
+VECTORS_FILE = "vectors.npy"
+LEXICAL_DIR = "lexical"
+FORMAT = 2  # bump when the files' layout changes
+# Above this many entries the dense index is approximate (IVF); exact search costs ~8 ms at 50k on 2 cores.
+ANN_THRESHOLD = 20_000
+# BM25 parameters, tuned on half of FaQuAD's articles (scripts/bench_retrieval.py).
+BM25_K1 = 1.2
+BM25_B = 0.75
 
 
 @dataclass(frozen=True)
@@ -52,12 +65,15 @@ class IndexInfo:
     path: Path
     n_chunks: int
     n_questions: int
+    n_embedded: int = 0  # entries whose vector was computed (not reused from the previous version)
+    build_s: float = 0.0
 
 
 def chunk_embedding_text(chunk: Chunk) -> str:
-    """What is embedded for a chunk: its title (and section) give the model the topic of the passage."""
+    """What is indexed for a chunk: its title (and section path) give the topic of the passage."""
     heading = f"{chunk.title} — {chunk.section}" if chunk.section else chunk.title
-    return f"{heading}\n{chunk.text}"
+    context = getattr(chunk, "context", "")  # a split table's header
+    return f"{heading}\n{context}\n{chunk.text}" if context else f"{heading}\n{chunk.text}"
 
 
 def _record_chunk_id(record: dict, by_id: dict[str, Chunk], by_doc: dict[str, list[Chunk]]) -> str | None:
@@ -99,7 +115,7 @@ def _question_entries(qa_records: list[dict], chunks: list[Chunk]) -> tuple[list
 def _content_hash(embedding_model: str, entries: list[dict], chunks: list[Chunk]) -> str:
     digest = hashlib.sha256(f"{FORMAT}|{embedding_model}".encode())
     for chunk in chunks:
-        digest.update(f"\0{chunk.id}\0{chunk.section}\0{chunk.text}".encode())
+        digest.update(f"\0{chunk.id}\0{chunk.section}\0{chunk.context}\0{chunk.text}".encode())
     for entry in entries:
         digest.update(f"\0{entry['kind']}\0{entry['chunk_id']}\0{entry['text']}".encode())
     return digest.hexdigest()
@@ -138,15 +154,103 @@ def _prune(index_root: Path, *, keep: int, protect: set[str]) -> None:
             logger.info("old index version removed: %s", old.name)
 
 
+def entry_key(embedding_model: str, kind: str, text: str) -> str:
+    """Cache key of an entry's vector: the same text embedded the same way by the same model."""
+    return hashlib.sha256(f"{embedding_model}\0{kind}\0{text}".encode()).hexdigest()[:32]
+
+
+def _previous_vectors(index_root: Path, embedding_model: str, dim: int) -> dict[str, np.ndarray]:
+    """Vectors of the current version by entry key (empty when there is none or it used another model)."""
+    version = current_version(index_root)
+    if version is None:
+        return {}
+    folder = version_dir(index_root, version)
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("embedding_model") != embedding_model or meta.get("dim") != dim \
+                or not (folder / VECTORS_FILE).is_file():
+            return {}
+        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+        with (folder / ENTRIES_FILE).open(encoding="utf-8") as handle:
+            keys = [json.loads(line).get("key") for line in handle if line.strip()]
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot reuse the vectors of %s: %s", version, exc)
+        return {}
+    return {key: vectors[i] for i, key in enumerate(keys) if key}
+
+
+def embed_entries(embedder, entries: list[dict], cached: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    """Vectors of ``entries`` (taken from ``cached`` by key when present); returns them and how many were new.
+
+    Each distinct text is embedded once; ``encode`` sorts its batches by length (little padding).
+    """
+    from pipeline.embeddings import embedding_dimension, encode
+
+    dim = embedding_dimension(embedder)
+    vectors = np.zeros((len(entries), dim), dtype=np.float32)
+    todo: dict[tuple[str, str], list[int]] = {}
+    for row, entry in enumerate(entries):
+        hit = cached.get(entry["key"])
+        if hit is not None:
+            vectors[row] = hit
+        else:
+            todo.setdefault(("document" if entry["kind"] == "chunk" else "query", entry["text"]), []).append(row)
+    for kind in ("document", "query"):
+        texts = [text for k, text in todo if k == kind]
+        for text, vector in zip(texts, encode(embedder, texts, kind=kind)):
+            vectors[todo[(kind, text)]] = vector
+    return vectors, len(todo)
+
+
+def _dense_index(vectors: np.ndarray, *, ann_threshold: int, previous=None):
+    """Exact ``IndexFlatIP`` up to ``ann_threshold`` rows; above it an inverted-file index (IVF, about sqrt(n)
+    lists), whose trained coarse quantizer is reused from ``previous`` when it fits, so an incremental rebuild
+    only re-adds the vectors (no k-means)."""
+    import faiss
+
+    n, dim = vectors.shape
+    if n <= ann_threshold:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    nlist = max(1, int(math.sqrt(n)))
+    if previous is not None and isinstance(previous, faiss.IndexIVFFlat) and previous.d == dim \
+            and nlist / 2 <= previous.nlist <= nlist * 2:
+        index = faiss.clone_index(previous)
+        index.reset()  # drops the vectors, keeps the trained lists
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).permutation(n)[:64 * nlist]]
+        index.train(sample)
+    index.add(vectors)
+    return index
+
+
+def _previous_dense_index(index_root: Path):
+    import faiss
+
+    version = current_version(index_root)
+    if version is None or not (version_dir(index_root, version) / INDEX_FILE).is_file():
+        return None
+    try:
+        return faiss.deserialize_index(np.fromfile(version_dir(index_root, version) / INDEX_FILE, dtype=np.uint8))
+    except (OSError, RuntimeError):
+        return None
+
+
 def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model: str, index_root: Path,
-                keep: int = 3) -> IndexInfo:
-    """Embed ``chunks`` and the questions of ``qa_records``, write a new version and make it current.
+                keep: int = 3, ann_threshold: int = ANN_THRESHOLD, bm25_k1: float = BM25_K1,
+                bm25_b: float = BM25_B, embedding_dtype: str = "auto",
+                vector_cache: dict[str, np.ndarray] | None = None) -> IndexInfo:
+    """Index ``chunks`` and the questions of ``qa_records``, write a new version and make it current.
 
     ``keep`` old versions (the new one included) stay on disk for rollback; older ones are removed.
+    ``vector_cache`` (entry key -> vector, see :func:`entry_key`) is consulted before the current version.
     """
     import faiss
 
-    from pipeline.embeddings import encode, load_embedder
+    from pipeline.embeddings import embedding_dimension, load_embedder
+    from pipeline.lexical import LexicalIndex
 
     if not chunks:
         raise ValueError("cannot build an index without chunks")
@@ -156,13 +260,20 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     index_root = Path(index_root)
     questions, unplaced = _question_entries(qa_records, chunks)
     entries = [{"kind": "chunk", "chunk_id": c.id, "text": chunk_embedding_text(c)} for c in chunks] + questions
+    for entry in entries:
+        entry["key"] = entry_key(embedding_model, entry["kind"], entry["text"])
     content_hash = _content_hash(embedding_model, entries, chunks)
 
-    embedder = load_embedder(embedding_model)
-    vectors = np.concatenate([encode(embedder, [e["text"] for e in entries[:len(chunks)]], kind="document"),
-                              encode(embedder, [e["text"] for e in questions], kind="query")])
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
+    embedder = load_embedder(embedding_model, dtype=embedding_dtype)
+    cached = _previous_vectors(index_root, embedding_model, embedding_dimension(embedder))
+    if vector_cache:
+        cached = {**cached, **vector_cache}
+    embed_started = time.perf_counter()
+    vectors, n_embedded = embed_entries(embedder, entries, cached)
+    embed_s = time.perf_counter() - embed_started
+    previous = _previous_dense_index(index_root) if len(entries) > ann_threshold else None
+    index = _dense_index(vectors, ann_threshold=ann_threshold, previous=previous)
+    lexical = LexicalIndex.build([e["text"] for e in entries], k1=bm25_k1, b=bm25_b)
 
     versions = index_root / VERSIONS_DIR
     versions.mkdir(parents=True, exist_ok=True)
@@ -174,15 +285,21 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
         version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}-{suffix}"
     meta = {"format": FORMAT, "version": version, "created_at": stamp.isoformat(timespec="seconds"),
             "embedding_model": embedding_model, "dim": int(vectors.shape[1]), "metric": "inner_product",
+            "dense_index": "flat" if len(entries) <= ann_threshold else "ivf",
             "n_chunks": len(chunks), "n_questions": len(questions), "n_entries": len(entries),
+            "n_embedded": n_embedded, "embed_s": round(embed_s, 3),
             "unplaced_questions": unplaced, "content_hash": content_hash,
             "documents": sorted({c.document for c in chunks})}
 
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=versions))
     try:
         faiss.serialize_index(index).tofile(tmp / INDEX_FILE)  # bytes written by Python: any path works
-        _write_jsonl(tmp / CHUNKS_FILE, (asdict(c) for c in chunks))
+        np.save(tmp / VECTORS_FILE, vectors)
+        lexical.save(tmp / LEXICAL_DIR)
+        names = [f.name for f in fields(Chunk)]  # not asdict(): it deep-copies, seconds at 50k chunks
+        _write_jsonl(tmp / CHUNKS_FILE, ({n: getattr(c, n) for n in names} for c in chunks))
         _write_jsonl(tmp / ENTRIES_FILE, ({"row": i, **e} for i, e in enumerate(entries)))
+        meta["build_s"] = round(time.perf_counter() - started, 3)
         (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         tmp.rename(versions / version)
     except BaseException:
@@ -190,6 +307,25 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
         raise
     atomic_write_text(index_root / CURRENT_FILE, version + "\n")
     _prune(index_root, keep=keep, protect={version})
-    logger.info("index %s built: %d chunks, %d questions (%d unplaced) in %.1fs", version, len(chunks),
-                len(questions), unplaced, time.perf_counter() - started)
-    return IndexInfo(version=version, path=versions / version, n_chunks=len(chunks), n_questions=len(questions))
+    logger.info("index %s built: %d chunks, %d questions (%d unplaced), %d entries embedded, in %.1fs", version,
+                len(chunks), len(questions), unplaced, n_embedded, time.perf_counter() - started)
+    return IndexInfo(version=version, path=versions / version, n_chunks=len(chunks), n_questions=len(questions),
+                     n_embedded=n_embedded, build_s=meta["build_s"])
+
+
+def record_in_database(database_url: str, info: IndexInfo) -> None:
+    """Record a built version (and that it is now current) in the ``index_versions`` table."""
+    from storage.db import Database
+    from storage.repository import record_index_version
+
+    meta = json.loads((info.path / META_FILE).read_text(encoding="utf-8"))
+    database = Database(database_url)
+    try:
+        database.upgrade()
+        with database.session() as session:
+            record_index_version(session, version=info.version, embedding_model=meta["embedding_model"],
+                                 content_hash=meta["content_hash"], n_chunks=info.n_chunks,
+                                 n_questions=info.n_questions, n_embedded=info.n_embedded, build_s=info.build_s,
+                                 meta={k: meta[k] for k in ("dense_index", "dim", "n_entries", "embed_s")})
+    finally:
+        database.dispose()

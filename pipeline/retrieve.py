@@ -1,5 +1,14 @@
 """Search the current index: a question in, the best chunks out (one hit per chunk, best score first).
 
+Hybrid: every entry (chunk or question about a chunk) gets a lexical score (Portuguese BM25 normalised to 0-1,
+:mod:`pipeline.lexical`) and a dense score (cosine with the query embedding); the fused score is their weighted
+sum, ``(1 - dense_weight) * lexical + dense_weight * dense`` (plus ``title_weight`` times the query's overlap
+with the document title, rescaled to 0-1), times ``question_weight`` for question entries, and a chunk scores
+as its best entry. Both scores are on absolute scales (not rescaled per query), so the fused
+score also serves as a relevance score for abstention. A weak dense model cannot drag results down: its weight
+is tuned on data (scripts/bench_retrieval.py) and 0 turns it off. Candidates are the top ``depth`` entries of
+each retriever; with a reranker configured, a cross-encoder reorders the best ``rerank_depth`` chunks.
+
 Example::
 
     >>> from pathlib import Path
@@ -13,27 +22,60 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.chunking import Chunk
-from pipeline.index import CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, META_FILE, current_version, version_dir
+from pipeline.index import (CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, META_FILE, VECTORS_FILE,
+                            current_version, version_dir)
 
 logger = logging.getLogger(__name__)
 
+# Defaults of the Settings fields of the same names; tuned on half of FaQuAD's articles, reported on the other
+# half (scripts/bench_retrieval.py). all-MiniLM-L6-v2 is English-trained: its weight stays small.
+DENSE_WEIGHT = 0.1
 # A generated question resembles any question (same "O que é", "Qual é o"), so its match counts for less than
-# a match on the passage itself. Measured on FaQuAD train (837 questions, offline QA, all-MiniLM-L6-v2),
-# right document in the top 5: 0.775 at weight 1.0, 0.814 without questions, 0.820 at 0.85.
+# a match on the passage itself.
 QUESTION_WEIGHT = 0.85
+# A query naming a document ("o edital do PROUNI", "a UFMS") favours that document's chunks: IDF-weighted word
+# overlap between the query and the document title, added with this weight (the sum is rescaled to 0-1).
+# Neutral on FaQuAD's tuning half (nDCG@10 0.932 for 0 to 0.15), it ranks "Onde é sediada a UFMS?" in UFMS.
+TITLE_WEIGHT = 0.1
+CANDIDATE_DEPTH = 100  # entries taken from each retriever before fusion
+RERANK_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """Query-time knobs (Settings: DENSE_WEIGHT, QUESTION_WEIGHT, RERANKER_MODEL, RERANK_DEPTH, QUERY_THREADS)."""
+
+    dense_weight: float = DENSE_WEIGHT
+    question_weight: float = QUESTION_WEIGHT
+    title_weight: float = TITLE_WEIGHT
+    depth: int = CANDIDATE_DEPTH
+    reranker_model: str | None = None
+    rerank_depth: int = RERANK_DEPTH
+    nprobe: int = 16  # IVF lists visited per query when the dense index is approximate
+    query_threads: int = 1  # torch threads to embed a query (0: torch's default); see embeddings.torch_threads
+
+    @classmethod
+    def from_settings(cls, settings) -> "RetrievalOptions":
+        return cls(dense_weight=settings.dense_weight, question_weight=settings.question_weight,
+                   title_weight=settings.title_weight,
+                   reranker_model=settings.reranker_model or None, rerank_depth=settings.rerank_depth,
+                   query_threads=settings.query_threads)
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float  # cosine similarity of the best entry of this chunk
-    via: str  # "chunk" (the passage itself matched) or "question" (a generated question about it matched)
+    score: float  # fused relevance of the best entry of this chunk, 0-1 (question entries weighted down)
+    via: str  # "chunk" (the passage itself matched) or "question" (a question about it matched)
+    dense: float = 0.0  # cosine similarity of that entry
+    lexical: float = 0.0  # normalised BM25 score of that entry
+    rerank: float | None = field(default=None, compare=False)  # cross-encoder score when reranked
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -42,25 +84,43 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 class Retriever:
-    """Dense retrieval over one index version; load it with :meth:`Retriever.load`."""
+    """Hybrid retrieval over one index version; load it with :meth:`Retriever.load`."""
 
-    def __init__(self, *, index, chunks: dict[str, Chunk], entries: list[dict], meta: dict, embedder) -> None:
-        if index.ntotal != len(entries):
-            raise ValueError(f"index has {index.ntotal} rows but {len(entries)} entries")
+    def __init__(self, *, index, vectors: np.ndarray, lexical, chunks: dict[str, Chunk], entries: list[dict],
+                 meta: dict, embedder, options: RetrievalOptions | None = None) -> None:
+        if not (index.ntotal == len(entries) == len(vectors) == lexical.n_rows):
+            raise ValueError(f"index rows disagree: faiss {index.ntotal}, vectors {len(vectors)}, "
+                             f"lexical {lexical.n_rows}, entries {len(entries)}")
         self._index = index
+        self._vectors = vectors
+        self._lexical = lexical
         self._chunks = chunks
         self._entry_chunk = [e["chunk_id"] for e in entries]
         self._entry_kind = [e["kind"] for e in entries]
+        self._is_question = np.array([k == "question" for k in self._entry_kind], dtype=bool)
+        from pipeline.lexical import tokenize
+
+        self._question_tokens = {i: tokenize(e["text"]) for i, e in enumerate(entries) if e["kind"] == "question"}
+        titles = sorted({c.title for c in chunks.values()})
+        self._titles = [tokenize(t) for t in titles]
+        title_index = {t: i for i, t in enumerate(titles)}
+        self._entry_title = np.array([title_index[chunks[e["chunk_id"]].title] for e in entries], dtype=np.int64)
         self._embedder = embedder
+        self.options = options or RetrievalOptions()
+        self._reranker = None
         self.meta = meta
         self.version: str = meta["version"]
+        if hasattr(index, "nprobe"):
+            index.nprobe = min(self.options.nprobe, index.nlist)
 
     @classmethod
-    def load(cls, index_root: Path, *, embedding_model: str) -> "Retriever":
+    def load(cls, index_root: Path, *, embedding_model: str, options: RetrievalOptions | None = None,
+             embedding_dtype: str = "auto") -> "Retriever":
         """The current version under ``index_root``; ``FileNotFoundError`` when none was built yet."""
         import faiss
 
         from pipeline.embeddings import load_embedder, resolve_embedding_model
+        from pipeline.lexical import LexicalIndex
 
         version = current_version(index_root)
         if version is None:
@@ -71,49 +131,106 @@ class Retriever:
         if built_with != embedding_model and \
                 resolve_embedding_model(built_with) != resolve_embedding_model(embedding_model):
             raise ValueError(f"index {version} was built with {built_with!r}, not {embedding_model!r}: rebuild it")
+        if not (folder / VECTORS_FILE).is_file() or not (folder / LEXICAL_DIR).is_dir():
+            raise ValueError(f"index {version} has an older layout (format {meta.get('format')}): rebuild it")
         index = faiss.deserialize_index(np.fromfile(folder / INDEX_FILE, dtype=np.uint8))
+        vectors = np.load(folder / VECTORS_FILE)
+        lexical = LexicalIndex.load(folder / LEXICAL_DIR)
         chunks = {row["id"]: Chunk(**row) for row in _read_jsonl(folder / CHUNKS_FILE)}
         entries = _read_jsonl(folder / ENTRIES_FILE)
         missing = {e["chunk_id"] for e in entries} - chunks.keys()
         if missing:
             raise ValueError(f"index {version}: entries point to unknown chunks, e.g. {sorted(missing)[0]}")
-        embedder = load_embedder(embedding_model)
+        embedder = load_embedder(embedding_model, dtype=embedding_dtype)
         dim = int(embedder.get_embedding_dimension())
         if index.d != dim:
             raise ValueError(f"index {version} has dimension {index.d} but the model gives {dim}: rebuild it")
         logger.info("index %s loaded: %d entries, %d chunks", version, index.ntotal, len(chunks))
-        return cls(index=index, chunks=chunks, entries=entries, meta=meta, embedder=embedder)
+        return cls(index=index, vectors=vectors, lexical=lexical, chunks=chunks, entries=entries, meta=meta,
+                   embedder=embedder, options=options)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Retriever":
+        """The current index of ``settings.index_dir`` with the retrieval knobs of ``settings``."""
+        return cls.load(settings.index_dir, embedding_model=settings.embedding_model,
+                        options=RetrievalOptions.from_settings(settings), embedding_dtype=settings.embedding_dtype)
 
     @property
     def chunks(self) -> list[Chunk]:
         return list(self._chunks.values())
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first."""
-        from pipeline.embeddings import encode
+    def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Entry rows worth scoring (lexical top ∪ dense top) and the lexical score of every row."""
+        lexical = self._lexical.scores(query)
+        depth = min(self.options.depth, len(lexical))
+        if depth >= len(lexical):
+            return np.arange(len(lexical)), lexical
+        rows = np.argpartition(-lexical, depth - 1)[:depth]
+        if vector is not None:
+            _, dense_rows = self._index.search(vector, depth)
+            rows = np.union1d(rows, dense_rows[0][dense_rows[0] >= 0])
+        return rows, lexical
 
+    def embed_query(self, query: str) -> np.ndarray:
+        """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune)."""
+        from pipeline.embeddings import encode, torch_threads
+
+        with torch_threads(self.options.query_threads):
+            return encode(self._embedder, [query.strip()], kind="query")
+
+    def search(self, query: str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first.
+
+        ``query_vector`` (from :meth:`embed_query`) skips embedding the query again.
+        """
         if not query or not query.strip():
             raise ValueError("empty query")
         if k < 1:
             return []
-        vector = encode(self._embedder, [query.strip()], kind="query")
-        total = self._index.ntotal
-        depth = min(total, max(4 * k, 16))
-        while True:
-            scores, rows = self._index.search(vector, depth)
-            best: dict[str, Hit] = {}
-            for score, row in zip(scores[0], rows[0]):
-                if row < 0:
-                    continue
-                chunk_id, via = self._entry_chunk[row], self._entry_kind[row]
-                score = float(score) * (QUESTION_WEIGHT if via == "question" else 1.0)
-                if chunk_id not in best or score > best[chunk_id].score:
-                    best[chunk_id] = Hit(chunk=self._chunks[chunk_id], score=score, via=via)
-            # Weighting can reorder rows, so only stop once the k-th chunk cannot be overtaken by a row not
-            # yet seen (whose weighted score is at most the last raw score seen).
-            ranked = sorted(best.values(), key=lambda h: -h.score)
-            last = float(scores[0][-1])
-            if depth >= total or (len(ranked) >= k and ranked[k - 1].score >= max(last, last * QUESTION_WEIGHT)):
-                break
-            depth = min(total, depth * 4)
-        return ranked[:k]
+        opts = self.options
+        query = query.strip()
+        # A dense weight of 0 (lexical only) skips the query embedding altogether.
+        vector = None
+        if opts.dense_weight > 0:
+            vector = query_vector if query_vector is not None else self.embed_query(query)
+            vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        rows, lexical = self._candidates(query, vector)
+        lexical = lexical[rows]
+        questions = [i for i, row in enumerate(rows) if self._is_question[row]]
+        if questions:  # a question entry matches by paraphrase: symmetric word overlap, not BM25 containment
+            overlap = self._lexical.overlap(query, [self._question_tokens[int(rows[i])] for i in questions])
+            lexical[questions] = np.maximum(lexical[questions], overlap)
+        dense = self._vectors[rows] @ vector[0] if vector is not None else np.zeros(len(rows), np.float32)
+        fused = (1.0 - opts.dense_weight) * lexical + opts.dense_weight * dense
+        if opts.title_weight > 0:
+            title_ids, inverse = np.unique(self._entry_title[rows], return_inverse=True)
+            title = self._lexical.overlap(query, [self._titles[i] for i in title_ids])[inverse]
+            fused = (fused + opts.title_weight * title) / (1.0 + opts.title_weight)
+        fused = np.where(self._is_question[rows], fused * opts.question_weight, fused)
+        best: dict[str, Hit] = {}
+        for i in np.argsort(-fused, kind="stable"):
+            row = int(rows[i])
+            chunk_id = self._entry_chunk[row]
+            if chunk_id not in best:  # rows come best first: the first one seen is the chunk's best entry
+                best[chunk_id] = Hit(chunk=self._chunks[chunk_id], score=float(fused[i]),
+                                     via=self._entry_kind[row], dense=float(dense[i]),
+                                     lexical=float(lexical[i]))
+                if len(best) >= max(k, opts.rerank_depth if opts.reranker_model else 0):
+                    break
+        hits = list(best.values())
+        if opts.reranker_model:
+            hits = self._rerank(query, hits)
+        return hits[:k]
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """Reorder ``hits`` by a cross-encoder's score (the fused score is kept for abstention)."""
+        from pipeline.rerank import load_reranker, rerank_scores
+
+        if self._reranker is None:
+            self._reranker = load_reranker(self.options.reranker_model)
+        from pipeline.index import chunk_embedding_text
+
+        scores = rerank_scores(self._reranker, query, [chunk_embedding_text(h.chunk) for h in hits])
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return [Hit(chunk=hits[i].chunk, score=hits[i].score, via=hits[i].via, dense=hits[i].dense,
+                    lexical=hits[i].lexical, rerank=float(scores[i])) for i in order]

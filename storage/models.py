@@ -180,3 +180,24 @@ class TrainingRun(Base):
 
     def __repr__(self) -> str:
         return f"TrainingRun(id={self.id!r}, status={self.status!r}, base_model={self.base_model!r})"
+
+
+class IndexVersion(Base):
+    """One built search index version (pipeline/index.py): what it holds and whether it is the one serving."""
+
+    __tablename__ = "index_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    embedding_model: Mapped[str] = mapped_column(String(1024))
+    content_hash: Mapped[str] = mapped_column(String(128))
+    n_chunks: Mapped[int] = mapped_column(Integer)
+    n_questions: Mapped[int] = mapped_column(Integer)
+    n_embedded: Mapped[int] = mapped_column(Integer)
+    build_s: Mapped[float] = mapped_column(Float)
+    is_current: Mapped[bool] = mapped_column(default=False)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"IndexVersion(version={self.version!r}, is_current={self.is_current!r})"

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from storage.models import (
     HASH_LENGTH,
     TRAINING_STATUSES,
     Feedback,
+    IndexVersion,
     Interaction,
     TrainingRun,
     User,
@@ -208,6 +209,37 @@ def set_feedback_comment(session: Session, *, interaction_id: int, user_id: int,
     return feedback
 
 
+# -- statistics -------------------------------------------------------------------------------------------
+def activity_by_day(session: Session, *, since: datetime) -> dict[str, dict[str, int]]:
+    """Per UTC day ('YYYY-MM-DD') since `since`: questions, answered (not abstained), 👍 up and 👎 down."""
+    since = _as_utc(since)
+    days: dict[str, dict[str, int]] = {}
+
+    def row(day: Any) -> dict[str, int]:
+        return days.setdefault(str(day)[:10], {"questions": 0, "answered": 0, "up": 0, "down": 0})
+
+    asked = (select(func.date(Interaction.created_at), func.count(),
+                    func.sum(case((Interaction.abstained.is_(False), 1), else_=0)))
+             .where(Interaction.created_at >= since).group_by(func.date(Interaction.created_at)))
+    for day, questions, answered in session.execute(asked):
+        row(day).update(questions=int(questions), answered=int(answered or 0))
+    votes = (select(func.date(Feedback.created_at), func.sum(case((Feedback.vote > 0, 1), else_=0)),
+                    func.sum(case((Feedback.vote < 0, 1), else_=0)))
+             .where(Feedback.created_at >= since).group_by(func.date(Feedback.created_at)))
+    for day, up, down in session.execute(votes):
+        row(day).update(up=int(up or 0), down=int(down or 0))
+    return dict(sorted(days.items()))
+
+
+def top_unanswered(session: Session, *, since: datetime, limit: int = 5) -> list[tuple[str, int]]:
+    """The questions most often left without an answer since `since`, (question, times), case-folded."""
+    key = func.lower(Interaction.question)
+    statement = (select(func.min(Interaction.question), func.count().label("n"))
+                 .where(Interaction.abstained.is_(True), Interaction.created_at >= _as_utc(since))
+                 .group_by(key).order_by(func.count().desc(), func.min(Interaction.question)).limit(limit))
+    return [(question, int(n)) for question, n in session.execute(statement)]
+
+
 # -- training runs ----------------------------------------------------------------------------------------
 def _as_utc(moment: datetime | None) -> datetime | None:
     """Aware UTC; a naive datetime is taken as UTC (what the database would do with it anyway)."""
@@ -279,3 +311,27 @@ def list_training_runs(session: Session, *, limit: int = 20, status: str | None 
     if status is not None:
         statement = statement.where(TrainingRun.status == status)
     return list(session.scalars(statement))
+
+
+def record_index_version(session: Session, *, version: str, embedding_model: str, content_hash: str,
+                         n_chunks: int, n_questions: int, n_embedded: int, build_s: float,
+                         meta: Mapping[str, Any] | None = None, current: bool = True) -> IndexVersion:
+    """Record a built index version; with ``current`` it becomes the only current one."""
+    if current:
+        for row in session.scalars(select(IndexVersion).where(IndexVersion.is_current.is_(True))):
+            row.is_current = False
+    row = IndexVersion(version=version, embedding_model=embedding_model, content_hash=content_hash,
+                       n_chunks=n_chunks, n_questions=n_questions, n_embedded=n_embedded, build_s=build_s,
+                       is_current=current, meta=dict(meta) if meta else None)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_index_versions(session: Session, *, limit: int = 20) -> list[IndexVersion]:
+    """The most recent index versions, newest first."""
+    return list(session.scalars(select(IndexVersion).order_by(IndexVersion.id.desc()).limit(limit)))
+
+
+def current_index_version(session: Session) -> IndexVersion | None:
+    return session.scalars(select(IndexVersion).where(IndexVersion.is_current.is_(True))).first()

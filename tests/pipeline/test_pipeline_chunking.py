@@ -79,3 +79,61 @@ def test_split_sentences_keeps_abbreviations_and_offsets():
 def test_too_small_max_chars_is_refused():
     with pytest.raises(ValueError):
         chunk_document(make_doc("texto"), max_chars=5)
+
+
+EDITAL = """EDITAL Nº 12/2024
+
+CAPÍTULO II
+Das Inscrições
+
+Art. 5º As inscrições serão feitas pela internet.
+§ 1º O candidato deverá apresentar:
+I - documento de identidade;
+II - comprovante de pagamento:
+a) boleto bancário;
+b) PIX.
+§ 2º Não serão aceitas inscrições condicionais.
+Art. 6º A taxa de inscrição é de R$ 150,00.
+Parágrafo único. Há isenção para doadores de sangue.
+
+Cargo | Vagas | Taxa
+--- | --- | ---
+Professor | 3 | R$ 150,00
+Técnico | 5 | R$ 90,00
+Auxiliar | 7 | R$ 50,00
+Motorista | 2 | R$ 50,00
+Depois da tabela vem texto.
+"""
+
+
+def _edital_chunks(max_chars: int):
+    from pathlib import Path
+
+    from pipeline.documents import Document
+
+    doc = Document(name="EDITAL", title="Edital 12", text=EDITAL, path=Path("EDITAL.txt"), sha256="x")
+    chunks = chunk_document(doc, max_chars=max_chars)
+    assert all(EDITAL[c.start:c.end] == c.text for c in chunks)
+    return chunks
+
+
+def test_articles_paragraphs_incisos_and_alineas_give_the_section_path():
+    chunks = _edital_chunks(100)
+    by_start = {c.text.split()[0] + " " + c.text.split()[1]: c.section for c in chunks}
+    chapter = "EDITAL Nº 12/2024 — CAPÍTULO II — Das Inscrições"
+    assert chunks[0].section == f"{chapter} > Art. 5º" and chunks[0].text.startswith("EDITAL")
+    assert by_start["§ 1º"] == f"{chapter} > Art. 5º > § 1º"
+    assert by_start["a) boleto"] == f"{chapter} > Art. 5º > § 1º > inciso II > alínea a"
+    assert by_start["Art. 6º"] == f"{chapter} > Art. 6º"  # a new article clears § and incisos
+    # every article starts a chunk of its own even when the previous one had room
+    assert any(c.text.startswith("Art. 6º") for c in _edital_chunks(900))
+
+
+def test_a_long_table_is_split_by_rows_with_its_header_repeated():
+    chunks = _edital_chunks(100)
+    table = [c for c in chunks if "R$ 50,00" in c.text or c.text.startswith("Cargo")]
+    assert table[0].text.startswith("Cargo | Vagas | Taxa") and table[0].context == ""
+    assert all(c.context == "Cargo | Vagas | Taxa\n--- | --- | ---" for c in table[1:]) and len(table) >= 2
+    assert [c for c in chunks if c.text == "Depois da tabela vem texto."][0].context == ""
+    whole = [c for c in _edital_chunks(900) if c.text.startswith("Cargo")]
+    assert len(whole) == 1 and whole[0].text.endswith("Motorista | 2 | R$ 50,00")

@@ -11,6 +11,7 @@ import pytest
 from pipeline.chunking import chunk_document
 from pipeline.documents import load_documents
 from pipeline.index import CURRENT_FILE, build_index, current_version
+from pipeline.retrieve import Retriever
 
 
 def test_sample_index_files_and_counts(sample_index, sample_chunks, sample_qa_records, session_settings):
@@ -19,8 +20,8 @@ def test_sample_index_files_and_counts(sample_index, sample_chunks, sample_qa_re
     root = session_settings.index_dir
     assert current_version(root) == sample_index.version
     assert (root / CURRENT_FILE).read_text().strip() == sample_index.version
-    assert sorted(p.name for p in sample_index.path.iterdir()) == ["chunks.jsonl", "entries.jsonl",
-                                                                    "faiss.index", "meta.json"]
+    assert sorted(p.name for p in sample_index.path.iterdir()) == ["chunks.jsonl", "entries.jsonl", "faiss.index",
+                                                                    "lexical", "meta.json", "vectors.npy"]
     meta = json.loads((sample_index.path / "meta.json").read_text(encoding="utf-8"))
     assert meta["embedding_model"] == "embedded" and meta["dim"] == 384
     assert meta["n_chunks"] == sample_index.n_chunks == len(sample_chunks)
@@ -34,6 +35,10 @@ def test_sample_index_files_and_counts(sample_index, sample_chunks, sample_qa_re
     assert {e["chunk_id"] for e in entries} <= chunk_ids
     index = faiss.deserialize_index(np.fromfile(sample_index.path / "faiss.index", dtype=np.uint8))
     assert index.ntotal == len(entries) and index.d == 384
+    vectors = np.load(sample_index.path / "vectors.npy")
+    assert vectors.shape == (len(entries), 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert meta["dense_index"] == "flat" and meta["n_embedded"] <= len(entries)
 
 
 def small_chunks():
@@ -79,3 +84,82 @@ def test_no_chunks_is_an_error(tmp_path):
     with pytest.raises(ValueError):
         build_index([], qa_records=[], embedding_model="embedded", index_root=tmp_path)
     assert not Path(tmp_path / CURRENT_FILE).exists()
+
+
+def test_rebuild_embeds_only_what_changed(tmp_path):
+    from pipeline.documents import Document
+
+    chunks = small_chunks()
+    first = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)
+    assert first.n_embedded == len(chunks)
+    same = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)
+    assert same.n_embedded == 0
+    # One document edited: only its chunks are embedded again; the others keep their exact vectors.
+    mec = next(d for d in load_documents(None) if d.name == "MEC")
+    edited = Document(name=mec.name, title=mec.title, text=mec.text.replace("Ministério", "Ministerio", 1),
+                      path=mec.path, sha256="changed")
+    new_chunks = chunk_document(edited) + [c for c in chunks if c.document != "MEC"]
+    changed = {c.text for c in chunk_document(edited)} - {c.text for c in chunks}
+    third = build_index(new_chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)
+    assert third.n_embedded == len(changed) >= 1
+    old = dict(zip((json.loads(x)["chunk_id"] for x in (first.path / "entries.jsonl").open()),
+                   np.load(first.path / "vectors.npy")))
+    new = dict(zip((json.loads(x)["chunk_id"] for x in (third.path / "entries.jsonl").open()),
+                   np.load(third.path / "vectors.npy")))
+    kept = [c.id for c in chunks if c.document != "MEC"]
+    assert all(np.array_equal(old[i], new[i]) for i in kept)
+
+
+def test_large_corpora_get_an_approximate_dense_index(tmp_path):
+    import faiss
+
+    chunks = small_chunks()
+    info = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path, ann_threshold=2)
+    index = faiss.deserialize_index(np.fromfile(info.path / "faiss.index", dtype=np.uint8))
+    assert json.loads((info.path / "meta.json").read_text())["dense_index"] == "ivf"
+    assert isinstance(index, faiss.IndexIVFFlat) and index.ntotal == len(chunks)
+    # the next build reuses the trained lists: same centroids, the new vectors added
+    again = build_index(chunks[:-1], qa_records=[], embedding_model="embedded", index_root=tmp_path, ann_threshold=2)
+    index2 = faiss.deserialize_index(np.fromfile(again.path / "faiss.index", dtype=np.uint8))
+    centroids = [faiss.downcast_index(ix.quantizer).reconstruct_n(0, ix.nlist) for ix in (index, index2)]
+    assert index2.ntotal == len(chunks) - 1 and np.array_equal(*centroids)
+    retriever = Retriever.load(tmp_path, embedding_model="embedded")
+    assert retriever.search("ministério da educação", k=3)[0].chunk.document == "MEC"
+
+
+def test_a_crash_mid_build_leaves_the_old_version_serving(tmp_path, monkeypatch):
+    import pipeline.index as index_module
+
+    chunks = small_chunks()
+    first = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index_module, "_write_jsonl", crash)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(chunks[:2], qa_records=[], embedding_model="embedded", index_root=tmp_path)
+    assert current_version(tmp_path) == first.version
+    assert [p.name for p in (tmp_path / "versions").iterdir()] == [first.version]  # no half-built folder left
+
+
+def test_index_job_records_the_version_in_the_database(tmp_path):
+    from pipeline.jobs import index_job
+    from pipeline.settings import Settings
+    from storage import repository as repo
+    from storage.db import Database
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    mec = next(d for d in load_documents(None) if d.name == "MEC")
+    (docs / "MEC.txt").write_text(mec.text, encoding="utf-8")
+    settings = Settings(DATA_DIR=tmp_path / "data")
+    info = index_job(settings, input_dir=docs)
+    database = Database(settings.database_url)
+    try:
+        with database.session() as session:
+            row = repo.current_index_version(session)
+            assert row.version == info.version == current_version(settings.index_dir)
+            assert row.n_chunks == info.n_chunks and row.meta["dense_index"] == "flat"
+    finally:
+        database.dispose()

@@ -61,3 +61,58 @@ def test_load_refuses_a_missing_index_or_another_embedding_model(tmp_path, sessi
         Retriever.load(tmp_path, embedding_model="embedded")
     with pytest.raises(ValueError, match="rebuild"):
         Retriever.load(session_settings.index_dir, embedding_model="intfloat/multilingual-e5-small")
+
+
+def test_hits_carry_both_scores_and_weights_change_the_fusion(retriever):
+    import dataclasses
+
+    question = "Qual é o prazo para renovar a matrícula?"
+    hits = retriever.search(question, k=3)
+    assert all(0 <= h.lexical <= 1 and -1 <= h.dense <= 1 for h in hits)
+    original = retriever.options
+    try:
+        retriever.options = dataclasses.replace(original, dense_weight=0.0, title_weight=0.0)
+        lexical_only = retriever.search(question, k=3)
+        assert all(abs(h.score - h.lexical * (original.question_weight if h.via == "question" else 1)) < 1e-5
+                   for h in lexical_only)
+        retriever.options = dataclasses.replace(original, dense_weight=1.0, title_weight=0.0)
+        dense_only = retriever.search(question, k=3)
+        assert all(abs(h.score - h.dense * (original.question_weight if h.via == "question" else 1)) < 1e-5
+                   for h in dense_only)
+    finally:
+        retriever.options = original
+
+
+def test_accents_and_inflections_do_not_matter(retriever):
+    plain = [h.chunk.id for h in retriever.search("Qual e a finalidade da FAPDF", k=3)]
+    accented = [h.chunk.id for h in retriever.search("Qual é a finalidade da FAPDF?", k=3)]
+    assert plain[0] == accented[0] and retriever.search("FAPDF", k=1)[0].chunk.document == "FAPDF"
+
+
+def test_off_topic_questions_score_lower_than_answerable_ones(retriever):
+    on_topic = [retriever.search(q, k=1)[0].score for q, _ in QUESTIONS]
+    off_topic = [retriever.search(q, k=1)[0].score for q in (
+        "Qual a receita de bolo de cenoura?", "Quem ganhou a copa do mundo de 1970?",
+        "Como trocar o pneu do carro?")]
+    assert max(off_topic) < sorted(on_topic)[len(on_topic) // 2]  # below the median answerable question
+
+
+def test_settings_reach_the_retriever(session_settings, sample_index):
+    settings = session_settings.model_copy(update={"dense_weight": 0.3, "question_weight": 0.5})
+    retriever = Retriever.from_settings(settings)
+    assert retriever.options.dense_weight == 0.3 and retriever.options.question_weight == 0.5
+    assert retriever.version == sample_index.version
+
+
+def test_a_query_naming_a_document_prefers_its_chunks(retriever):
+    import dataclasses
+
+    assert retriever.search("Onde é sediada a UFMS?", k=1)[0].chunk.document == "UFMS"
+    original = retriever.options
+    try:
+        retriever.options = dataclasses.replace(original, title_weight=0.0)
+        without = retriever.search("Onde é sediada a UFMS?", k=1)[0]
+    finally:
+        retriever.options = original
+    with_title = retriever.search("Onde é sediada a UFMS?", k=3)
+    assert without.chunk.id in {h.chunk.id for h in with_title}  # the title only reorders what BM25 found

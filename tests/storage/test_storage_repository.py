@@ -280,3 +280,24 @@ def test_list_training_runs_newest_first(db):
         assert [r.base_model for r in repo.list_training_runs(session, limit=2)] == ["m3", "m2"]
         assert [r.base_model for r in repo.list_training_runs(session, status="succeeded")] == ["m2", "m0"]
         assert all(isinstance(r, TrainingRun) for r in repo.list_training_runs(session, status="running"))
+
+
+def test_index_versions_keep_one_current(tmp_path):
+    from storage import repository as repo
+    from storage.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'ix.db'}")
+    try:
+        database.upgrade()
+        with database.session() as session:
+            for version in ("v1", "v2"):
+                repo.record_index_version(session, version=version, embedding_model="embedded", content_hash="h",
+                                          n_chunks=10, n_questions=2, n_embedded=10, build_s=1.5,
+                                          meta={"dense_index": "flat"})
+        with database.session() as session:
+            assert [v.version for v in repo.list_index_versions(session)] == ["v2", "v1"]
+            current = repo.current_index_version(session)
+            assert current.version == "v2" and current.meta == {"dense_index": "flat"}
+            assert sum(v.is_current for v in repo.list_index_versions(session)) == 1
+    finally:
+        database.dispose()

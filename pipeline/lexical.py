@@ -1,0 +1,185 @@
+"""Portuguese lexical search: BM25 (bm25s) over stemmed, accent-folded words without stop words.
+
+Words are lower-cased, stemmed with the Snowball Portuguese stemmer (PyStemmer) *before* folding accents, since
+the stemmer's suffix rules expect them ("matrículas" -> "matricul"), then folded so a citizen who
+types "inscricao" or "edital n 5" matches "inscrição" and "Edital nº 5".
+
+Scores are returned on an absolute 0-1 scale: the BM25 (Lucene variant) score divided by its upper bound for
+that query, the sum of the IDFs of the query's distinct words (a word absent from the corpus counts with the
+largest possible IDF). 1.0 means every query word occurs, saturated, in the entry; a query made of words the
+documents never use scores near 0, which is what abstention needs.
+
+Example::
+
+    >>> from pipeline.lexical import LexicalIndex, tokenize
+    >>> tokenize("As inscrições do Edital nº 5 começam em março")
+    ['inscrica', 'edital', '5', 'comec', 'marc']
+    >>> ix = LexicalIndex.build(["Inscrições abertas em março.", "O restaurante abre às 11h."])
+    >>> rows, scores = ix.top("quando abrem as inscricoes?", 2)
+    >>> rows.tolist(), 0 < float(scores[0]) < 1
+    ([0], True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_ORDINAL = re.compile(r"(?<=\d)[ºª°]")
+# Question words and fillers a citizen adds ("gostaria de saber qual é") that say nothing about the passage,
+# on top of the Snowball Portuguese stop-word list shipped with bm25s.
+_EXTRA_STOPWORDS = """
+qual quais quando onde como quanto quanta quantos quantas porque porquê pode podem posso devo deve preciso
+gostaria saber sobre ha existe existem sao e é será serão ser
+""".split()
+
+# Bump when tokenisation changes: an index records it and refuses to load with another.
+TOKENIZER_VERSION = 2
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: ``"Inscrição"`` -> ``"inscricao"``."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("portuguese")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """Folded Portuguese stop words (Snowball's list from bm25s plus question words)."""
+    from bm25s.stopwords import STOPWORDS_PORTUGUESE
+
+    return frozenset(fold(w) for w in (*STOPWORDS_PORTUGUESE, *_EXTRA_STOPWORDS))
+
+
+# "-ção/-ções", "-são/-sões", typed with or without accents: stemmed as the accented singular, because the
+# Snowball stemmer gives "inscrição" -> "inscriçã" but "inscrições" -> "inscriçõ" and "inscricao" -> "inscrica".
+_TION = re.compile(r"^(\w{2,}?)([cç]|s)(?:ão|ao|ões|oes|ãos|aos)$")
+
+
+@lru_cache(maxsize=200_000)
+def _stem_fold(word: str) -> str:
+    match = _TION.match(word)
+    if match:
+        word = match.group(1) + ("ção" if match.group(2) in "cç" else "são")
+    return fold(_stemmer().stemWord(word))
+
+
+@lru_cache(maxsize=500_000)
+def _token(word: str) -> str | None:
+    """The token of one lower-case word, ``None`` for a stop word."""
+    if word == "_" or fold(word) in stopwords():
+        return None
+    return _stem_fold(word)
+
+
+def tokenize(text: str) -> list[str]:
+    """Stemmed, folded content words of ``text``, in order (stop words dropped)."""
+    tokens = map(_token, _WORD.findall(_ORDINAL.sub("", text.lower())))
+    return [t for t in tokens if t is not None]
+
+
+class LexicalIndex:
+    """BM25 over a list of texts; rows are the positions of those texts."""
+
+    def __init__(self, bm25, n_rows: int, params: dict) -> None:
+        self._bm25 = bm25
+        self.n_rows = n_rows
+        self.params = params
+        self._vocab = bm25.vocab_dict
+        n = max(n_rows, 1)
+        self._max_idf = math.log(1 + (n - 0.5 + 0.5) / 0.5)  # Lucene IDF of a word seen in no document
+
+    @classmethod
+    def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+        import bm25s
+
+        tokens = [tokenize(t) or ["_empty_"] for t in texts]
+        bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+        bm25.index(tokens, show_progress=False)
+        return cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION})
+
+    def _idf(self, token_id: int) -> float:
+        # Lucene IDF from the document frequency, recovered from the CSC column lengths.
+        indptr = self._bm25.scores["indptr"]
+        df = int(indptr[token_id + 1] - indptr[token_id])
+        n = self._bm25.scores["num_docs"]
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: str) -> np.ndarray:
+        """Normalised (0-1) score of every row for ``query``."""
+        words = list(dict.fromkeys(tokenize(query)))
+        if not words:
+            return np.zeros(self.n_rows, dtype=np.float32)
+        ids = [self._vocab[w] for w in words if w in self._vocab]
+        bound = sum(self._idf(i) for i in ids) + self._max_idf * (len(words) - len(ids))
+        if not ids or bound <= 0:
+            return np.zeros(self.n_rows, dtype=np.float32)
+        raw = self._bm25.get_scores_from_ids(ids)
+        return np.asarray(raw, dtype=np.float32) / np.float32(bound)
+
+    def idf(self, word: str) -> float:
+        """Lucene IDF of a (tokenised) word; the largest possible for a word no entry uses."""
+        token_id = self._vocab.get(word)
+        return self._max_idf if token_id is None else self._idf(token_id)
+
+    def overlap(self, query: str, others: list[list[str]]) -> np.ndarray:
+        """IDF-weighted cosine between the word sets of ``query`` and of each tokenised text in ``others``.
+
+        Symmetric, unlike BM25: 1.0 only when both say the same words, which is how a citizen's question is
+        matched against an indexed question (a paraphrase), whereas BM25 rewards a passage that contains them.
+        """
+        words = set(tokenize(query))
+        weight = {w: self.idf(w) ** 2 for w in words}
+        norm_q = math.sqrt(sum(weight.values()))
+        out = np.zeros(len(others), dtype=np.float32)
+        for i, tokens in enumerate(others):
+            other = set(tokens)
+            if not other or norm_q == 0:
+                continue
+            common = sum(weight[w] for w in words & other)
+            norm_o = math.sqrt(sum(self.idf(w) ** 2 for w in other))
+            out[i] = common / (norm_q * norm_o) if norm_o else 0.0
+        return out
+
+    def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and normalised scores of the ``k`` best rows with a positive score, best first."""
+        scores = self.scores(query)
+        k = min(k, self.n_rows)
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rows = np.argpartition(-scores, k - 1)[:k] if k < self.n_rows else np.arange(self.n_rows)
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        rows = rows[scores[rows] > 0]
+        return rows, scores[rows]
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(str(folder))
+        (folder / "oraculo_lexical.json").write_text(json.dumps({"n_rows": self.n_rows, **self.params}),
+                                                     encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        import bm25s
+
+        folder = Path(folder)
+        params = json.loads((folder / "oraculo_lexical.json").read_text(encoding="utf-8"))
+        if params.get("tokenizer") != TOKENIZER_VERSION:
+            raise ValueError(f"lexical index in {folder} uses tokenizer {params.get('tokenizer')}: rebuild it")
+        bm25 = bm25s.BM25.load(str(folder))
+        return cls(bm25, int(params.pop("n_rows")), params)

@@ -1,0 +1,57 @@
+"""`oraculo eval retrieval` on a small SQuAD file built from the sample corpus."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.eval_retrieval import evaluate_retrieval, retrieval_metrics
+from pipeline.settings import Settings
+
+KEYS = {"ndcg@10", "recall@1", "recall@5", "mrr@10", "p50_ms", "p95_ms", "build_s", "n_docs", "n_queries"}
+
+
+def _squad(tmp_path, sample_documents):
+    docs = {d.name: d for d in sample_documents}
+    paragraphs = [
+        ("UFMS", "Onde é sediada a UFMS?"),
+        ("POSCOMP", "O que é o POSCOMP?"),
+        ("FAPDF", "Qual a finalidade da FAPDF?"),
+        ("MEC", "Em qual decreto foi fundado o ministério da educação?"),
+    ]
+    data = [{"title": name, "paragraphs": [{"context": docs[name].text[:1500],
+                                            "qas": [{"id": name, "question": q, "answers": [{"text": "x"}]}]}]}
+            for name, q in paragraphs]
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"version": "1.1", "data": data}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_metrics_of_known_ranks():
+    metrics = retrieval_metrics([1, 2, 10**9, 5])
+    assert metrics["recall@1"] == 0.25 and metrics["recall@5"] == 0.75
+    assert abs(metrics["mrr@10"] - (1 + 0.5 + 0.2) / 4) < 1e-9
+    assert abs(metrics["ndcg@10"] - (1 + 1 / 1.5849625 + 1 / 2.5849625) / 4) < 1e-6
+
+
+def test_evaluate_retrieval_builds_a_fresh_index_and_reports_every_key(tmp_path, sample_documents):
+    settings = Settings(DATA_DIR=tmp_path / "data")
+    report = evaluate_retrieval(settings, squad=_squad(tmp_path, sample_documents))
+    assert set(report) == KEYS
+    assert report["n_docs"] == 4 and report["n_queries"] == 4
+    assert report["recall@5"] == 1.0 and report["ndcg@10"] >= 0.75  # four distinct topics: easy
+    assert 0 <= report["p50_ms"] <= report["p95_ms"] and report["build_s"] > 0
+    assert not (tmp_path / "data" / "index").exists()  # the temporary index is not the product's
+
+
+def test_cli_prints_json_last(tmp_path, sample_documents, monkeypatch, capsys):
+    from bot.cli import main
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        assert main(["eval", "retrieval", "--squad", str(_squad(tmp_path, sample_documents)), "--json"]) == 0
+    finally:
+        get_settings.cache_clear()
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert set(json.loads(last)) == KEYS

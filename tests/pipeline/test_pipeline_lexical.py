@@ -1,0 +1,41 @@
+"""Portuguese BM25: tokenisation (stemming, accent folding, stop words) and normalised scores."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.lexical import LexicalIndex, fold, tokenize
+
+TEXTS = [
+    "As inscrições para o processo seletivo começam em março.",
+    "O restaurante universitário abre às 11h e fecha às 14h.",
+    "A bolsa de monitoria tem valor mensal de R$ 400,00.",
+]
+
+
+def test_tokenize_stems_folds_accents_and_drops_stop_words():
+    assert fold("Inscrição É ÁGUA") == "inscricao e agua"
+    assert tokenize("Quais são as inscrições?") == tokenize("inscricoes") == tokenize("Inscrição") != []
+    assert tokenize("o que é a de para com") == []
+    assert tokenize("Art. 5º do edital nº 12") == ["art", "5", "edital", "12"]
+
+
+def test_scores_are_normalised_and_rank_the_matching_text_first():
+    index = LexicalIndex.build(TEXTS)
+    rows, scores = index.top("Quando começam as inscricoes do processo seletivo?", 3)
+    assert rows[0] == 0 and 0 < scores[0] <= 1
+    assert list(scores) == sorted(scores, reverse=True)
+    assert index.scores("xylofone zumbido").max() == 0  # words no text uses: nothing found
+    full = index.scores("bolsa monitoria valor mensal")[2]
+    partial = index.scores("bolsa monitoria valor mensal restaurante")[2]
+    assert 0 < partial < full <= 1  # an unmatched query word lowers the absolute score
+
+
+def test_overlap_is_one_for_the_same_words_and_symmetric(tmp_path):
+    index = LexicalIndex.build(TEXTS)
+    same, partial, none = index.overlap("Qual o valor da bolsa de monitoria?",
+                                        [tokenize("valor da bolsa de monitoria"), tokenize("bolsa"), []])
+    assert abs(same - 1.0) < 1e-6 and 0 < partial < 1 and none == 0
+    index.save(tmp_path / "lex")
+    again = LexicalIndex.load(tmp_path / "lex")
+    np.testing.assert_allclose(again.scores("restaurante universitário"), index.scores("restaurante universitário"))
