@@ -1,12 +1,17 @@
-"""Question-answer pairs from documents: offline templates or any OpenAI-compatible chat server.
+"""Question-answer pairs from documents: offline templates or any OpenAI-compatible chat server, validated.
 
-The pairs feed the index (a question is one more way to reach its chunk) and LoRA training. One record per
-line in ``<qa_dir>/<document>.jsonl``; the record format is shared with the feedback export::
+The pairs feed the index (a question is one more way to reach its chunk) and LoRA training. For each document
+``<qa_dir>/<document>.jsonl`` holds the valid pairs and ``<document>.invalid.jsonl`` the rejected ones with their
+``reasons``; ``manifest.json`` remembers, per document, the content hash, generator, counts, tokens and the chunks
+that failed. A record (shared with the feedback export)::
 
     {"id", "question", "answer", "document", "chunk_id", "span": [start, end], "tags": [...],
      "generator": "offline" | "openai:<model>" | "feedback" | "human", "created_at": ISO-8601 UTC}
 
-``span`` is where the answer's supporting text lies in ``Document.text``.
+``span`` is where the answer's supporting text lies in ``Document.text``. Runs are incremental and resumable: an
+unchanged document is not sent again, a document with failed chunks asks again only for those, the manifest is
+rewritten after every document, and every file is replaced atomically (never half-written after a kill).
+Any other ``*.jsonl`` in ``qa_dir`` is taken for hand-written pairs and checked by :func:`load_qa_records`.
 
 Example::
 
@@ -14,7 +19,8 @@ Example::
     >>> from pipeline.documents import load_documents
     >>> from pipeline.qa import generate_qa, load_qa_records
     >>> summary = generate_qa(load_documents(None), out_dir=Path("/tmp/oraculo_qa"), generator="offline")
-    >>> records = load_qa_records(Path("/tmp/oraculo_qa"))      # every *.jsonl there, generated or not
+    >>> print(summary.format())                                   # doctest: +SKIP
+    >>> records = load_qa_records(Path("/tmp/oraculo_qa"))        # valid pairs only, generated or hand-written
     >>> sorted(records[0])
     ['answer', 'chunk_id', 'created_at', 'document', 'generator', 'id', 'question', 'span', 'tags']
 """
@@ -27,6 +33,7 @@ import logging
 import os
 import re
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,13 +41,18 @@ from typing import Iterable, Protocol
 
 from pipeline.chunking import Chunk, chunk_document, split_sentences
 from pipeline.documents import Document
+from pipeline.qa_openai import ChunkResult, OpenAIQAGenerator, parse_pairs_json  # noqa: F401 (re-exported)
+from pipeline.qa_structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
 from pipeline.qa_templates import questions_for_sentence
+from pipeline.qa_validate import check_record, content_tokens, document_type, pair_tags, validate_records
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MAX_OFFLINE_PER_CHUNK = 6
-MAX_OPENAI_PER_CHUNK = 4
+INVALID_SUFFIX = ".invalid.jsonl"
+MAX_OFFLINE_PER_CHUNK = 6  # sentence-template questions per chunk
+MAX_STRUCTURE_PER_CHUNK = 40  # article/table-row questions per chunk (a fee table is worth every row)
+RECORD_KEYS = ("id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at")
 
 
 @dataclass
@@ -65,8 +77,9 @@ class QAPair:
 
 class QAGenerator(Protocol):
     name: str
+    concurrency: int
 
-    def generate(self, doc: Document, chunks: list[Chunk]) -> list[QAPair]: ...
+    def generate_chunk(self, doc: Document, chunk: Chunk) -> ChunkResult: ...
 
 
 def _now() -> str:
@@ -78,172 +91,98 @@ def _pair_id(document: str, question: str, span: tuple[int, int]) -> str:
     return f"{document}:{digest}"
 
 
-def _question_key(question: str) -> str:
-    return re.sub(r"\W+", " ", question.lower()).strip()
-
-
 # --- offline --------------------------------------------------------------------------------------------------
 
-def generate_offline(doc: Document, chunks: list[Chunk]) -> list[QAPair]:
-    """Template questions (definitions, dates, quantities, values, who, where) from each chunk's sentences.
-
-    The answer is the supporting sentence, never the whole chunk; ``span`` is exact in ``doc.text``.
-    """
-    pairs: list[QAPair] = []
-    seen: set[str] = set()
-    created_at = _now()
-    for chunk in chunks:
-        per_chunk = 0
-        for start, end in split_sentences(doc.text, chunk.start, chunk.end):
-            sentence = doc.text[start:end]
-            for kind, question in questions_for_sentence(sentence):
-                key = _question_key(question)
-                if key in seen or per_chunk >= MAX_OFFLINE_PER_CHUNK:
-                    continue
-                seen.add(key)
-                per_chunk += 1
-                pairs.append(QAPair(id=_pair_id(doc.name, question, (start, end)), question=question,
-                                    answer=sentence, document=doc.name, chunk_id=chunk.id, span=(start, end),
-                                    tags=[kind], generator="offline", created_at=created_at))
-    return pairs
-
-
 class OfflineQAGenerator:
-    """The template generator as an object, interchangeable with :class:`OpenAIQAGenerator`."""
+    """Template questions from structure (articles, § and table rows) and sentences (definitions, dates,
+    deadlines, quantities, money, who, where); the answer is the supporting line or sentence, never the chunk."""
 
     name = "offline"
+    concurrency = 1
 
     def __init__(self) -> None:
-        self.errors: list[dict] = []
+        self._cache: dict[str, tuple] = {}
 
-    def generate(self, doc: Document, chunks: list[Chunk]) -> list[QAPair]:
-        return generate_offline(doc, chunks)
+    def _structure(self, doc: Document) -> tuple:
+        if doc.sha256 not in self._cache:
+            kind = document_type(doc.name, doc.text)
+            self._cache = {doc.sha256: (structure_items(doc.text, doc_type=kind), table_spans(doc.text))}
+        return self._cache[doc.sha256]
+
+    def generate_chunk(self, doc: Document, chunk: Chunk) -> ChunkResult:
+        items_in_doc, tables = self._structure(doc)
+        items = [{"question": it.question, "answer": doc.text[it.start:it.end], "span": [it.start, it.end],
+                  "kind": it.kind, "in_table": it.in_table}
+                 for it in items_in_doc if chunk.start <= it.start and it.end <= chunk.end][:MAX_STRUCTURE_PER_CHUNK]
+        n_sentence = 0
+        for start, end in split_sentences(doc.text, chunk.start, chunk.end):
+            if any(s < end and start < e for s, e in tables):
+                continue  # table rows have their own questions
+            sentence = doc.text[start:end]
+            label = _ARTICLE.match(sentence) or _PARAGRAPH.match(sentence)
+            for kind, question in questions_for_sentence(label["body"] if label else sentence):
+                if n_sentence < MAX_OFFLINE_PER_CHUNK:
+                    items.append({"question": question, "answer": sentence, "span": [start, end], "kind": kind})
+                    n_sentence += 1
+        return ChunkResult(chunk_id=chunk.id, items=items)
 
 
-# --- OpenAI-compatible ----------------------------------------------------------------------------------------
-
-# The generation prompt is Portuguese on purpose: the questions must read like a Brazilian citizen's.
-_SYSTEM_PROMPT = (
-    "Você cria pares de pergunta e resposta em português do Brasil a partir de trechos de documentos "
-    "públicos brasileiros. Responda somente com um objeto JSON, sem texto antes ou depois."
-)
-_USER_PROMPT = (
-    "Documento: {title}\n"
-    "Trecho:\n\"\"\"\n{text}\n\"\"\"\n\n"
-    "Escreva até {n} perguntas que um cidadão faria e que este trecho responde. Para cada pergunta, a "
-    "resposta deve ser copiada literalmente do trecho (a frase ou expressão que responde), sem reescrever.\n"
-    'Formato: {{"pairs": [{{"question": "...", "answer": "..."}}]}}'
-)
+def generate_offline(doc: Document, chunks: list[Chunk]) -> list[QAPair]:
+    """Offline pairs of ``chunks`` (not yet validated); ``span`` is exact in ``doc.text``."""
+    gen = OfflineQAGenerator()
+    return [p for c in chunks for p in pairs_from_result(doc, c, gen.generate_chunk(doc, c), gen.name)]
 
 
-def parse_pairs_json(content: str) -> list[dict]:
-    """The ``[{"question", "answer"}]`` list of a model reply; ``ValueError`` when the reply is unusable.
-
-    Tolerates Markdown code fences and a bare list instead of ``{"pairs": [...]}``.
-    """
-    text = (content or "").strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, flags=re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"reply is not JSON: {exc}") from None
-    items = data.get("pairs") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        raise ValueError("reply has no 'pairs' list")
-    pairs = [item for item in items if isinstance(item, dict)
-             and isinstance(item.get("question"), str) and item["question"].strip()
-             and isinstance(item.get("answer"), str) and item["answer"].strip()]
-    if items and not pairs:
-        raise ValueError("no item of 'pairs' has a non-empty 'question' and 'answer'")
-    return pairs
-
+# --- turning raw items into pairs ------------------------------------------------------------------------------
 
 def locate_answer(doc_text: str, chunk: Chunk, answer: str) -> tuple[tuple[int, int], bool]:
-    """Span of ``answer`` inside the chunk (exact, then ignoring case and spacing); the chunk span otherwise.
-
-    Returns ``(span, found)``.
-    """
+    """Span of ``answer`` inside the chunk: exact, then ignoring case and spacing, then the sentence (or two
+    consecutive sentences) sharing most of its words. Returns ``(span, found)``; ``found`` means literal."""
     answer = answer.strip()
-    pos = doc_text.find(answer, chunk.start, chunk.end)
-    if answer and pos >= 0:
+    pos = doc_text.find(answer, chunk.start, chunk.end) if answer else -1
+    if pos >= 0:
         return (pos, pos + len(answer)), True
     words = [re.escape(w) for w in answer.split()]
     if words:
-        pattern = re.compile(r"\s+".join(words), flags=re.IGNORECASE)
-        match = pattern.search(doc_text, chunk.start, chunk.end)
+        match = re.compile(r"\s+".join(words), flags=re.IGNORECASE).search(doc_text, chunk.start, chunk.end)
         if match:
             return (match.start(), match.end()), True
-    return (chunk.start, chunk.end), False
+    wanted = set(content_tokens(answer))
+    sentences = split_sentences(doc_text, chunk.start, chunk.end)
+    windows = sentences + [(a[0], b[1]) for a, b in zip(sentences, sentences[1:])]
+    best, best_score = (chunk.start, chunk.end), -1.0
+    for start, end in windows:  # shortest window wins a tie: single sentences come first
+        score = len(wanted & set(content_tokens(doc_text[start:end]))) / max(1, len(wanted))
+        if score > best_score + 1e-9:
+            best, best_score = (start, end), score
+    return best, False
 
 
-class OpenAIQAGenerator:
-    """QA pairs from an OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp).
-
-    A malformed reply or a failed request is recorded in ``errors`` and the chunk is skipped.
-    """
-
-    def __init__(self, *, base_url: str | None, api_key: str, model: str, timeout_s: float,
-                 max_retries: int = 3, per_chunk: int = MAX_OPENAI_PER_CHUNK, json_mode: bool = True) -> None:
-        import openai  # deferred: only this generator needs it
-
-        self.model = model
-        self.name = f"openai:{model}"
-        self.per_chunk = per_chunk
-        self.json_mode = json_mode  # response_format=json_object; turn off for servers that reject it
-        self.errors: list[dict] = []
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s,
-                                     max_retries=max_retries)
-
-    def _ask(self, doc: Document, chunk: Chunk) -> str:
-        extra = {"response_format": {"type": "json_object"}} if self.json_mode else {}
-        completion = self._client.chat.completions.create(
-            model=self.model,  # no temperature: some models (reasoning ones) refuse any value but the default
-            messages=[{"role": "system", "content": _SYSTEM_PROMPT},
-                      {"role": "user", "content": _USER_PROMPT.format(title=doc.title, text=chunk.text,
-                                                                      n=self.per_chunk)}],
-            **extra,
-        )
-        return completion.choices[0].message.content or ""
-
-    def generate(self, doc: Document, chunks: list[Chunk]) -> list[QAPair]:
-        pairs: list[QAPair] = []
-        seen: set[str] = set()
-        for chunk in chunks:
-            try:
-                items = parse_pairs_json(self._ask(doc, chunk))
-            except Exception as exc:  # network, HTTP status, malformed body or reply: record, go on
-                self.errors.append({"document": doc.name, "chunk_id": chunk.id,
-                                    "error": f"{type(exc).__name__}: {exc}"})
-                logger.warning("QA generation failed for %s: %s: %s", chunk.id, type(exc).__name__, exc)
-                continue
-            created_at = _now()
-            for item in items[: self.per_chunk]:
-                question = " ".join(item["question"].split())
-                key = _question_key(question)
-                if key in seen:
-                    continue
-                seen.add(key)
-                span, found = locate_answer(doc.text, chunk, item["answer"])
-                answer = doc.text[span[0]:span[1]] if found else " ".join(item["answer"].split())
-                pairs.append(QAPair(id=_pair_id(doc.name, question, span), question=question, answer=answer,
-                                    document=doc.name, chunk_id=chunk.id, span=span,
-                                    tags=["llm"] if found else ["llm", "span:chunk"],
-                                    generator=self.name, created_at=created_at))
-        return pairs
+def pairs_from_result(doc: Document, chunk: Chunk, result: ChunkResult, generator: str,
+                      tables: list[tuple[int, int]] | None = None) -> list[QAPair]:
+    """Raw items of one chunk -> :class:`QAPair` with an exact span and tags (doc type, dates, money, section)."""
+    doc_type = document_type(doc.name, doc.text)
+    tables = table_spans(doc.text) if tables is None else tables
+    created_at = _now()
+    pairs = []
+    for item in result.items:
+        question = " ".join(item["question"].split())
+        if item.get("span"):
+            span, answer = (int(item["span"][0]), int(item["span"][1])), item["answer"]
+        else:
+            span, found = locate_answer(doc.text, chunk, item["answer"])
+            answer = doc.text[span[0]:span[1]] if found else " ".join(item["answer"].split())
+        in_table = item.get("in_table", any(s < span[1] and span[0] < e for s, e in tables))
+        section = section_at(doc.text, span[0]) or chunk.section
+        tags = pair_tags(kind=item.get("kind", "llm"), doc_type=doc_type, section=section, answer=answer,
+                         in_table=in_table)
+        pairs.append(QAPair(id=_pair_id(doc.name, question, span), question=question, answer=answer,
+                            document=doc.name, chunk_id=chunk.id, span=span, tags=tags, generator=generator,
+                            created_at=created_at))
+    return pairs
 
 
 # --- files ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class GenerationSummary:
-    generated: list[str] = field(default_factory=list)  # document names (re)generated this run
-    skipped: list[str] = field(default_factory=list)  # unchanged since the last run with the same generator
-    removed: list[str] = field(default_factory=list)  # generated files of documents that are gone
-    n_pairs: int = 0  # pairs written this run
-    errors: list[dict] = field(default_factory=list)
-
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
@@ -264,6 +203,20 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+def _read_jsonl_quietly(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
 def _read_manifest(out_dir: Path) -> dict:
     try:
         data = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -272,72 +225,206 @@ def _read_manifest(out_dir: Path) -> dict:
         return {}
 
 
-def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenerator | str = "offline",
-                max_chars: int = 900) -> GenerationSummary:
-    """Write ``out_dir/<doc>.jsonl`` for every document whose text or generator changed since the last run.
+@dataclass
+class GenerationSummary:
+    """What one run did; :meth:`format` is the end-of-run report."""
 
-    ``generator`` is ``"offline"`` or an object with ``name`` and ``generate(doc, chunks)`` (for instance an
-    :class:`OpenAIQAGenerator`). A document whose generation recorded errors is retried on the next run.
+    generator: str = ""
+    documents: int = 0  # documents given
+    generated: list[str] = field(default_factory=list)  # (re)generated this run
+    skipped: list[str] = field(default_factory=list)  # unchanged since the last run with the same generator
+    removed: list[str] = field(default_factory=list)  # generated files of documents that are gone
+    unreadable: list[str] = field(default_factory=list)  # empty or binary input files (filled by the caller)
+    n_pairs: int = 0  # pairs written this run, valid or not
+    n_valid: int = 0
+    n_invalid: int = 0
+    chunks_asked: int = 0
+    usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+    errors: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def valid_pct(self) -> float:
+        return 100.0 * self.n_valid / self.n_pairs if self.n_pairs else 0.0
+
+    def format(self) -> str:
+        lines = [f"QA generation ({self.generator}): {self.documents} documents — {len(self.generated)} generated, "
+                 f"{len(self.skipped)} unchanged, {len(self.removed)} removed, {len(self.unreadable)} unreadable",
+                 f"pairs: {self.n_pairs} ({self.n_valid} valid, {self.valid_pct:.1f}%; {self.n_invalid} invalid)",
+                 f"tokens: {self.usage['total_tokens']} (prompt {self.usage['prompt_tokens']}, "
+                 f"completion {self.usage['completion_tokens']}) over {self.chunks_asked} chunk requests",
+                 f"errors: {len(self.errors)}" + (" (those chunks are asked again on the next run)" if self.errors else "")]
+        lines += [f"  {e['chunk_id']}: {e['error']}" for e in self.errors[:10]]
+        lines += [f"  unreadable: {name}" for name in self.unreadable]
+        if self.interrupted:
+            lines.append("interrupted: run the same command again to continue")
+        return "\n".join(lines)
+
+
+def _usage_add(total: dict, usage: dict) -> None:
+    for key in total:
+        total[key] += int(usage.get(key, 0))
+
+
+def _finish_document(doc: Document, chunks: list[Chunk], results: dict[str, ChunkResult], kept: list[dict],
+                     gen_name: str, out_dir: Path, entry_base: dict, missing: list[str]) -> dict:
+    """Validate and write one document's pairs (valid and invalid files); the manifest entry."""
+    tables = table_spans(doc.text)
+    by_id = {c.id: c for c in chunks}
+    records = list(kept)
+    failed, usage = list(missing), dict(entry_base.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0,
+                                                                     "total_tokens": 0})
+    errors = []
+    for chunk in chunks:
+        result = results.get(chunk.id)
+        if result is None:
+            continue
+        _usage_add(usage, result.usage)
+        if result.error:
+            failed.append(chunk.id)
+            errors.append({"document": doc.name, "chunk_id": chunk.id, "error": result.error})
+        records += [p.to_record() for p in pairs_from_result(doc, by_id[chunk.id], result, gen_name, tables)]
+    order = {c.id: i for i, c in enumerate(chunks)}
+    records.sort(key=lambda r: (order.get(r.get("chunk_id"), len(order)), r["span"][0]))
+    valid, invalid = [], []
+    for record, reasons in validate_records(records, doc.text):
+        (invalid if reasons else valid).append({**{k: record[k] for k in RECORD_KEYS},
+                                                **({"reasons": reasons} if reasons else {})})
+    write_jsonl(out_dir / f"{doc.name}.jsonl", valid)
+    invalid_path = out_dir / f"{doc.name}{INVALID_SUFFIX}"
+    if invalid:
+        write_jsonl(invalid_path, invalid)
+    else:
+        invalid_path.unlink(missing_ok=True)
+    return {**entry_base, "n_valid": len(valid), "n_invalid": len(invalid), "usage": usage,
+            "failed_chunks": sorted(set(failed), key=lambda cid: order.get(cid, 0)), "errors": errors,
+            "updated_at": _now()}
+
+
+def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenerator | str = "offline",
+                max_chars: int = 900, progress: bool = False) -> GenerationSummary:
+    """Write ``out_dir/<doc>.jsonl`` (+ ``.invalid.jsonl``) for every document that is new, changed or unfinished.
+
+    ``generator`` is ``"offline"`` or an object with ``name``, ``concurrency`` and ``generate_chunk(doc, chunk)``
+    (an :class:`OpenAIQAGenerator`). Chunks are asked with at most ``generator.concurrency`` in flight. Ctrl-C
+    keeps the chunks already answered; the next run asks for the rest.
     """
+    from tqdm.auto import tqdm
+
     out_dir = Path(out_dir)
     gen: QAGenerator = OfflineQAGenerator() if generator == "offline" else generator  # type: ignore[assignment]
     if isinstance(gen, str):
         raise ValueError(f"unknown generator {gen!r}")
     manifest = _read_manifest(out_dir)
-    summary = GenerationSummary()
+    summary = GenerationSummary(generator=gen.name, documents=len(documents))
+    plan: list[tuple[Document, list[Chunk], list[Chunk], list[dict], dict]] = []
     for doc in documents:
         entry = manifest.get(doc.name, {})
         path = out_dir / f"{doc.name}.jsonl"
-        if (entry.get("sha256") == doc.sha256 and entry.get("generator") == gen.name
-                and entry.get("max_chars") == max_chars and not entry.get("errors") and path.exists()):
+        same = (entry.get("sha256") == doc.sha256 and entry.get("generator") == gen.name
+                and entry.get("max_chars") == max_chars and path.exists())
+        if same and not entry.get("failed_chunks"):
             summary.skipped.append(doc.name)
             continue
-        errors_before = len(getattr(gen, "errors", []))
-        pairs = gen.generate(doc, chunk_document(doc, max_chars=max_chars))
-        new_errors = list(getattr(gen, "errors", [])[errors_before:])
-        write_jsonl(path, (p.to_record() for p in pairs))
-        manifest[doc.name] = {"sha256": doc.sha256, "generator": gen.name, "max_chars": max_chars,
-                              "n_pairs": len(pairs), "errors": len(new_errors), "updated_at": _now()}
+        chunks = chunk_document(doc, max_chars=max_chars)
+        base = {"sha256": doc.sha256, "generator": gen.name, "max_chars": max_chars}
+        kept: list[dict] = []
+        todo = chunks
+        if same:  # only the chunks that failed (or were interrupted) are asked again
+            failed = set(entry["failed_chunks"])
+            todo = [c for c in chunks if c.id in failed]
+            kept = [r for r in _read_jsonl_quietly(path) + _read_jsonl_quietly(out_dir / f"{doc.name}{INVALID_SUFFIX}")
+                    if r.get("chunk_id") not in failed and all(k in r for k in RECORD_KEYS)]
+            base["usage"] = entry.get("usage")
+        plan.append((doc, chunks, todo, kept, base))
+
+    total = sum(len(todo) for _, _, todo, _, _ in plan)
+    bar = tqdm(total=total, unit="chunk", desc=f"QA {gen.name}", disable=not progress)
+    pool = ThreadPoolExecutor(max_workers=max(1, int(getattr(gen, "concurrency", 1))))
+    futures: list[dict[str, Future]] = []
+    for doc, _, todo, _, _ in plan:
+        futures.append({c.id: pool.submit(gen.generate_chunk, doc, c) for c in todo})
+    for fs in futures:
+        for f in fs.values():
+            f.add_done_callback(lambda _f: bar.update(1))
+    finished = 0
+
+    def finish(i: int, *, interrupted: bool) -> None:
+        doc, chunks, todo, kept, base = plan[i]
+        results, missing = {}, []
+        for chunk_id, fut in futures[i].items():
+            exc = fut.exception() if fut.done() and not fut.cancelled() else KeyboardInterrupt()
+            if exc is None:
+                results[chunk_id] = fut.result()
+            elif isinstance(exc, Exception):  # a generator bug: record it, keep the run going
+                results[chunk_id] = ChunkResult(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+            else:  # not answered (interrupted): asked on the next run
+                missing.append(chunk_id)
+        if interrupted and not results:
+            return
+        entry = _finish_document(doc, chunks, results, kept, gen.name, out_dir, base, missing)
+        manifest[doc.name] = entry
+        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
         summary.generated.append(doc.name)
-        summary.n_pairs += len(pairs)
-        summary.errors.extend(new_errors)
+        summary.n_valid += entry["n_valid"]
+        summary.n_invalid += entry["n_invalid"]
+        summary.chunks_asked += len(results)
+        for result in results.values():
+            _usage_add(summary.usage, result.usage)
+        summary.errors.extend(entry["errors"])
+
+    try:
+        for i in range(len(plan)):
+            for fut in futures[i].values():
+                try:
+                    fut.result()
+                except Exception:  # noqa: BLE001 (handled in finish)
+                    pass
+            finish(i, interrupted=False)
+            finished = i + 1
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        pool.shutdown(wait=False, cancel_futures=True)
+        for i in range(finished, len(plan)):
+            finish(i, interrupted=True)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        summary.n_pairs = summary.n_valid + summary.n_invalid
+
     present = {doc.name for doc in documents}
     for name in sorted(set(manifest) - present):
         (out_dir / f"{name}.jsonl").unlink(missing_ok=True)  # only files this function wrote are listed
+        (out_dir / f"{name}{INVALID_SUFFIX}").unlink(missing_ok=True)
         del manifest[name]
         summary.removed.append(name)
-    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
-    logger.info("QA generation (%s): %d generated, %d skipped, %d removed, %d pairs, %d errors", gen.name,
-                len(summary.generated), len(summary.skipped), len(summary.removed), summary.n_pairs,
-                len(summary.errors))
+    if summary.removed or not (out_dir / MANIFEST_NAME).exists():
+        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
+    logger.info("QA generation (%s): %d generated, %d unchanged, %d removed, %d pairs (%d valid), %d tokens, %d errors",
+                gen.name, len(summary.generated), len(summary.skipped), len(summary.removed), summary.n_pairs,
+                summary.n_valid, summary.usage["total_tokens"], len(summary.errors))
     return summary
 
 
-def _record_problem(record: object) -> str | None:
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for key in ("question", "answer", "document"):
-        if not isinstance(record.get(key), str) or not record[key].strip():
-            return f"missing or empty {key!r}"
-    span = record.get("span")
-    if span is not None and not (isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)):
-        return "'span' must be [start, end]"
-    return None
+# --- reading records back --------------------------------------------------------------------------------------
 
+def read_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) -> tuple[list[dict], list[str]]:
+    """Valid records of every ``*.jsonl`` in ``qa_dir`` (not the ``*.invalid.jsonl``) and the problems found.
 
-def load_qa_records(qa_dir: Path) -> list[dict]:
-    """Every record of every ``*.jsonl`` in ``qa_dir`` (sorted by file); bad lines are logged and skipped.
-
-    ``qa_dir`` may also be one ``.jsonl`` file (e.g. the feedback export); a missing path gives ``[]``.
+    Every line goes through the rules of generation (:func:`pipeline.qa_validate.check_record`; with
+    ``documents`` = ``{name: text}`` also support by the source and a known document) and near-duplicates are
+    dropped; each problem is ``"<file>:<line>: <reason>"``. ``qa_dir`` may be one ``.jsonl`` file.
     """
-    records: list[dict] = []
     qa_dir = Path(qa_dir)
     if qa_dir.is_file():
         files = [qa_dir]
     elif qa_dir.is_dir():
-        files = sorted(qa_dir.glob("*.jsonl"))
+        files = sorted(p for p in qa_dir.glob("*.jsonl") if not p.name.endswith(INVALID_SUFFIX))
     else:
-        return records
+        return [], []
+    records, problems = [], []
+    seen: dict[str, list] = {}
     for path in files:
         with path.open(encoding="utf-8", errors="replace") as handle:
             for lineno, line in enumerate(handle, start=1):
@@ -346,11 +433,32 @@ def load_qa_records(qa_dir: Path) -> list[dict]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    logger.warning("%s:%d: invalid JSON (%s), skipped", path, lineno, exc.msg)
+                    problems.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
                     continue
-                problem = _record_problem(record)
-                if problem:
-                    logger.warning("%s:%d: %s, skipped", path, lineno, problem)
+                if not isinstance(record, dict):
+                    problems.append(f"{path}:{lineno}: not a JSON object")
+                    continue
+                document = record.get("document")
+                if not isinstance(document, str) or not document.strip():
+                    problems.append(f"{path}:{lineno}: missing or empty 'document'")
+                    continue
+                if documents is not None and document not in documents:
+                    problems.append(f"{path}:{lineno}: unknown document {document!r}")
+                    continue
+                text = documents[document] if documents is not None else None
+                reasons = check_record(record, text)
+                if not reasons:
+                    (_, reasons), = validate_records([record], text, seen.setdefault(document, []))
+                if reasons:
+                    problems.append(f"{path}:{lineno}: {'; '.join(reasons)}")
                     continue
                 records.append(record)
+    return records, problems
+
+
+def load_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) -> list[dict]:
+    """:func:`read_qa_records`, with every problem logged as a warning (file and line) and skipped."""
+    records, problems = read_qa_records(qa_dir, documents=documents)
+    for problem in problems:
+        logger.warning("%s, skipped", problem)
     return records

@@ -1,7 +1,9 @@
 """Portuguese question templates for offline QA generation: one sentence in, ``(kind, question)`` pairs out.
 
 Pure string work, no model: definitions ("O que é X?"), glossary entries ("Termo: definição."), dates
-("Quando ...?"), deadlines ("Qual é o prazo para ...?"), quantities ("Quantas horas ...?"), money and
+("Quando ...?", "Quando são as inscrições?"), deadlines ("Qual é o prazo para ...?"),
+"considera-se" definitions, purpose ("Qual é a finalidade do ...?"), composition ("Como é composta ...?"),
+acronyms ("O que significa a sigla UFMS?"), quantities ("Quantas horas ...?"), money and
 percentages ("Qual é o valor da ...?"), who ("Quem é responsável por ...?", "A quem compete ...?") and where
 ("Onde fica ...?"). The questions are for retrieval and training data, so a stiff phrasing is acceptable; a
 wrong one is not, hence the conservative patterns.
@@ -27,6 +29,10 @@ _ANAPHORA = {"ele", "ela", "eles", "elas", "este", "esta", "estes", "estas", "es
 # "A mais famosa ...", "O principal ...", "A partir de ...": not the name of a thing.
 _NOT_A_NAME = {"mais", "menos", "maior", "menor", "melhor", "pior", "principal", "principais", "primeiro",
                "primeira", "único", "única", "partir", "seguir", "respeito", "fim", "cada", "dos", "das"}
+_VERB_OR_NEGATION = {"é", "são", "foi", "foram", "será", "serão", "era", "eram", "que", "não", "nem"}
+# Glossary-style labels that are not terms: "Tipos: ...", "Exemplo: ...".
+_NOT_A_TERM = {"tipos", "tipo", "exemplo", "exemplos", "objetivo", "objetivos", "obs", "observação", "nota",
+               "atenção", "importante", "parágrafo único", "fonte", "resumo", "conclusão", "introdução"}
 _ARTICLES = {"o", "a", "os", "as", "um", "uma", "uns", "umas"}
 _CONTRACTIONS = {("de", "o"): "do", ("de", "a"): "da", ("de", "os"): "dos", ("de", "as"): "das",
                  ("em", "o"): "no", ("em", "a"): "na", ("em", "os"): "nos", ("em", "as"): "nas",
@@ -65,7 +71,17 @@ _QUANTITY = re.compile(rf"\b(?P<num>\d+(?:[.,]\d+)?|{_NUMBER_WORDS})(?: \([\w\s-
                        r"(?P<tail>(?: (?:de|do|da|dos|das) [^,.;()]{1,50})?)", flags=re.IGNORECASE)
 _MONEY = re.compile(r"R\$ ?\d[\d.]*(?:,\d{1,2})?")
 _PERCENT = re.compile(r"\d+(?:,\d+)? ?(?:%|por cento)")
-_VALUE_SUBJECT = re.compile(r"^(?P<subj>.{3,80}?) (?:é|será|fica|ficará|corresponde a|equivale a|custa)(?: de)?$")
+_VALUE_SUBJECT = re.compile(r"^(?P<subj>.{3,80}?),? (?:é|será|fica|ficará|corresponde a|equivale a|custa|custará|"
+                            r"no valor de|no valor total de|de valor)(?: de)?$")
+_CONSIDER = re.compile(r"\b(?P<lead>[Cc]onsidera-se|[Cc]onsideram-se|[Ee]ntende-se por|[Ee]ntendem-se por) "
+                       r"(?P<term>[^,:;]{2,60}?)[,:]? (?:o|a|os|as|aquel[ea]s?|tod[oa]s?|um|uma|qualquer) ")
+_PERIOD_DATE = re.compile(rf"\d{{1,2}}(?:º|o)?(?: de (?:{_MONTHS}))?(?: de \d{{4}})? (?:a|até) \d{{1,2}}(?:º|o)? de (?:{_MONTHS})|"
+                          r"\d{1,2}/\d{1,2}(?:/\d{2,4})? (?:a|até) \d{1,2}/\d{1,2}")
+_EVENT = re.compile(r"^(?P<subj>(?:As|Os|A|O) [^,;:]{3,60}?),? (?:vão|irão|serão|será|ocorrerão|ocorrerá|acontecerão|"
+                    r"acontecerá|estarão|estará|poderão|poderá|deverão|deverá|devem|deve|terão|terá|ficarão|ficará|"
+                    r"se encerram?|encerram-se|encerra-se|terminam?|começam?|iniciam?|realizam-se|realiza-se)\b")
+_DEADLINE_DATE = re.compile(r"\bprazo (?:final |máximo |limite )?(?P<what>para [^,;:]+?),? (?:é|será|vai|termina|"
+                            r"encerra-se|se encerra|expira|vence)\b")
 
 
 def _clean(text: str) -> str:
@@ -104,6 +120,8 @@ def _good_subject(subject: str) -> bool:
         return False
     if words[0].lower() in _ANAPHORA | {"um", "uma", "uns", "umas"} or any(w.lower() in _NOT_A_NAME for w in words[:2]):
         return False
+    if any(w.lower() in _VERB_OR_NEGATION for w in words):  # "análise é a atividade que", "... não"
+        return False
     return not re.search(r"[\d/]", subject)
 
 
@@ -113,7 +131,7 @@ def _definition(sentence: str) -> list[tuple[str, str]]:
         return [("definition", _question(f"O que {match['verb']}", _lower_first(match["subj"])))]
     match = _GLOSSARY.match(sentence)
     term = match["term"] if match else ""
-    if (match and _good_subject(term) and len(term.split()) <= 6 and not re.search(r"(?:em|am)$", term)
+    if (match and _good_subject(term) and len(term.split()) <= 6 and term.lower() not in _NOT_A_TERM and not re.search(r"(?:em|am)$", term)
             and all(w[0].isupper() for w in term.split() if len(w) > 3)):
         return [("glossary", _question("O que é", match["term"]))]
     return []
@@ -160,6 +178,10 @@ def _quantity(sentence: str) -> list[tuple[str, str]]:
     if prazo:
         purpose = re.match(r"^(?:para|a partir|após|contados?|a contar)\b[^,;]*", after)
         return [("deadline", _question("Qual é o prazo", purpose.group()))] if purpose else []
+    measure = re.match(r"^(?P<subj>.+?) (?:é|são|será|serão|deve ser|deverá ser)(?: de)?(?: no mínimo| no máximo)?"
+                       r"(?: de)?$", before)
+    if measure and _good_subject(measure["subj"]) and len(measure["subj"].split()) >= 2:
+        return [("quantity", _question("Qual é", _lower_first(measure["subj"])))]  # "Qual é a duração mínima ...?"
     trailing = r",? (?:no mínimo|no máximo|pelo menos|cerca de|até|de|com|em|por|para|entre|durante|a|o)$"
     while re.search(trailing, before):
         before = re.sub(trailing, "", before)
@@ -181,12 +203,66 @@ def _value(sentence: str) -> list[tuple[str, str]]:
     return []
 
 
+def _consider(sentence: str) -> list[tuple[str, str]]:
+    match = _CONSIDER.search(sentence)
+    if not match or not _good_subject(match["term"]):
+        return []
+    lead = "O que se entende por" if "entende" in match["lead"].lower() else "O que se considera"
+    return [("definition", _question(lead, _lower_first(match["term"])))]
+
+
+def _period(sentence: str) -> list[tuple[str, str]]:
+    """'As inscrições vão de 1º a 15 de março' -> 'Quando são as inscrições?'; 'O prazo para X termina em ...'."""
+    has_period = _PERIOD_DATE.search(sentence) is not None
+    if not has_period and not _DATE.search(sentence):
+        return []
+    deadline = _DEADLINE_DATE.search(sentence)
+    if deadline and len(deadline["what"].split()) <= 10:
+        return [("deadline", _question("Qual é o prazo", deadline["what"]))]
+    event = _EVENT.match(sentence)
+    subject = event["subj"] if event else ""
+    if has_period and event and len(subject.split()) <= 8 and _good_subject(subject.split(" ", 1)[1]):
+        plural = subject.split()[0].lower() in {"os", "as"}
+        return [("when", _question("Quando são" if plural else "Quando é", _lower_first(subject)))]
+    return []
+
+
+_PURPOSE = re.compile(r"^(?P<subj>[^,;:]{2,80}?),?(?: [^,;:]{0,40},)? (?:tem|têm|terá|terão) (?:como|por) "
+                      r"(?:objetivo|finalidade|função|missão)(?: \w+)?,? (?P<rest>\w.{5,})$")
+_COMPOSED = re.compile(r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>é|são|será|serão) (?P<part>compost|formad|constituíd)"
+                       r"(?P<end>[oa]s?) (?:por|de) ")
+_CONSISTS = re.compile(r"^(?P<subj>[^,;:]{2,80}?) consiste(?:m)? (?:em|no|na|nos|nas) ")
+_ACRONYM = re.compile(r"(?P<long>[A-ZÀ-Ú][\wÀ-ú]+(?: (?:de|da|do|das|dos|e|em|para|a|o|à|ao|às|aos)?(?: )?[A-ZÀ-Ú][\wÀ-ú]+){1,9}) "
+                      r"(?:\(|– |- )(?P<acr>[A-Z][A-Za-z]{1,9})(?:\)| –| -)")
+
+
+def _about(sentence: str) -> list[tuple[str, str]]:
+    """Purpose, composition, what a thing consists of, what an acronym stands for."""
+    found = []
+    match = _PURPOSE.match(sentence)
+    if match and _good_subject(match["subj"]):
+        found.append(("purpose", _question("Qual é a finalidade", _with_de(_lower_first(match["subj"])))))
+    match = _COMPOSED.match(sentence)
+    if match and _good_subject(match["subj"]):
+        found.append(("composition", _question(f"Como {match['verb']} {match['part']}{match['end']}",
+                                               _lower_first(match["subj"]))))
+    match = _CONSISTS.match(sentence)
+    if match and _good_subject(match["subj"]):
+        found.append(("definition", _question("Em que consiste", _lower_first(match["subj"]))))
+    match = _ACRONYM.search(sentence)
+    if match and match["acr"].isupper() and sum(w[0].isupper() for w in match["long"].split()) >= len(match["acr"]) - 1:
+        found.append(("acronym", _question("O que significa a sigla", match["acr"])))
+    return found
+
+
 def questions_for_sentence(sentence: str) -> list[tuple[str, str]]:
     """``(kind, question)`` pairs that ``sentence`` answers; often none."""
     sentence = " ".join(sentence.split())
     if len(sentence) < 20 or sentence.endswith("?"):
         return []
     found: list[tuple[str, str]] = []
-    for template in (_definition, _who, _where, _when, _quantity, _value):
+    for template in (_definition, _consider, _about, _who, _where, _period, _when, _quantity, _value):
+        if template is _when and any(kind in {"when", "deadline"} for kind, _ in found):
+            continue  # one date question per sentence
         found.extend((kind, q) for kind, q in template(sentence) if q)
     return found
