@@ -1,19 +1,28 @@
 """Answer a citizen's question from the indexed documents, with sources, or abstain.
 
-Two strategies (``Settings.answer_strategy``): ``"extractive"`` returns the sentence(s) of the retrieved chunks
-that best cover the question's words (no LLM, always faithful); ``"generative"`` asks the local LLM to answer
-from the top chunks only. Either way the answer abstains (``abstained=True``, empty text: the bot shows its own
-"not found" message) when retrieval found nothing close enough, either by embedding score or because none of
-the question's meaningful words occurs in the retrieved passages.
+Two strategies (``Settings.answer_strategy``):
+
+- ``"extractive"`` (default): the short span of the retrieved passages that answers the question, chosen by the
+  learned span scorer of :mod:`pipeline.extract` (onde → place, quando → date, quanto → value…); no LLM, always
+  faithful, tens of milliseconds.
+- ``"generative"``: the LLM (``Settings.llm_backend``: transformers or llama.cpp) answers from the top passages
+  only; its answer is *grounding-checked* — most of its words, and every number or date in it, must occur in
+  the passages — and replaced by the extractive answer when it fails. ``on_partial`` receives the growing text
+  while it is generated (the bot streams it into the Telegram message).
+
+Either way the answer abstains (``abstained=True``, empty text: the bot shows its own "not found" message)
+when retrieval found nothing, when the question has no meaningful word, or when too little of the question's
+words (IDF-weighted) occurs in the sentence the answer comes from (threshold calibrated on FaQuAD's train
+articles and a fixed list of off-topic questions: ``scripts/bench_answers.py``).
 
 Example::
 
     >>> from pipeline.settings import Settings
     >>> from pipeline.answer import Answerer
     >>> answerer = Answerer(Settings(DATA_DIR="data"))        # the index must exist: see pipeline.index
-    >>> answer = answerer.answer("O que é a UFMS?")             # doctest: +SKIP
-    >>> answer.sources[0].document                              # doctest: +SKIP
-    'UFMS'
+    >>> answer = answerer.answer("Onde é sediada a UFMS?")      # doctest: +SKIP
+    >>> answer.text, answer.sources[0].document, answer.sources[0].quote[:40]   # doctest: +SKIP
+    ('Campo Grande', 'UFMS', 'Universidade Federal de Mato Grosso do Su')
 """
 
 from __future__ import annotations
@@ -22,35 +31,28 @@ import math
 import re
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import Callable
 
-from pipeline.chunking import split_sentences
+from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold
 from pipeline.index import current_version
 from pipeline.retrieve import Hit, Retriever
 from pipeline.settings import Settings
 
-# Below this cosine similarity a passage does not count as found (all-MiniLM-L6-v2: unrelated English ~0.1-0.2,
-# unrelated Portuguese ~0.45-0.6, FaQuAD questions median ~0.7: the score alone cannot tell Portuguese
-# off-topic questions apart, hence MIN_TERM_COVERAGE below).
-MIN_SCORE = 0.35
-# Share (IDF-weighted) of the question's meaningful words that must occur in the retrieved passages.
+# Passages whose sentences give candidate answers (the span scorer was trained with 3).
+ANSWER_PASSAGES = 3
+# Share (IDF-weighted) of the question's meaningful words that must occur in the retrieved passages…
 MIN_TERM_COVERAGE = 0.3
+# …and in the sentence the answer comes from. Calibrated by scripts/bench_answers.py --calibrate on FaQuAD's
+# train articles and the even-numbered off-topic questions.
+MIN_SENTENCE_COVERAGE = 0.4
 # Share of a generated answer's meaningful words that must occur in its context; below it (or when the model
-# only repeats the question) the extractive answer is given instead: a small model must not make things up.
+# only repeats the question, or cites a number absent from the context) the extractive answer is given instead.
 MIN_GROUNDING = 0.5
 MAX_QUOTE_CHARS = 300
 NOT_FOUND_MARKER = "NAO_ENCONTRADO"
-
-# Portuguese stop words and question words: they say nothing about which passage answers.
-_STOPWORDS = frozenset("""
-a ao aos as até com como da das de dela dele deles do dos e ela elas ele eles em entre era essa esse esta este
-eu foi for foram há isso isto já la lhe lo mais mas me mesmo meu minha muito na nas nem no nos nós o os ou para
-pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas são só também te tem têm ter
-um uma umas uns você vocês é está estão sobre onde porque quanto quanta quantos quantas posso pode podem preciso
-devo deve fazer faz faço existe existem tenho ser sou é estou the of what how
-""".split())
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_STOPWORDS = STOPWORDS  # kept for importers of the old name
 
 # The generative prompt. Portuguese on purpose: the model must answer the citizen in Brazilian Portuguese.
 SYSTEM_PROMPT = (
@@ -82,37 +84,24 @@ class Answer:
     latency_ms: float = 0.0
 
 
-# --- words ----------------------------------------------------------------------------------------------------
+# --- grounding ----------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer  # PyStemmer: Snowball's Portuguese stemmer
-
-    return Stemmer.Stemmer("portuguese")
+def numbers_in(text: str) -> set[str]:
+    """The numbers written in ``text`` ("R$ 1.500,00" -> {"1.500,00"}; "2006" -> {"2006"})."""
+    return {m.group().rstrip(".,") for m in _NUMBER.finditer(text)}
 
 
-def _fold(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+def is_grounded(text: str, *, question: str, context_terms: set[str], context_text: str = "") -> bool:
+    """Whether a generated ``text`` says something (not just the question again) that its context supports.
 
-
-_FOLDED_STOPWORDS = frozenset(_fold(w) for w in _STOPWORDS)
-
-
-def content_terms(text: str) -> list[str]:
-    """Accent-folded, stemmed meaningful words of ``text`` (stop words and 1-2 letter words dropped).
-
-    Folding comes first because citizens often type without accents ("inscricao" must meet "inscrição").
+    Supported: at least ``MIN_GROUNDING`` of its meaningful words occur in the context and, when
+    ``context_text`` is given, every number or date it writes occurs there too (a model that makes up a
+    deadline is worse than no answer).
     """
-    words = [w for w in re.findall(r"\w+", _fold(text.lower()))
-             if len(w) > 2 and w not in _FOLDED_STOPWORDS and not w.isdigit()]
-    words = [re.sub(r"[oa]es$", "ao", w) for w in words]  # inscricoes/inscricao, paes/pao: one stem
-    return _stemmer().stemWords(words)
-
-
-def is_grounded(text: str, *, question: str, context_terms: set[str]) -> bool:
-    """Whether a generated ``text`` says something (not just the question again) that its context supports."""
     terms = set(content_terms(text))
     if not terms or terms <= set(content_terms(question)):
+        return False
+    if context_text and not numbers_in(text) <= numbers_in(context_text) | numbers_in(question):
         return False
     return len(terms & context_terms) / len(terms) >= MIN_GROUNDING
 
@@ -128,13 +117,23 @@ def build_messages(question: str, hits: list[Hit]) -> list[dict]:
             {"role": "user", "content": f"Contexto:\n{context}\n\nPergunta: {question}"}]
 
 
+@dataclass
+class Evidence:
+    hits: list[Hit]
+    found_terms: set[str]   # meaningful words of the retrieved passages (and their titles)
+    term_coverage: float    # IDF-weighted share of the question's words found in them
+    extraction: Extraction | None
+
+
 class Answerer:
     """Retrieve, then answer or abstain. Loads the index and (for ``generative``) the LLM on first use."""
 
-    def __init__(self, settings: Settings, *, retriever: Retriever | None = None, llm=None) -> None:
+    def __init__(self, settings: Settings, *, retriever: Retriever | None = None, llm=None,
+                 extractor: SpanExtractor | None = None) -> None:
         self.settings = settings
         self._retriever = retriever
         self._llm = llm
+        self.extractor = extractor or SpanExtractor.default()
         self._lock = threading.Lock()
         self._idf: dict[str, float] | None = None
         self._idf_version: str | None = None
@@ -143,17 +142,17 @@ class Answerer:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                self._retriever = Retriever.load(self.settings.index_dir,
-                                                 embedding_model=self.settings.embedding_model)
+                self._retriever = Retriever.from_settings(self.settings)
             return self._retriever
 
     @property
     def llm(self):
         with self._lock:
             if self._llm is None:
-                from pipeline.llm import LocalLLM
+                from pipeline.llm import load_llm
 
-                self._llm = LocalLLM.load(self.settings.llm_model, models_dir=self.settings.models_dir)
+                self._llm = load_llm(self.settings.llm_model, backend=self.settings.llm_backend,
+                                     models_dir=self.settings.models_dir)
             return self._llm
 
     def warm_up(self) -> None:
@@ -190,50 +189,72 @@ class Answerer:
         total = sum(idf.get(t, unseen) for t in terms)
         return sum(idf.get(t, unseen) for t in terms & text_terms) / total if total else 0.0
 
-    def _best_sentences(self, question_terms: set[str], hit: Hit) -> tuple[float, str]:
-        """The best-covering sentence of ``hit`` (with the next one when it is very short) and its coverage."""
-        text = hit.chunk.text
-        spans = split_sentences(text)
-        best, best_score = (0, min(len(text), MAX_QUOTE_CHARS)), -1.0
-        for i, (start, end) in enumerate(spans):
-            score = self._coverage(question_terms, set(content_terms(text[start:end])))
-            if score > best_score:
-                if end - start < 60 and i + 1 < len(spans):
-                    end = spans[i + 1][1]
-                best, best_score = (start, end), score
-        return best_score, text[best[0]:best[1]]
+    def _quote(self, question: str, hit: Hit) -> str:
+        sentences, _ = self.extractor.sentences(question, [hit.chunk.text], self._idf_table(), top=1)
+        if not sentences:
+            return hit.chunk.text[:MAX_QUOTE_CHARS]
+        tokens = sentences[0].tokens
+        return hit.chunk.text[tokens[0][0]:tokens[-1][1]][:MAX_QUOTE_CHARS]
 
-    def answer(self, question: str) -> Answer:
-        """The answer to ``question`` (``ValueError`` when it is blank)."""
+    def evidence(self, question: str) -> "Evidence":
+        """What the abstention decision looks at: the hits, the question's coverage, the best span."""
+        hits = self.retriever.search(question, self.settings.top_k)
+        terms = set(content_terms(question))
+        found_terms = {t for h in hits for t in content_terms(f"{h.chunk.title} {h.chunk.text}")}
+        # No meaningful word at all ("O que é isso?") cannot be matched against any document either.
+        if not hits or not terms:
+            return Evidence(hits, found_terms, 0.0, None)
+        extraction = self.extractor.best(question, [h.chunk.text for h in hits[:ANSWER_PASSAGES]],
+                                         self._idf_table())
+        return Evidence(hits, found_terms, self._coverage(terms, found_terms), extraction)
+
+    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None) -> Answer:
+        """The answer to ``question`` (``ValueError`` when it is blank).
+
+        ``on_partial(text_so_far)`` is called while a generative answer is being written (not for extractive).
+        """
         started = time.perf_counter()
         question = " ".join((question or "").split())
         if not question:
             raise ValueError("empty question")
         retriever = self.retriever
         strategy = self.settings.answer_strategy
-        hits = [h for h in retriever.search(question, self.settings.top_k) if h.score >= MIN_SCORE]
-        terms = set(content_terms(question))
-        found_terms = {t for h in hits for t in content_terms(f"{h.chunk.title} {h.chunk.text}")}
-        # No meaningful word at all ("O que é isso?") cannot be matched against any document either.
-        if not hits or not terms or self._coverage(terms, found_terms) < MIN_TERM_COVERAGE:
+        evidence = self.evidence(question)
+        hits, extraction = evidence.hits, evidence.extraction
+        if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
+                or extraction.coverage < MIN_SENTENCE_COVERAGE):
             return self._result("", [], strategy, True, retriever.version, started)
+        found_terms = evidence.found_terms
 
-        quotes = [self._best_sentences(terms, hit) for hit in hits]
-        # The extractive answer comes from the best sentence; rank by its coverage, then by retrieval order.
-        order = sorted(range(len(hits)), key=lambda i: (-quotes[i][0], i))
-        sources = [Source(document=h.chunk.document, title=h.chunk.title, section=h.chunk.section,
-                          chunk_id=h.chunk.id, quote=q[:MAX_QUOTE_CHARS], score=round(h.score, 4))
-                   for h, (_, q) in zip(hits, quotes)]
+        # The passage the answer comes from is cited first, quoted by the sentence that holds the answer.
+        order = [extraction.passage] + [i for i in range(len(hits)) if i != extraction.passage]
+        sources = [Source(document=hits[i].chunk.document, title=hits[i].chunk.title,
+                          section=hits[i].chunk.section, chunk_id=hits[i].chunk.id,
+                          quote=(extraction.sentence if i == extraction.passage
+                                 else self._quote(question, hits[i]))[:MAX_QUOTE_CHARS],
+                          score=round(float(hits[i].score), 4)) for i in order]
         if strategy == "generative":
-            text = self.llm.generate(build_messages(question, hits),
-                                     max_new_tokens=self.settings.max_new_tokens).strip()
-            if NOT_FOUND_MARKER in _fold(text).upper().replace(" ", "_"):
+            text = self._generate(question, hits, on_partial)
+            if NOT_FOUND_MARKER in fold(text).upper().replace(" ", "_"):
                 return self._result("", [], strategy, True, retriever.version, started)
-            if is_grounded(text, question=question, context_terms=found_terms):
+            context = "\n".join(h.chunk.text for h in hits)
+            if is_grounded(text, question=question, context_terms=found_terms, context_text=context):
                 return self._result(text, sources, strategy, False, retriever.version, started)
         # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
-        return self._result(quotes[order[0]][1], [sources[i] for i in order], "extractive", False,
-                            retriever.version, started)
+        return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
+
+    def _generate(self, question: str, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
+        messages = build_messages(question, hits)
+        max_new_tokens = self.settings.max_new_tokens
+        if on_partial is None or not hasattr(self.llm, "stream"):
+            return self.llm.generate(messages, max_new_tokens=max_new_tokens).strip()
+        text = ""
+        for piece in self.llm.stream(messages, max_new_tokens=max_new_tokens):
+            text += piece
+            shown = fold(text).upper().strip().replace(" ", "_")
+            if NOT_FOUND_MARKER not in shown and not NOT_FOUND_MARKER.startswith(shown):  # never show the marker
+                on_partial(text.strip())
+        return text.strip()
 
     def _result(self, text: str, sources: list[Source], strategy: str, abstained: bool, index_version: str,
                 started: float) -> Answer:

@@ -9,6 +9,7 @@ second. Any Hugging Face id or local checkpoint path can take its place.
 Example::
 
     >>> from pathlib import Path
+from typing import Iterator
     >>> from pipeline.llm import LocalLLM
     >>> llm = LocalLLM.load("embedded", models_dir=Path("data/models"))
     >>> llm.generate([{"role": "user", "content": "Diga olá."}], max_new_tokens=8)   # doctest: +SKIP
@@ -126,10 +127,7 @@ class LocalLLM:
         logger.info("LLM %s loaded in %.1fs", version, time.perf_counter() - started)
         return cls(model, tokenizer, version=version)
 
-    def generate(self, messages: list[dict], *, max_new_tokens: int) -> str:
-        """Greedy continuation of ``messages`` (``[{"role", "content"}]``) through the chat template."""
-        import torch
-
+    def _inputs(self, messages: list[dict], max_new_tokens: int) -> tuple[dict, int]:
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
         inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
@@ -138,9 +136,58 @@ class LocalLLM:
         if pad_id is None:
             pad_id = self.tokenizer.eos_token_id
         # Only what a causal LM takes: some tokenizers add token_type_ids, which generate() rejects.
-        inputs = {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}
+        return {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}, pad_id
+
+    def generate(self, messages: list[dict], *, max_new_tokens: int) -> str:
+        """Greedy continuation of ``messages`` (``[{"role", "content"}]``) through the chat template."""
+        import torch
+
+        inputs, pad_id = self._inputs(messages, max_new_tokens)
         with self._lock, torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                          pad_token_id=pad_id)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+    def stream(self, messages: list[dict], *, max_new_tokens: int) -> Iterator[str]:
+        """The same greedy reply, piece by piece as tokens are generated (generation runs in a thread)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs, pad_id = self._inputs(messages, max_new_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                        pad_token_id=pad_id, streamer=streamer)
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            for piece in streamer:
+                if piece:
+                    yield piece
+            worker.join()
+        if errors:
+            raise errors[0]
+
+
+def load_llm(name: str, *, backend: str = "transformers", models_dir: Path):
+    """The generative model behind one interface (``generate``, ``stream``, ``version``), loaded once per process.
+
+    ``backend="transformers"``: :class:`LocalLLM` (any HF id or checkpoint, LoRA-merged models included);
+    ``backend="llamacpp"``: :class:`pipeline.llm_llamacpp.LlamaCppLLM` (a GGUF file or ``"embedded"``).
+    """
+    if backend == "llamacpp":
+        from pipeline.llm_llamacpp import LlamaCppLLM
+
+        return LlamaCppLLM.load(name)
+    if backend != "transformers":
+        raise ValueError(f"unknown LLM backend {backend!r}")
+    return LocalLLM.load(name, models_dir=models_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.answer import NOT_FOUND_MARKER, SYSTEM_PROMPT, Answerer, build_messages, content_terms
+from pipeline.answer import NOT_FOUND_MARKER, SYSTEM_PROMPT, Answerer, build_messages, content_terms, is_grounded
 from pipeline.settings import Settings
 
 
@@ -34,11 +34,12 @@ def test_extractive_answer_quotes_the_right_document(session_settings, retriever
     answerer = Answerer(session_settings, retriever=retriever)
     answer = answerer.answer(question)
     assert not answer.abstained and answer.strategy == "extractive" and answer.model_version == "extractive"
-    assert "desde 2006" in answer.text
     first = answer.sources[0]
-    assert (first.document, first.title, first.quote) == ("POSCOMP", "Poscomp", answer.text)
+    assert (first.document, first.title) == ("POSCOMP", "Poscomp")
+    assert "2006" in answer.text and answer.text in first.quote and "desde 2006" in first.quote
+    assert len(answer.text) < len(first.quote) / 2  # a span that answers, quoted with the sentence holding it
     chunk = next(c for c in retriever.chunks if c.id == first.chunk_id)
-    assert answer.text in chunk.text and len(answer.text) < len(chunk.text)  # a sentence, not the chunk
+    assert first.quote in chunk.text and len(first.quote) < len(chunk.text)  # a sentence, not the chunk
     assert answer.index_version == retriever.version and answer.latency_ms > 0
     assert 0 < len(answer.sources) <= session_settings.top_k
     assert len({s.chunk_id for s in answer.sources}) == len(answer.sources)
@@ -47,7 +48,8 @@ def test_extractive_answer_quotes_the_right_document(session_settings, retriever
 def test_extractive_answer_picks_the_sentence_that_answers(session_settings, retriever):
     answer = Answerer(session_settings, retriever=retriever).answer(
         "Gestantes poderão ser ajudadas pelo regime de exercícios a partir de qual mês de gestação?")
-    assert answer.sources[0].document == "EXERCICIOS_DOMICILIARES" and "oitavo mês" in answer.text
+    assert answer.sources[0].document == "EXERCICIOS_DOMICILIARES" and "oitavo mês" in answer.sources[0].quote
+    assert answer.text in answer.sources[0].quote  # the span comes from the quoted sentence
 
 
 @pytest.mark.parametrize("question", ["Qual a receita de bolo de cenoura?", "Como trocar o óleo do carro?",
@@ -84,8 +86,55 @@ def test_generative_falls_back_to_extractive_when_the_model_echoes_or_invents(se
     answerer = Answerer(generative(session_settings), retriever=retriever, llm=llm)
     for _ in range(3):  # an echo of the question, an invention, nothing
         answer = answerer.answer(POSCOMP_QUESTION)
-        assert answer.strategy == "extractive" and "desde 2006" in answer.text and not answer.abstained
+        assert answer.strategy == "extractive" and "2006" in answer.text and not answer.abstained
     assert len(llm.calls) == 3
+
+
+def test_generated_number_absent_from_the_context_is_not_grounded(session_settings, retriever):
+    made_up = "O POSCOMP passou a ser realizado no Peru desde 2011, em parceria com a Sociedade Peruana."
+    answerer = Answerer(generative(session_settings), retriever=retriever, llm=FakeLLM(made_up))
+    answer = answerer.answer(POSCOMP_QUESTION)
+    assert answer.strategy == "extractive" and "2006" in answer.text and "2011" not in answer.text
+    assert is_grounded(made_up.replace("2011", "2006"), question=POSCOMP_QUESTION,
+                       context_terms=set(content_terms(answer.sources[0].quote + " Sociedade Peruana parceria")),
+                       context_text=answer.sources[0].quote)
+    assert not is_grounded(made_up, question=POSCOMP_QUESTION,
+                           context_terms=set(content_terms(answer.sources[0].quote + " Sociedade Peruana parceria")),
+                           context_text=answer.sources[0].quote)
+
+
+class StreamingFakeLLM(FakeLLM):
+    """Streams each canned reply word by word (or in pieces of ``piece`` characters)."""
+
+    def __init__(self, *replies: str, piece: int = 0) -> None:
+        super().__init__(*replies)
+        self.piece = piece
+
+    def stream(self, messages, *, max_new_tokens):
+        self.calls.append((messages, max_new_tokens))
+        reply = self.replies.pop(0)
+        if self.piece:
+            yield from (reply[i:i + self.piece] for i in range(0, len(reply), self.piece))
+        else:
+            yield from (word + " " for word in reply.split(" "))
+
+
+def test_generative_answer_streams_its_growing_text(session_settings, retriever):
+    reply = "A FAPDF tem por finalidade estimular e apoiar o desenvolvimento científico do Distrito Federal."
+    seen: list[str] = []
+    answerer = Answerer(generative(session_settings), retriever=retriever, llm=StreamingFakeLLM(reply))
+    answer = answerer.answer("Qual a finalidade da FAPDF?", on_partial=seen.append)
+    assert answer.text == reply and answer.strategy == "generative"
+    assert len(seen) == len(reply.split(" ")) and seen[-1] == reply
+    assert all(b.startswith(a) for a, b in zip(seen, seen[1:]))  # it only grows
+
+
+def test_the_not_found_marker_is_never_streamed(session_settings, retriever):
+    seen: list[str] = []
+    answerer = Answerer(generative(session_settings), retriever=retriever,
+                        llm=StreamingFakeLLM(f"{NOT_FOUND_MARKER}.", piece=3))
+    answer = answerer.answer(POSCOMP_QUESTION, on_partial=seen.append)
+    assert answer.abstained and seen == []
 
 
 def test_generative_not_found_marker_abstains(session_settings, retriever):

@@ -59,3 +59,38 @@ def test_embedded_smollm2_generates_text(smollm2):
     text = smollm2.generate([{"role": "user", "content": "Diga olá em português."}], max_new_tokens=12)
     assert isinstance(text, str) and text.strip()
     assert len(smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]) <= 12
+
+
+def test_llamacpp_backend_serves_the_embedded_gguf_behind_the_same_interface(tmp_path):
+    from pipeline.llm import load_llm
+    from pipeline.llm_llamacpp import LlamaCppLLM
+
+    llm = load_llm("embedded", backend="llamacpp", models_dir=tmp_path)
+    assert isinstance(llm, LlamaCppLLM) and llm is LlamaCppLLM.load("embedded")  # once per process
+    assert llm.version.endswith("@llamacpp") and not (tmp_path / EMBEDDED_DIR_NAME).exists()  # no checkpoint
+    text = llm.generate(MESSAGES, max_new_tokens=12)
+    assert isinstance(text, str) and text.strip()
+    assert text == llm.generate(MESSAGES, max_new_tokens=12)  # greedy
+    pieces = list(llm.stream(MESSAGES, max_new_tokens=12))
+    assert len(pieces) > 1 and "".join(pieces).strip() == text  # streaming gives the same reply
+    assert len(llm.llama.tokenize(text.encode(), add_bos=False)) <= 13
+    with pytest.raises(ValueError):
+        llm.generate(MESSAGES, max_new_tokens=0)
+
+
+def test_llamacpp_backend_refuses_what_is_not_a_gguf_file(tmp_path):
+    from pipeline.llm import load_llm
+    from pipeline.llm_llamacpp import resolve_gguf
+
+    with pytest.raises(ValueError):
+        resolve_gguf(str(tmp_path))
+    with pytest.raises(ValueError):
+        load_llm("HuggingFaceTB/SmolLM2-135M-Instruct", backend="llamacpp", models_dir=tmp_path)
+    with pytest.raises(ValueError):
+        load_llm("embedded", backend="vllm", models_dir=tmp_path)
+
+
+def test_transformers_stream_equals_generate(tiny_llm_dir):
+    llm = LocalLLM.load(str(tiny_llm_dir), models_dir=tiny_llm_dir.parent)
+    pieces = list(llm.stream(MESSAGES, max_new_tokens=8))
+    assert "".join(pieces).strip() == llm.generate(MESSAGES, max_new_tokens=8)

