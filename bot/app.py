@@ -1,10 +1,15 @@
 """All the wiring of the Telegram application in one place.
 
+Outgoing calls go through PTB's AIORateLimiter (Telegram's flood limits; a 429 ``retry_after`` is waited
+out and retried), extended here to retry network errors and 5xx replies with a short backoff. Updates of
+different people run concurrently, one person's in order. ``run`` picks long polling, or webhook mode when
+``TELEGRAM_WEBHOOK_URL`` is set (several processes behind one load balancer, sharing PostgreSQL).
+
 Example::
 
     from pipeline.settings import get_settings
-    from bot.app import run_polling
-    run_polling(get_settings())          # or: oraculo bot
+    from bot.app import run
+    run(get_settings())          # or: oraculo bot
 
     # in tests: any object with the service's methods, any Bot API server
     app = build_application(Settings(TELEGRAM_BOT_TOKEN="1:x", TELEGRAM_BASE_URL=fake.base_url), service)
@@ -15,14 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from datetime import timedelta
 from typing import Any, Awaitable
 
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 
 from bot import texts
-from bot.handlers import SERVICE_KEY, register_handlers
+from bot.admin import shutdown_admin
+from bot.handlers import LIMITER_KEY, SERVICE_KEY, register_handlers
+from bot.ratelimit import PerUserLimiter
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,83 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_UPDATES = 16
 # On 429 Too Many Requests, wait the `retry_after` Telegram asks for and try again this many times.
 RATE_LIMIT_RETRIES = 3
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+# Network errors and 5xx replies: retried this many times, after 0.2 s, 0.4 s, 0.8 s.
+NETWORK_RETRIES = 3
+NETWORK_BACKOFF_S = 0.2
+COSMETIC_ENDPOINTS = {"sendChatAction"}
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+class RetryingRateLimiter(AIORateLimiter):
+    """AIORateLimiter's proactive pacing (30 messages/s overall, 20/min per group), with our own retries:
+
+    - 429 RetryAfter: wait what Telegram asks, then retry (``max_retries`` times). A 429 on a call for one
+      chat holds back that chat's calls only (Telegram's flood control is per chat); one without a chat
+      (answerCallbackQuery) holds back that method. PTB's own handling pauses every call of every chat, so
+      one flooded chat would stall all citizens.
+    - "typing…" (sendChatAction) is cosmetic and refreshed every few seconds: one attempt, no retry, no
+      hold, so a failing chat action never delays an answer.
+    - Network errors and 5xx replies: retried ``NETWORK_RETRIES`` times with a doubling backoff. BadRequest
+      is final (PTB makes it a NetworkError subclass). A send that timed out may have reached Telegram:
+      retrying it can show a message twice, which beats losing it.
+    """
+
+    def __init__(self, *, max_retries: int = RATE_LIMIT_RETRIES, **pacing: Any):
+        super().__init__(max_retries=0, **pacing)  # 0: PTB re-raises RetryAfter at once, we retry below
+        self._flood_retries = max_retries
+        self._not_before: dict[object, float] = {}  # chat id (or method) -> loop time it may be called again
+
+    async def _wait_turn(self, chat: object) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._not_before.get(chat, 0.0) - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _hold(self, chat: object, seconds: float) -> None:
+        now = asyncio.get_running_loop().time()
+        self._not_before[chat] = max(self._not_before.get(chat, 0.0), now + seconds)
+        if len(self._not_before) > 10_000:  # forget holds that are over
+            self._not_before = {k: t for k, t in self._not_before.items() if t > now}
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if endpoint in COSMETIC_ENDPOINTS:
+            return await super().process_request(callback, args, kwargs, endpoint, data, None)
+        chat = data.get("chat_id", endpoint)
+        floods = failures = 0
+        while True:
+            await self._wait_turn(chat)
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, None)
+            except RetryAfter as exc:
+                if floods == self._flood_retries:
+                    raise
+                floods += 1
+                wait = _seconds(exc.retry_after) + 0.1
+                log.info("%s hit flood control; retry %d in %.1f s", endpoint, floods, wait)
+                self._hold(chat, wait)
+            except BadRequest:
+                raise
+            except NetworkError as exc:
+                if failures == NETWORK_RETRIES:
+                    raise
+                delay = NETWORK_BACKOFF_S * 2 ** failures
+                failures += 1
+                log.info("%s failed (%s); retry %d in %.1f s", endpoint, exc, failures, delay)
+                await asyncio.sleep(delay)
+
+
+class _OurRetriesFilter(logging.Filter):
+    """PTB logs every RetryAfter with a traceback when its own retries are off; ours log one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "after maximum of 0 retries" not in record.getMessage()
+
+
+logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_OurRetriesFilter())
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
@@ -83,18 +167,20 @@ def build_application(settings: Settings, service: Any) -> Application:
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(RetryingRateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .concurrent_updates(PerUserUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .post_init(_set_commands)
+        .post_shutdown(shutdown_admin)
         .build()
     )
     application.bot_data[SERVICE_KEY] = service
+    application.bot_data[LIMITER_KEY] = PerUserLimiter(max_rate=settings.rate_limit_questions,
+                                                       time_period=settings.rate_limit_window_s)
     register_handlers(application)
     return application
 
 
-def run_polling(settings: Settings, *, service: Any = None) -> None:
-    """Run the bot with long polling until Ctrl+C (one process per token: a second one gets 409)."""
+def _prepare(settings: Settings, service: Any) -> Application:
     # httpx logs every request URL at INFO, and the URL holds the bot token.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
     if service is None:
@@ -102,7 +188,36 @@ def run_polling(settings: Settings, *, service: Any = None) -> None:
 
         service = Oraculo.from_settings(settings)
         service.warm_up()
-    application = build_application(settings, service)
+    return build_application(settings, service)
+
+
+def webhook_options(settings: Settings) -> dict:
+    """The keyword arguments of ``Application.run_webhook`` / ``Updater.start_webhook`` for ``settings``."""
+    path = settings.telegram_webhook_path.strip("/")
+    secret = settings.telegram_webhook_secret
+    return {"listen": settings.telegram_webhook_listen, "port": settings.telegram_webhook_port, "url_path": path,
+            "webhook_url": f"{settings.telegram_webhook_url.rstrip('/')}/{path}",
+            "secret_token": secret.get_secret_value() if secret is not None else None,
+            "allowed_updates": ALLOWED_UPDATES}
+
+
+def run(settings: Settings, *, service: Any = None) -> None:
+    """Run the bot until Ctrl+C: webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling."""
+    application = _prepare(settings, service)
+    if settings.telegram_webhook_url:
+        options = webhook_options(settings)
+        log.info("starting the Telegram bot (webhook on %s:%s/%s)", options["listen"], options["port"],
+                 options["url_path"])
+        # Every process sets the same webhook URL (the load balancer's): idempotent for Telegram.
+        application.run_webhook(**options)
+    else:
+        log.info("starting the Telegram bot (long polling)")
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+
+
+def run_polling(settings: Settings, *, service: Any = None) -> None:
+    """Run the bot with long polling until Ctrl+C (one process per token: a second one gets 409)."""
+    application = _prepare(settings, service)
     log.info("starting the Telegram bot (long polling)")
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
 
@@ -111,4 +226,4 @@ if __name__ == "__main__":
     from pipeline.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_polling(get_settings())
+    run(get_settings())

@@ -49,8 +49,8 @@ def _service(settings):
 def cmd_generate_qa(args) -> int:
     from pipeline.jobs import generate_qa_job
 
-    summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output)
-    print(summary)
+    summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output, progress=True)
+    print(summary.format())
     return 0
 
 
@@ -95,9 +95,9 @@ def cmd_bot(args) -> int:
     if settings.telegram_bot_token is None:
         print("error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather, then put it in .env)", file=sys.stderr)
         return 2
-    from bot.app import run_polling
+    from bot.app import run
 
-    run_polling(settings)
+    run(settings)  # webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling
     return 0
 
 
@@ -119,7 +119,7 @@ def cmd_demo(args) -> int:
 
     settings = _settings()
     print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
-    print(generate_qa_job(settings))
+    print(generate_qa_job(settings).format())
     print("== 2/3 Construindo o índice de busca")
     info = index_job(settings)
     print(f"índice {info.version}: {info.n_chunks} trechos, {info.n_questions} perguntas")
@@ -149,6 +149,86 @@ def cmd_eval(args) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
+
+
+def cmd_train(args) -> int:
+    from dataclasses import fields
+
+    from pipeline.train import TrainArgs, main as train_main
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainArgs) if getattr(args, f.name, None) is not None}
+    try:
+        result = train_main(TrainArgs(**values), settings=_settings())
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not result:  # not the main process of a multi-process (accelerate launch / torchrun) run
+        return 0
+    metrics = result["metrics"]
+    print(f"run {result['run_id']}: adapter {result['adapter_dir']}")
+    print(f"steps {metrics['steps']}, val loss {metrics['val_loss']}, {metrics['tokens_per_s']:.0f} tokens/s")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from pipeline.merge import merge_run
+
+    try:
+        print(f"merged model -> {merge_run(_settings(), args.run, output=args.output)}")
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_push(args) -> int:
+    from pipeline.publish import PublishError, push_run
+
+    try:
+        url = push_run(_settings(), args.run, what=args.what)
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"pushed to {url}")
+    return 0
+
+
+def cmd_cost(args) -> int:
+    import json
+
+    from pipeline.cost import cost_report
+
+    report = cost_report(_settings())
+    last = report["last"]
+    if last is None:
+        print("no training run yet")
+    else:
+        brl = "unknown (no USD->BRL quote)" if last["cost_brl"] is None else f"R$ {last['cost_brl']:.2f}"
+        print(f"last run {last['id']} ({last['status']}, {last['started_at']}): {last['duration_s'] or 0:.0f} s, "
+              f"US$ {last['cost_usd'] or 0:.4f}, {brl}")
+        if last["usd_brl"]:
+            print(f"  USD->BRL {last['usd_brl']:.4f} at {last['usd_brl_at']} ({last['quote_source'] or 'live'})"
+                  + (f": {last['quote_note']}" if last["quote_note"] else ""))
+    print(f"month {report['month']}: {report['month_runs']} runs, US$ {report['month_usd']:.4f}, "
+          f"R$ {report['month_brl']:.2f}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def _add_train_parser(sub) -> None:
+    from pipeline.train import TrainArgs  # light: no torch at import
+
+    p = sub.add_parser("train", help="train a LoRA adapter on the QA records (question + context -> answer)")
+    defaults = TrainArgs()
+    for name, value in vars(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = type(value) if value is not None else str
+            p.add_argument(flag, type=kind, default=None, help=f"default: {value}")
+    p.set_defaults(func=cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="output folder (default DATA_DIR/exports)")
     p.set_defaults(func=cmd_export_feedback)
 
-    p = sub.add_parser("bot", help="run the Telegram bot (polling)")
+    p = sub.add_parser("bot", help="run the Telegram bot (polling, or webhook when TELEGRAM_WEBHOOK_URL is set)")
     p.set_defaults(func=cmd_bot)
 
     p = sub.add_parser("eval", help="evaluate retrieval or answers on a SQuAD v1.1 file")
@@ -191,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--off-topic", type=int, default=0, help="answers only: mix in N off-topic questions")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     p.set_defaults(func=cmd_eval)
+
+    _add_train_parser(sub)
+
+    p = sub.add_parser("merge", help="merge a run's adapter into its base model (stand-alone folder)")
+    p.add_argument("run", nargs="?", default="latest", help="run id, adapter version or folder (default latest)")
+    p.add_argument("--output", type=Path, help="target folder (default DATA_DIR/models/merged/<version>)")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("push", help="publish a run to the Hugging Face Hub (needs HF_TOKEN, HF_REPO_ID)")
+    p.add_argument("run", nargs="?", default="latest", help="run id, adapter version or folder (default latest)")
+    p.add_argument("--what", choices=["adapter", "merged", "both"], default="both")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("cost", help="cost of the last training run and of the month")
+    p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
+    p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current"])
@@ -205,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _offline_hub_for_local_models(_settings())
+    if args.command != "push":  # push must reach the Hub
+        _offline_hub_for_local_models(_settings())
     return args.func(args)
 
 

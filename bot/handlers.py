@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 from typing import AsyncIterator
 
@@ -26,13 +27,19 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import texts
-from bot.keyboards import feedback_keyboard, parse_feedback_data
+from bot.admin import register_admin_handlers
+from bot.keyboards import FORGET_PATTERN, comment_request, feedback_keyboard, forget_keyboard, parse_feedback_data
+from bot.ratelimit import PerUserLimiter
+from bot.streaming import StreamingReply
 from pipeline.service import MAX_QUESTION_CHARS
 
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = "service"
+LIMITER_KEY = "question_limiter"
 CHANNEL = "telegram"
+# What a non-text message is, for a kind reply that names it (checked in this order).
+ATTACHMENT_KINDS = ("photo", "sticker", "voice", "audio", "video", "video_note", "document", "location", "contact")
 # Telegram shows "typing…" for 5 seconds; refresh it while a slow model is still answering.
 TYPING_REFRESH_S = 4.5
 
@@ -60,19 +67,77 @@ async def documents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await update.effective_message.reply_html(texts.documents_list(documents))
 
 
+async def about_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/sobre: sources, version and answer mode."""
+    service = _service(context)
+    documents = await asyncio.to_thread(service.documents)
+    settings = getattr(service, "settings", None)
+    await update.effective_message.reply_html(texts.about(
+        version=_version(), documents=len(documents),
+        strategy=getattr(settings, "answer_strategy", "extractive")))
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("oraculo")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/esquecer: ask for confirmation before erasing the person's questions and feedback."""
+    await update.effective_message.reply_html(texts.FORGET_CONFIRM, reply_markup=forget_keyboard())
+
+
+async def forget_confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The /esquecer buttons: erase everything of the person who pressed, or cancel."""
+    query = update.callback_query
+    if query.data == "forget:yes":
+        erased = await asyncio.to_thread(_service(context).forget_user, query.from_user.id)
+        log.info("LGPD erasure requested: %s", "done" if erased else "nothing stored")
+        reply = texts.FORGET_DONE if erased else texts.FORGET_NOTHING
+    else:
+        reply = texts.FORGET_CANCELLED
+    await query.answer()
+    message = query.message
+    if isinstance(message, Message) and message.is_accessible:
+        with contextlib.suppress(BadRequest):  # pressed twice: "message is not modified"
+            await message.edit_text(reply)
+            return
+    await context.bot.send_message(query.from_user.id, reply)
+
+
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other /command: point to /ajuda."""
     await update.effective_message.reply_text(texts.UNKNOWN_COMMAND)
 
 
 async def unsupported_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Photos, stickers, voice…: say kindly that only text is understood."""
-    await update.effective_message.reply_text(texts.UNSUPPORTED_MESSAGE)
+    """Photos, stickers, voice…: say kindly what arrived and that only text is understood."""
+    message = update.effective_message
+    kind = next((name for name in ATTACHMENT_KINDS if getattr(message, name, None)), None)
+    await message.reply_text(texts.unsupported(kind))
+
+
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message is not a new question: say how to ask again."""
+    await update.effective_message.reply_text(texts.EDITED_MESSAGE)
+
+
+def _limiter(context: ContextTypes.DEFAULT_TYPE) -> PerUserLimiter:
+    limiter = context.application.bot_data.get(LIMITER_KEY)
+    if limiter is None:  # applications built without bot.app (tests of handlers alone): a lenient default
+        limiter = context.application.bot_data[LIMITER_KEY] = PerUserLimiter(max_rate=30, time_period=60)
+    return limiter
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A text message is a question: answer it with its sources and the 👍/👎 keyboard."""
     message, user = update.effective_message, update.effective_user
+    protocol = _comment_protocol(message, context)
+    if protocol is not None:
+        await comment_reply(message, context, protocol)
+        return
     text = (message.text or "").strip()
     if not text:
         await message.reply_text(texts.EMPTY_QUESTION)
@@ -80,12 +145,64 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(text) > MAX_QUESTION_CHARS:
         await message.reply_text(texts.TOO_LONG)
         return
+    limiter = _limiter(context)
+    if not await limiter.allow(user.id):
+        if limiter.first_refusal(user.id):
+            await message.reply_text(texts.RATE_LIMITED)
+        return
+    if streams_answers(_service(context)):
+        await answer_streaming(message, _service(context), text, user_id=user.id)
+        return
     async with typing_indicator(message.chat):
         result = await asyncio.to_thread(
             _service(context).ask, text, user_ref=user.id, channel=CHANNEL, chat_ref=message.chat_id)
+    await send_answer(message, result)
+
+
+def streams_answers(service) -> bool:
+    """Whether answers are generated (so worth streaming): ANSWER_STRATEGY=generative."""
+    return getattr(getattr(service, "settings", None), "answer_strategy", "") == "generative"
+
+
+async def answer_streaming(message: Message, service, text: str, *, user_id: int) -> None:
+    """Answer with a message that grows as the model writes, then becomes the final answer with its buttons."""
+    reply = StreamingReply(message)
+    async with typing_indicator(message.chat):
+        result = await reply.run(lambda on_partial: service.ask(
+            text, user_ref=user_id, channel=CHANNEL, chat_ref=message.chat_id, on_partial=on_partial))
+    keyboard = None if result.answer.abstained else feedback_keyboard(result.interaction_id)
+    parts = texts.split_message(texts.render_answer(result.answer))
+    await reply.finish(parts[0], reply_markup=keyboard if len(parts) == 1 else None)
+    for number, part in enumerate(parts[1:], start=2):
+        await message.reply_html(part, reply_markup=keyboard if number == len(parts) else None)
+
+
+async def send_answer(message: Message, result) -> None:
+    """Reply with the answer, split into several messages when long; the 👍/👎 buttons go on the last one."""
     # An abstention has nothing to rate: a 👍 on "not found" would become a bogus training example.
     keyboard = None if result.answer.abstained else feedback_keyboard(result.interaction_id)
-    await message.reply_html(texts.render_answer(result.answer), reply_markup=keyboard)
+    parts = texts.split_message(texts.render_answer(result.answer))
+    for number, part in enumerate(parts, start=1):
+        await message.reply_html(part, reply_markup=keyboard if number == len(parts) else None)
+
+
+def _comment_protocol(message: Message, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    """The interaction id when ``message`` answers the bot's 'what was wrong?' prompt, else None."""
+    prompt = message.reply_to_message
+    if prompt is None or prompt.from_user is None or prompt.from_user.id != context.bot.id:
+        return None
+    return texts.comment_protocol(prompt.text)
+
+
+async def comment_reply(message: Message, context: ContextTypes.DEFAULT_TYPE, interaction_id: int) -> None:
+    """Store the reply to a comment prompt with the person's vote on that answer."""
+    comment = (message.text or "").strip()
+    if not comment:
+        await message.reply_text(texts.COMMENT_EMPTY)
+        return
+    stored = await asyncio.to_thread(_service(context).comment, interaction_id=interaction_id,
+                                     user_ref=message.from_user.id, comment=comment)
+    await message.reply_text(texts.COMMENT_THANKS if stored else texts.COMMENT_NO_VOTE)
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,20 +213,30 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("refused callback data of length %d", len(query.data or ""))
         await query.answer(texts.FEEDBACK_INVALID)
         return
+    message = query.message  # None for inline messages; not accessible (date 0) when too old to edit
     try:
         result = await asyncio.to_thread(
             _service(context).vote, interaction_id=choice.interaction_id, user_ref=query.from_user.id,
-            vote=choice.vote)
+            vote=choice.vote, chat_ref=message.chat.id if message is not None else None)
     except LookupError:
         await query.answer(texts.FEEDBACK_EXPIRED)
         return
+    except PermissionError:
+        log.warning("refused a vote on interaction %d from another chat (forged callback data)",
+                    choice.interaction_id)
+        await query.answer(texts.FEEDBACK_FORGED)
+        return
+    # Stored before anything is sent: a failing acknowledgement below never loses the vote.
     await query.answer(texts.feedback_ack(vote=result.vote, created=result.created, changed=result.changed))
-    message = query.message  # None for inline messages; not accessible (date 0) when too old to edit
     # In a group several people vote on one message: a check mark would show only the last one's choice.
-    editable = isinstance(message, Message) and message.is_accessible and message.chat.type == ChatType.PRIVATE
+    private = message is not None and message.chat.type == ChatType.PRIVATE
+    editable = private and isinstance(message, Message) and message.is_accessible
     if editable and (result.created or result.changed):
         with contextlib.suppress(BadRequest):  # e.g. "message is not modified" after a race of two presses
             await message.edit_reply_markup(feedback_keyboard(choice.interaction_id, chosen=result.vote))
+    if private and result.vote < 0 and (result.created or result.changed):
+        await context.bot.send_message(message.chat.id, texts.comment_prompt(choice.interaction_id),
+                                       reply_markup=comment_request())
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -159,7 +286,12 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("start", start, filters=new_message))
     application.add_handler(CommandHandler(["ajuda", "help"], help_command, filters=new_message))
     application.add_handler(CommandHandler("documentos", documents_command, filters=new_message))
+    application.add_handler(CommandHandler("sobre", about_command, filters=new_message))
+    application.add_handler(CommandHandler("esquecer", forget_command, filters=new_message & private))
+    register_admin_handlers(application)  # before the catch-all "unknown command"
+    application.add_handler(CallbackQueryHandler(forget_confirmed, pattern=FORGET_PATTERN))
     application.add_handler(CallbackQueryHandler(feedback))
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, edited_message))
     application.add_handler(MessageHandler(new_message & filters.TEXT & ~filters.COMMAND, question))
     # Only in private chats: in groups other bots' commands and service messages (joins, pins…) abound.
     application.add_handler(MessageHandler(new_message & private & filters.COMMAND, unknown_command))

@@ -1,7 +1,8 @@
 """The 👍/👎 feedback keyboard and the strict parser of its callback data.
 
-Callback data is ``fb:<interaction_id>:up`` or ``fb:<interaction_id>:down``. Anything else a client sends
-(old formats, forged data, stray whitespace, non-ASCII digits) parses to ``None``.
+Callback data is ``fb:<interaction_id>:up`` or ``fb:<interaction_id>:down``, and ``forget:yes`` /
+``forget:no`` for the /esquecer confirmation. Anything else a client sends (old formats, forged data, stray
+whitespace, non-ASCII digits) parses to ``None``.
 
 Example::
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import texts
 
@@ -61,3 +62,18 @@ def parse_feedback_data(data: object) -> FeedbackChoice | None:
     if match is None:
         return None
     return FeedbackChoice(interaction_id=int(match.group(1)), vote=VOTES[match.group(2)])
+
+
+FORGET_PREFIX = "forget"
+FORGET_PATTERN = r"^forget:(yes|no)$"
+
+
+def forget_keyboard() -> InlineKeyboardMarkup:
+    """The /esquecer confirmation: erase everything, or cancel."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.FORGET_YES, callback_data=f"{FORGET_PREFIX}:yes"),
+                                  InlineKeyboardButton(texts.FORGET_NO, callback_data=f"{FORGET_PREFIX}:no")]])
+
+
+def comment_request() -> ForceReply:
+    """Opens the reply field under the 'what was wrong?' prompt, so answering it is one tap."""
+    return ForceReply(selective=True, input_field_placeholder=texts.COMMENT_PLACEHOLDER)

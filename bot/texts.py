@@ -17,8 +17,10 @@ from __future__ import annotations
 from html import escape as _html_escape
 from typing import Iterable, Protocol, Sequence
 
-# Telegram refuses messages longer than 4096 characters; keep room for the sources and the markup.
-MAX_ANSWER_CHARS = 3500
+# Telegram refuses messages longer than 4096 characters: longer answers are split (split_message);
+# beyond this an answer is clipped, so that one question never floods a chat.
+MAX_ANSWER_CHARS = 12000
+MAX_MESSAGE_CHARS = 4096
 MAX_SOURCES_SHOWN = 3
 MAX_DOCUMENTS_LISTED = 30
 
@@ -46,6 +48,8 @@ COMMANDS = {
     "start": "Começar e ver os documentos que conheço",
     "ajuda": "Como perguntar, com exemplos",
     "documentos": "Lista dos documentos que conheço",
+    "sobre": "Fontes e versão do Oráculo",
+    "esquecer": "Apagar minhas perguntas e avaliações",
 }
 
 EXAMPLE_QUESTIONS = (
@@ -63,6 +67,8 @@ HELP = (
     + "\nDepois de cada resposta, toque em 👍 ou 👎 para dizer se ajudou. "
     "Isso me ajuda a melhorar.\n\n"
     "/documentos — documentos que conheço\n"
+    "/sobre — fontes e versão\n"
+    "/esquecer — apagar suas perguntas e avaliações\n"
     "/ajuda — esta mensagem"
 )
 
@@ -87,7 +93,30 @@ def welcome(documents: Sequence[str], *, first_name: str | None = None) -> str:
         f"{known}\n\n"
         "É só escrever sua pergunta. Por exemplo:\n"
         f"<i>{escape(EXAMPLE_QUESTIONS[0])}</i>\n\n"
-        "Depois, toque em 👍 ou 👎 para me dizer se a resposta ajudou."
+        "Depois, toque em 👍 ou 👎 para me dizer se a resposta ajudou.\n\n"
+        f"{PRIVACY_NOTE}"
+    )
+
+
+PRIVACY_NOTE = (
+    "🔒 <b>Privacidade:</b> não guardo seu nome nem seu número; seu identificador do Telegram é "
+    "guardado só de forma embaralhada (hash com sal), junto com suas perguntas e avaliações, para melhorar "
+    "as respostas. Use /esquecer para apagar tudo quando quiser (LGPD)."
+)
+
+
+def about(*, version: str, documents: int, strategy: str) -> str:
+    """The /sobre message (HTML): where the answers come from and which version answers."""
+    mode = "extrativa (trechos dos documentos)" if strategy == "extractive" else "generativa (modelo de linguagem)"
+    return (
+        "<b>Sobre o Oráculo</b> 🔮\n\n"
+        f"Respondo com base em {documents} documentos públicos oficiais (veja /documentos), sempre citando "
+        "o documento e a seção de onde veio a resposta.\n\n"
+        "<b>Fontes:</b> normas e regulamentos da UFMS/FACOM do conjunto FaQuAD "
+        "(Sayama, Araujo e Fernandes, BRACIS 2019), licença CC BY 4.0.\n"
+        f"<b>Versão:</b> {escape(version)}\n"
+        f"<b>Modo de resposta:</b> {mode}\n\n"
+        "As respostas podem conter erros: em caso de dúvida, confirme no documento original."
     )
 
 
@@ -105,9 +134,38 @@ TOO_LONG = "Sua pergunta ficou longa demais para mim. Pode resumir em poucas fra
 UNSUPPORTED_MESSAGE = (
     "Por enquanto eu só entendo mensagens de texto. 🙂 Escreva sua pergunta, por favor."
 )
+_UNSUPPORTED_BY_KIND = {
+    "photo": "Recebi sua imagem, mas ainda não consigo ler fotos. 📷",
+    "sticker": "Adorei a figurinha! 😄",
+    "voice": "Ainda não consigo ouvir áudios. 🎧",
+    "audio": "Ainda não consigo ouvir áudios. 🎧",
+    "video": "Ainda não consigo assistir vídeos. 🎬",
+    "video_note": "Ainda não consigo assistir vídeos. 🎬",
+    "document": "Ainda não consigo abrir arquivos enviados. 📎",
+    "location": "Obrigado pela localização, mas eu só entendo perguntas escritas. 📍",
+    "contact": "Obrigado pelo contato, mas eu só entendo perguntas escritas. 👤",
+}
+
+
+def unsupported(kind: str | None) -> str:
+    """A kind reply to a message that is not text: say what it was, then ask for a written question."""
+    first = _UNSUPPORTED_BY_KIND.get(kind or "")
+    if first is None:
+        return UNSUPPORTED_MESSAGE
+    return f"{first} Por enquanto eu só entendo mensagens de texto: escreva sua pergunta, por favor."
+
+
+EDITED_MESSAGE = (
+    "Vi que você editou uma mensagem. ✏️ Eu não respondo de novo a mensagens editadas: "
+    "envie a pergunta corrigida como uma nova mensagem, por favor."
+)
+RATE_LIMITED = (
+    "Calma, são muitas perguntas em pouco tempo! 😅 Espere um minutinho e tente de novo, por favor."
+)
 NOT_FOUND = (
     "Não encontrei essa informação nos documentos que conheço. 😕\n"
-    "Tente perguntar de outro jeito, ou use /documentos para ver o que eu conheço."
+    "Tente perguntar de outro jeito, ou use /documentos para ver o que eu conheço e /ajuda para ver "
+    "exemplos de perguntas que sei responder."
 )
 ERROR = "Desculpe, algo deu errado do meu lado. 😓 Tente de novo em instantes, por favor."
 
@@ -133,7 +191,10 @@ def _source_label(source: _Source) -> str:
 
 
 def render_answer(answer: _Answer) -> str:
-    """An answer as Telegram HTML: the text, then one '📄 Fonte:' line per distinct source."""
+    """An answer as Telegram HTML: the text, then one '📄 Fonte:' line per distinct source.
+
+    May be longer than one Telegram message: send it through ``split_message``.
+    """
     if answer.abstained or not answer.text.strip():
         return escape(NOT_FOUND)
     lines = [escape(_clip(answer.text, MAX_ANSWER_CHARS))]
@@ -156,6 +217,51 @@ def render_answer_plain(answer: _Answer) -> str:
     return "\n".join(lines)
 
 
+def split_message(html: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Cut tag-free escaped HTML into parts of at most ``limit`` characters, at the cleanest boundary.
+
+    Prefers paragraph breaks, then line breaks, then spaces; never cuts inside ``&amp;``-style entities.
+    Only for text whose markup is entities (what ``render_answer`` makes), not for ``<b>`` tags.
+
+    >>> [len(p) for p in split_message("a " * 3000, limit=4096)]
+    [4095, 1903]
+    """
+    parts: list[str] = []
+    rest = html.strip()
+    while _utf16_units(rest) > limit:
+        fits = _prefix_fitting(rest, limit)  # Telegram counts UTF-16 code units: an emoji counts 2
+        window = rest[: fits + 1]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator, 0, fits + 1)
+            if cut > fits // 4:
+                break
+        if cut <= 0:
+            cut = fits
+            entity = window.rfind("&", 0, cut)
+            if entity != -1 and ";" not in window[entity:cut]:
+                cut = entity  # the entity would be cut in two
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_fitting(text: str, limit: int) -> int:
+    """The length of the longest prefix of ``text`` that is at most ``limit`` UTF-16 code units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
 # --- feedback -----------------------------------------------------------------------------------------
 
 BUTTON_UP = "👍 Ajudou"
@@ -170,6 +276,44 @@ FEEDBACK_SAME = "Seu voto já estava registrado. Obrigado!"
 FEEDBACK_INVALID = "Este botão não é válido. Faça uma nova pergunta, por favor."
 FEEDBACK_EXPIRED = "Não encontrei mais essa resposta. Faça a pergunta de novo, por favor."
 FEEDBACK_ERROR = "Não consegui registrar seu voto agora. Tente de novo em instantes."
+
+
+FEEDBACK_FORGED = "Este botão não é desta conversa, então não registrei nada."
+COMMENT_PROMPT = (
+    "Que pena que não ajudou. 😕 Se quiser, responda a esta mensagem contando o que estava errado "
+    "ou o que faltou (é opcional)."
+)
+COMMENT_PLACEHOLDER = "O que faltou na resposta?"
+COMMENT_THANKS = "Anotado! Obrigado por explicar, isso me ajuda a melhorar. 💙"
+COMMENT_NO_VOTE = "Não encontrei sua avaliação dessa resposta. Toque em 👎 nela antes de comentar, por favor."
+COMMENT_EMPTY = "Seu comentário veio vazio. Se quiser, responda de novo com o texto, por favor."
+_PROTOCOL = "Protocolo nº"
+
+
+def comment_prompt(interaction_id: int) -> str:
+    """The optional 'what was wrong?' question sent after a 👎; the protocol number ties the reply to it."""
+    return f"{COMMENT_PROMPT}\n\n{_PROTOCOL} {interaction_id}"
+
+
+def comment_protocol(prompt_text: str | None) -> int | None:
+    """The interaction id in a comment prompt the bot sent, or None when the text is not such a prompt."""
+    if not prompt_text or not prompt_text.startswith(COMMENT_PROMPT):
+        return None
+    tail = prompt_text.rsplit(_PROTOCOL, 1)[-1].strip()
+    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) <= 18 and int(tail) > 0 else None
+
+
+# --- LGPD: /esquecer -----------------------------------------------------------------------------------
+
+FORGET_CONFIRM = (
+    "Você quer mesmo que eu apague <b>todas</b> as suas perguntas e avaliações? "
+    "Isso não pode ser desfeito."
+)
+FORGET_YES = "🗑️ Sim, apagar tudo"
+FORGET_NO = "Cancelar"
+FORGET_DONE = "Pronto: apaguei suas perguntas e avaliações. Se voltar a perguntar, começamos do zero. 👋"
+FORGET_NOTHING = "Não havia nada guardado sobre você. Está tudo limpo. 👍"
+FORGET_CANCELLED = "Tudo bem, não apaguei nada."
 
 
 def feedback_ack(*, vote: int, created: bool, changed: bool) -> str:
@@ -194,3 +338,76 @@ DEMO_NEXT_STEPS = (
     "  oraculo chat    — converse com o Oráculo no terminal\n"
     "  oraculo bot     — rode o bot no Telegram (precisa de TELEGRAM_BOT_TOKEN no .env)"
 )
+
+
+# --- admins (Portuguese too: admins are Brazilian public servants) --------------------------------------
+
+ADMIN_ONLY = "Desculpe, este comando é só para a equipe que administra o Oráculo. 🙏"
+RETRAIN_STARTED = "🔄 Retreinamento iniciado. Aviso aqui quando terminar."
+RETRAIN_BUSY = "⏳ Já há um retreinamento ou reindexação em andamento. Aviso quando terminar."
+REINDEX_STARTED = "🔄 Reconstruindo o índice agora. Aviso aqui quando terminar."
+NO_TRAINING_RUNS = "Ainda não há nenhum treinamento registrado."
+STATS_EMPTY = "Ainda não há perguntas registradas no período."
+
+
+def _money(value: float | None, currency: str) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+    return f"US$ {text}" if currency == "USD" else f"R$ {text}"
+
+
+def _when(moment) -> str:
+    return moment.strftime("%d/%m/%Y %H:%M UTC") if moment is not None else "—"
+
+
+def job_finished(*, title: str, ok: bool, duration_s: float, steps: Sequence[tuple[str, str]],
+                 error: str | None = None) -> str:
+    """The report of a finished /retrain or /reindex (HTML): status, duration, one line per step."""
+    head = f"✅ {escape(title)} concluído" if ok else f"❌ {escape(title)} falhou"
+    lines = [f"<b>{head}</b> em {duration_s:.1f} s."]
+    lines += [f"• {escape(name)}: {escape(detail)}" for name, detail in steps]
+    if error:
+        lines.append(f"Erro: <code>{escape(_clip(error, 500))}</code>")
+    return "\n".join(lines)
+
+
+def cost_report(*, last: dict | None, month_label: str, month_usd: float, month_brl: float | None,
+                month_runs: int, rate: float | None, rate_at) -> str:
+    """The /cost message (HTML): last run and the month's total, in USD and BRL, with the rate used."""
+    if last is None:
+        return NO_TRAINING_RUNS
+    lines = [
+        "<b>Custo de treinamento</b> 💰", "",
+        f"<b>Último treino</b> (nº {last['id']}, {escape(last['status'])}, {_when(last['started_at'])}):",
+        f"• duração: {last['duration_s'] or 0:.0f} s",
+        f"• custo: {_money(last['cost_usd'], 'USD')} = {_money(last['cost_brl'], 'BRL')}",
+        "",
+        f"<b>Total de {escape(month_label)}</b> ({month_runs} treino(s)): "
+        f"{_money(month_usd, 'USD')} = {_money(month_brl, 'BRL')}",
+    ]
+    if rate is not None:
+        lines.append(f"Câmbio usado: US$ 1 = {_money(rate, 'BRL')} (cotação de {_when(rate_at)})")
+    else:
+        lines.append("Câmbio: ainda sem cotação registrada.")
+    return "\n".join(lines)
+
+
+def stats_report(*, days: int, questions: int, answered: int, up: int, down: int,
+                 unanswered: Sequence[tuple[str, int]]) -> str:
+    """The /stats caption (HTML, at most 1024 characters as Telegram requires for captions)."""
+    lines = [f"<b>Últimos {days} dias</b>",
+             f"Perguntas: {questions} · respondidas: {answered} · sem resposta: {questions - answered}",
+             f"Avaliações: 👍 {up} · 👎 {down}"]
+    if unanswered:
+        lines.append("")
+        lines.append("<b>Mais perguntadas sem resposta:</b>")
+        for question, count in unanswered:
+            lines.append(f"{count}× {escape(_clip(question, 80))}")
+    text = "\n".join(lines)
+    return text if len(text) <= 1024 else "\n".join(lines[:3])
+
+
+CHART_TITLE = "Oráculo: atividade por dia"
+CHART_LABELS = {"questions": "perguntas", "answered": "respondidas", "up": "avaliações positivas",
+                "down": "avaliações negativas"}

@@ -37,17 +37,24 @@ def make_generator(settings: Settings):
             raise RuntimeError("QA_GENERATOR=openai needs OPENAI_API_KEY")
         return OpenAIQAGenerator(base_url=settings.openai_base_url,
                                  api_key=settings.openai_api_key.get_secret_value(),
-                                 model=settings.openai_model, timeout_s=settings.openai_timeout_s)
+                                 model=settings.openai_model, timeout_s=settings.openai_timeout_s,
+                                 concurrency=settings.openai_concurrency, max_retries=settings.openai_max_retries)
     return "offline"
 
 
-def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output_dir: Path | None = None):
-    """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa)."""
+def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output_dir: Path | None = None,
+                    progress: bool = False):
+    """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa); the summary says which
+    input files were unreadable (empty or binary) and skipped."""
     from pipeline.qa import generate_qa
 
     documents = _documents(settings, input_dir)
     out = Path(output_dir) if output_dir else settings.qa_dir
-    return generate_qa(documents, out_dir=out, generator=make_generator(settings))
+    summary = generate_qa(documents, out_dir=out, generator=make_generator(settings), progress=progress)
+    folder = Path(input_dir) if input_dir else Path(settings.documents_dir)
+    names = {doc.name for doc in documents}
+    summary.unreadable = sorted(p.name for p in folder.glob("*.txt") if p.stem not in names) if folder.is_dir() else []
+    return summary
 
 
 def index_job(settings: Settings, *, input_dir: Path | None = None):
@@ -57,7 +64,10 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
     documents = _documents(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
     info = build_index(chunks, qa_records=qa_records(settings), embedding_model=settings.embedding_model,
-                       index_root=settings.index_dir)
+                       index_root=settings.index_dir, embedding_dtype=settings.embedding_dtype)
+    from pipeline.index import record_in_database
+
+    record_in_database(settings.database_url, info)
     log.info("index %s built: %d chunks, %d questions", info.version, info.n_chunks, info.n_questions)
     return info
 
@@ -69,7 +79,9 @@ def qa_records(settings: Settings) -> list[dict]:
     """
     from pipeline.qa import load_qa_records
 
-    records = load_qa_records(settings.qa_dir) if settings.qa_dir.exists() else []
+    # Hand-written files in data_qa go through the generation rules, checked against the documents' text.
+    texts = {doc.name: doc.text for doc in _documents(settings, None)} if settings.qa_dir.exists() else {}
+    records = load_qa_records(settings.qa_dir, documents=texts) if settings.qa_dir.exists() else []
     validated = settings.exports_dir / VALIDATED_FILE
     if validated.exists():
         records += load_qa_records(validated)

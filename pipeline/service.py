@@ -76,14 +76,18 @@ class Oraculo:
     def user_hash(self, user_ref: str | int) -> str:
         return repository.hash_user_id(user_ref, salt=self._salt)
 
-    def ask(self, question: str, *, user_ref: str | int, channel: str, chat_ref: str | int | None = None) -> AskResult:
-        """Answer one question and log it; raises ValueError on an empty or oversized question."""
+    def ask(self, question: str, *, user_ref: str | int, channel: str, chat_ref: str | int | None = None,
+            on_partial=None) -> AskResult:
+        """Answer one question and log it; raises ValueError on an empty or oversized question.
+
+        ``on_partial(text_so_far)`` sees a generated answer grow (the bot streams it); the logged answer is final.
+        """
         question = (question or "").strip()
         if not question:
             raise ValueError("empty question")
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"question longer than {MAX_QUESTION_CHARS} characters")
-        answer = self.answerer.answer(question)
+        answer = self.answerer.answer(question, on_partial=on_partial)
         with self.database.session() as session:
             user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
             interaction = repository.record_interaction(
@@ -105,9 +109,20 @@ class Oraculo:
                  interaction_id, channel, answer.abstained, answer.latency_ms)
         return AskResult(interaction_id=interaction_id, answer=answer)
 
-    def vote(self, *, interaction_id: int, user_ref: str | int, vote: int) -> VoteResult:
-        """Store 👍 (+1) or 👎 (-1); a second vote by the same user updates the same row."""
+    def vote(self, *, interaction_id: int, user_ref: str | int, vote: int,
+             chat_ref: str | int | None = None) -> VoteResult:
+        """Store 👍 (+1) or 👎 (-1); a second vote by the same user updates the same row.
+
+        With ``chat_ref`` (the chat the button was pressed in), a vote on an answer given in another chat
+        raises PermissionError and changes nothing: forged callback data.
+        """
         with self.database.session() as session:
+            if chat_ref is not None:
+                interaction = repository.get_interaction(session, interaction_id=interaction_id)
+                if interaction is None:
+                    raise LookupError(f"no interaction {interaction_id}")
+                if interaction.chat_hash is not None and interaction.chat_hash != self.user_hash(chat_ref):
+                    raise PermissionError(f"interaction {interaction_id} belongs to another chat")
             user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
             previous = repository.get_feedback(session, interaction_id=interaction_id, user_id=user.id)
             before = previous.vote if previous is not None else None
@@ -123,6 +138,11 @@ class Oraculo:
             user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
             return repository.set_feedback_comment(
                 session, interaction_id=interaction_id, user_id=user.id, comment=comment.strip()[:2000]) is not None
+
+    def forget_user(self, user_ref: str | int) -> bool:
+        """LGPD erasure: delete this user with their questions and feedback; False when nothing was stored."""
+        with self.database.session() as session:
+            return repository.delete_user(session, user_hash=self.user_hash(user_ref))
 
     def documents(self) -> list[str]:
         """Titles of the documents the bot knows about."""

@@ -33,31 +33,56 @@ class Settings(BaseSettings):
     documents_dir: Path | None = Field(default=None, description="Folder of .txt documents; default DATA_DIR/documents.")
 
     embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = all-MiniLM-L6-v2 from PyPI.")
+    embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 (auto: bfloat16 where the CPU has native bf16).")
     llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
     answer_strategy: str = Field(default="extractive", description="extractive | generative")
+    llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded')")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
+    # Retrieval (pipeline/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
+    dense_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD for the embedded MiniLM (raise it for a multilingual model).")
+    question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
+    title_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the query's overlap with a document's title.")
+    reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
+    rerank_depth: int = Field(default=20, ge=1, le=200)
+    query_threads: int = Field(default=1, ge=0, le=64, description="torch threads to embed one query (0 = torch default).")
+    min_relevance: float = Field(default=0.2, ge=0, le=1, description="fused score below which retrieval found nothing (see pipeline/abstention.py).")
 
     qa_generator: str = Field(default="auto", description="auto | offline | openai (auto: openai when a key is set)")
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = Field(default=60.0, gt=0)
+    openai_concurrency: int = Field(default=4, ge=1, le=64, description="QA generation requests in flight at once.")
+    openai_max_retries: int = Field(default=4, ge=0, le=20, description="retries of 408/409/429/5xx/timeouts (backoff, retry-after honoured).")
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     admin_ids: str = Field(default="", description="Comma-separated Telegram user ids.")
     user_hash_salt: SecretStr | None = Field(default=None, description="Salt for hashing user ids; default: a random one kept in DATA_DIR.")
+    # Bot (bot/app.py): webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling.
+    telegram_webhook_url: str | None = Field(default=None, description="public HTTPS URL Telegram posts updates to (the load balancer's); empty = polling.")
+    telegram_webhook_listen: str = Field(default="0.0.0.0", description="address the webhook server binds.")
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_webhook_path: str = Field(default="telegram", description="URL path the webhook server answers on.")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, description="secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token.")
+    rate_limit_questions: int = Field(default=8, ge=1, description="questions one person may ask per window.")
+    rate_limit_window_s: float = Field(default=60.0, gt=0)
 
     hf_repo_id: str | None = None
     hf_token: SecretStr | None = None
     hf_private: bool = True
 
     gpu_hourly_usd: float = Field(default=0.0, ge=0)
+    awesomeapi_url: str = Field(default="https://economia.awesomeapi.com.br/json/last/USD-BRLT",
+                                description="USD->BRL tourism quote (AwesomeAPI USD-BRLT).")
+    awesomeapi_timeout_s: float = Field(default=5.0, gt=0)
+    usd_brl_fallback: float | None = Field(default=None, gt=0, description="USD->BRL used when no quote was ever read.")
     retrain_cron: str = "0 3 * * *"
     timezone: str = "America/Sao_Paulo"
 
-    @field_validator("telegram_bot_token", "openai_api_key", "hf_token", "user_hash_salt", mode="before")
+    @field_validator("telegram_bot_token", "openai_api_key", "hf_token", "user_hash_salt", "telegram_webhook_url",
+                     "telegram_webhook_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         if isinstance(value, str) and not value.strip():
@@ -76,6 +101,13 @@ class Settings(BaseSettings):
     def _known_strategy(cls, value: str) -> str:
         if value not in {"extractive", "generative"}:
             raise ValueError("ANSWER_STRATEGY must be 'extractive' or 'generative'")
+        return value
+
+    @field_validator("llm_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in {"transformers", "llamacpp"}:
+            raise ValueError("LLM_BACKEND must be 'transformers' or 'llamacpp'")
         return value
 
     @field_validator("admin_ids")

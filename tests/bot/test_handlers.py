@@ -42,6 +42,7 @@ def test_start_greets_by_name_and_lists_documents_escaped(drive, service):
         shown = reply.result["text"]  # what the citizen sees, after Telegram parsed the HTML
         assert shown.startswith("Olá, Maria!")
         assert "• Ufms" in shown and "• Edital <Nº 1> & Anexos" in shown
+        assert "Privacidade:" in shown and "hash com sal" in shown and "/esquecer" in shown  # LGPD note
         assert "reply_markup" not in reply.params
 
     drive(scenario)
@@ -108,7 +109,7 @@ def test_too_long_question_and_non_text_never_reach_the_service(drive, service):
         assert reply.params["text"] == texts.TOO_LONG
         server.push_message(photo=[{"file_id": "f1", "file_unique_id": "u1", "width": 10, "height": 10}])
         replies = await server.wait_for("sendMessage", count=2)
-        assert replies[1].params["text"] == texts.UNSUPPORTED_MESSAGE
+        assert replies[1].params["text"] == texts.unsupported("photo")
         reply = await ask(server, "/naoexiste")
         assert reply.params["text"] == texts.UNKNOWN_COMMAND
 
@@ -116,13 +117,15 @@ def test_too_long_question_and_non_text_never_reach_the_service(drive, service):
     assert service.calls("ask") == []
 
 
-def test_edited_messages_are_not_new_questions(drive, service):
+def test_edited_messages_are_not_new_questions_but_get_a_kind_reply(drive, service):
     async def scenario(server, app):
         original = server.push_text("Onde fica a UFMS?")
         await server.wait_for("sendMessage")
         server.push_update({"edited_message": {**original, "text": "Onde fica a FACOM?", "edit_date": 1}})
-        await ask(server, "/ajuda")  # a later update from the same person: the edit was handled before it
-        assert len(server.calls_to("sendMessage")) == 2
+        [_, edited] = await server.wait_for("sendMessage", count=2)
+        assert edited.params["text"] == texts.EDITED_MESSAGE
+        await ask(server, "/ajuda")
+        assert len(server.calls_to("sendMessage")) == 3
 
     drive(scenario)
     assert [q for _, q, _ in service.calls("ask")] == ["Onde fica a UFMS?"]
@@ -258,14 +261,27 @@ def test_telegram_429_is_retried_after_the_requested_wait(drive):
     drive(scenario)
 
 
-def test_telegram_500_on_the_answer_ends_in_the_error_message(drive):
+def test_telegram_500_on_the_answer_is_retried(drive):
     async def scenario(server, app):
-        server.fail_next("sendMessage", status=500)
+        server.fail_next("sendMessage", status=500, times=2)
         reply = await ask(server, "Onde é sediada a UFMS?")
-        assert reply.params["text"] == texts.ERROR
-        assert [c.status for c in server.calls_to("sendMessage")] == [500, 200]
+        assert reply.result["text"].startswith("Resposta para: Onde é sediada a UFMS?")
+        assert [c.status for c in server.calls_to("sendMessage")] == [500, 500, 200]
 
     drive(scenario)
+
+
+def test_telegram_down_for_good_ends_in_the_error_message_and_keeps_the_answer_stored(drive, service):
+    from bot.app import NETWORK_RETRIES
+
+    async def scenario(server, app):
+        server.fail_next("sendMessage", status=502, times=NETWORK_RETRIES + 1)
+        reply = await ask(server, "Onde é sediada a UFMS?")
+        assert reply.params["text"] == texts.ERROR
+        assert [c.status for c in server.calls_to("sendMessage")] == [502] * (NETWORK_RETRIES + 1) + [200]
+
+    drive(scenario)
+    assert service._interactions == {1}  # answered and stored before the send failed
 
 
 def test_failed_typing_indicator_does_not_stop_the_answer(drive):
@@ -273,5 +289,20 @@ def test_failed_typing_indicator_does_not_stop_the_answer(drive):
         server.fail_next("sendChatAction", status=500)
         reply = await ask(server, "Onde é sediada a UFMS?")
         assert reply.result["text"].startswith("Resposta para:")
+
+    drive(scenario)
+
+
+def test_a_flood_wait_in_one_chat_does_not_hold_up_another_chat(drive):
+    async def scenario(server, app):
+        server.fail_next("sendMessage", status=429, retry_after=2)
+        server.push_text("Onde é sediada a UFMS?")  # Maria's answer hits flood control
+        await server.wait_for("sendChatAction")
+        while not server.calls_to("sendMessage", ok=False):
+            await asyncio.sleep(0.01)
+        other = await ask(server, "Quem pode se inscrever?", user=OTHER)
+        [first_ok, second_ok] = await server.wait_for("sendMessage", count=2)
+        assert first_ok is other and second_ok.params["chat_id"] == str(CITIZEN["id"])  # João did not wait
+        assert [c.status for c in server.calls_to("sendMessage")] == [429, 200, 200]
 
     drive(scenario)

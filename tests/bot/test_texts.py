@@ -32,11 +32,24 @@ def test_abstention_and_empty_answer_say_not_found():
         assert texts.render_answer_plain(answer) == texts.NOT_FOUND
 
 
-def test_a_huge_answer_still_fits_in_one_telegram_message():
-    answer = FakeAnswer("Ação & reação " * 2000, [FakeSource("DOC", "Título " * 20, "Seção " * 20)] * 3)
-    shown, _ = parse_html(texts.render_answer(answer))
-    assert len(shown.encode("utf-16-le")) // 2 <= MAX_MESSAGE_CHARS
-    assert "…" in shown and "📄 Fonte:" in shown
+def test_a_huge_answer_is_split_into_valid_telegram_messages_losing_nothing():
+    text = ("Ação & reação <art. 5º> " * 300 + "\n\n") * 2 + "😀" * 3000
+    answer = FakeAnswer(text, [FakeSource("DOC", "Título " * 20, "Seção " * 20)] * 3)
+    parts = texts.split_message(texts.render_answer(answer))
+    assert len(parts) >= 4
+    shown = [parse_html(part)[0] for part in parts]  # each part is valid HTML on its own
+    assert all(len(p.encode("utf-16-le")) // 2 <= MAX_MESSAGE_CHARS for p in shown)
+    assert "".join(shown).replace("\n", "").replace(" ", "") == \
+        parse_html(texts.render_answer(answer))[0].replace("\n", "").replace(" ", "")
+    assert shown[-1].splitlines()[-1].startswith("📄 Fonte:")
+
+
+def test_split_never_cuts_an_html_entity_in_two():
+    for offset in range(8):
+        html = "x" * offset + "&amp;" * 2000
+        for part in texts.split_message(html, limit=100):
+            parse_html(part)  # raises on a cut entity
+            assert len(part) <= 100
 
 
 def test_welcome_lists_documents_and_cuts_a_long_list():
@@ -44,7 +57,7 @@ def test_welcome_lists_documents_and_cuts_a_long_list():
     shown, entities = parse_html(texts.welcome(titles, first_name="<Ana & Bia>"))
     assert shown.startswith("Olá, <Ana & Bia>!")
     assert "• Documento 29" in shown and "• Documento 30" not in shown and "… e mais 15" in shown
-    assert [e["type"] for e in entities] == ["italic"]
+    assert [e["type"] for e in entities] == ["italic", "bold"]  # the example question, the privacy note
     assert "Ainda não tenho" in parse_html(texts.welcome([], first_name=None))[0]
 
 

@@ -61,8 +61,10 @@ def canned_answer(text: str, *, document: str = "UFMS", title: str | None = None
 class FakeOraculo:
     """Synchronous like the real service; thread-safe because the bot calls it from worker threads."""
 
-    def __init__(self, *, documents: list[str] | None = None):
+    def __init__(self, *, documents: list[str] | None = None, admin_ids: tuple[int, ...] = ()):
         self.documents_titles = documents if documents is not None else ["Ufms", "Poscomp"]
+        self.admin_ids = set(admin_ids)
+        self.chats: dict[int, object] = {}  # interaction_id -> chat_ref it was answered in
         self.answers: deque[FakeAnswer | Exception] = deque()  # next ask() returns (or raises) the first
         self.history: list[tuple] = []
         self.votes: dict[tuple[int, object], int] = {}  # (interaction_id, user_ref) -> vote
@@ -85,9 +87,10 @@ class FakeOraculo:
             raise answer
         with self._lock:
             self._interactions.add(interaction_id)
+            self.chats[interaction_id] = chat_ref
         return FakeAskResult(interaction_id=interaction_id, answer=answer)
 
-    def vote(self, *, interaction_id: int, user_ref, vote: int) -> FakeVoteResult:
+    def vote(self, *, interaction_id: int, user_ref, vote: int, chat_ref=None) -> FakeVoteResult:
         time.sleep(self.vote_delays.get(vote, 0.0))
         with self._lock:
             self.history.append(("vote", interaction_id, {"user_ref": user_ref, "vote": vote}))
@@ -95,6 +98,8 @@ class FakeOraculo:
                 raise ValueError("vote must be +1 or -1")
             if interaction_id not in self._interactions:
                 raise LookupError(f"no interaction {interaction_id}")
+            if chat_ref is not None and self.chats.get(interaction_id) not in (None, chat_ref):
+                raise PermissionError(f"interaction {interaction_id} belongs to another chat")
             before = self.votes.get((interaction_id, user_ref))
             self.votes[(interaction_id, user_ref)] = vote
             return FakeVoteResult(vote=vote, created=before is None, changed=before is not None and before != vote)
@@ -109,9 +114,49 @@ class FakeOraculo:
             self.history.append(("documents",))
         return list(self.documents_titles)
 
+    def forget_user(self, user_ref) -> bool:
+        with self._lock:
+            self.history.append(("forget", user_ref))
+            mine = [key for key in self.votes if key[1] == user_ref]
+            for key in mine:
+                del self.votes[key]
+            return bool(mine) or any(h[0] == "ask" and h[2]["user_ref"] == user_ref for h in self.history)
+
     def is_admin(self, telegram_user_id) -> bool:
-        return False
+        return telegram_user_id in self.admin_ids
+
+    def user_hash(self, user_ref) -> str:
+        return f"hash-{user_ref}"
 
     def calls(self, name: str) -> list[tuple]:
         with self._lock:
             return [entry for entry in self.history if entry[0] == name]
+
+
+class CannedAnswerer:
+    """Stands in for ``pipeline.answer.Answerer`` inside the *real* ``Oraculo`` (real database, real votes):
+    ``Oraculo(settings, answerer=CannedAnswerer())``. Questions containing "marte" abstain; ``long_text``
+    makes every answer that long. Thread-safe and instant, for bot tests, load tests and worker processes."""
+
+    def __init__(self, *, long_text: str | None = None, delay_s: float = 0.0):
+        self.long_text, self.delay_s = long_text, delay_s
+        self.refreshes = 0
+
+    def answer(self, question: str, on_partial=None):
+        from pipeline.answer import Answer, Source
+
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if "marte" in question.lower():
+            return Answer(text="", abstained=True, model_version="canned", index_version="canned")
+        source = Source(document="UFMS", title="Ufms", section="Art. 1º", chunk_id="UFMS:0-90",
+                        quote="A UFMS tem sede em Campo Grande.", score=0.9)
+        text = self.long_text or f"A UFMS tem sede em Campo Grande. ({question[:40]})"
+        return Answer(text=text, sources=[source], model_version="canned", index_version="canned", latency_ms=1.0)
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def refresh(self) -> bool:
+        self.refreshes += 1
+        return True

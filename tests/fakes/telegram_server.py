@@ -3,7 +3,10 @@
 It serves queued updates through getUpdates (long polling honoured), keeps the messages the bot sent so
 edits behave like Telegram's (400 "message is not modified", "message to edit not found"), checks
 parse_mode=HTML the way Telegram does (unknown tags, bare ``<``/``&``, unbalanced tags → 400 "can't parse
-entities"), records every call, and fails on demand (429 with ``parameters.retry_after``, 500, …).
+entities"), records every call (uploaded files too), and fails on demand (429 with ``parameters.retry_after``,
+500, …) or at random (``failure_rate``, for load tests). After ``setWebhook`` (or with ``webhook_targets``
+set: the fake then plays Telegram and a round-robin load balancer) updates are POSTed to the bot instead of
+being served by getUpdates, with the secret token header, retried until the bot answers 200.
 
 Example::
 
@@ -22,15 +25,18 @@ import contextlib
 import copy
 import itertools
 import json
+import random
 import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
 from tests.fakes.telegram_html import HtmlError, parse_html
+from tests.fakes.telegram_http import (  # noqa: F401  (re-exported for tests)
+    ApiError, _inline_markup, _read_params, command_entities, running_application)
 
 DEFAULT_TOKEN = "123456:TEST-token_for-the-fake-server"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Oráculo", "username": "oraculo_test_bot",
@@ -42,14 +48,6 @@ _CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "reco
                  "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
 
 
-class ApiError(Exception):
-    """A Bot API error reply: HTTP status plus Telegram's description (and parameters)."""
-
-    def __init__(self, status: int, description: str, parameters: dict | None = None):
-        super().__init__(description)
-        self.status, self.description, self.parameters = status, description, parameters
-
-
 @dataclass
 class ApiCall:
     """One request the client made: the method, its fields as sent (strings, JSON for objects), the reply."""
@@ -58,6 +56,7 @@ class ApiCall:
     params: dict[str, str]
     status: int
     response: dict
+    files: dict[str, bytes] = field(default_factory=dict)
 
     def json(self, name: str) -> Any:
         return json.loads(self.params[name])
@@ -85,17 +84,24 @@ class FakeChat:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-def command_entities(text: str) -> list[dict]:
-    """The bot_command entity a Telegram client attaches to a message starting with '/'."""
-    match = re.match(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?", text)
-    return [{"type": "bot_command", "offset": 0, "length": match.end()}] if match else []
-
-
 class FakeTelegramServer:
     """The fake Bot API. Use as ``async with FakeTelegramServer() as server``; point PTB at ``base_url``."""
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN):
+    # Methods random failures never hit: the bot's start-up and polling, which tests do not measure.
+    _SPARED = {"getme", "getupdates", "setmycommands", "deletewebhook", "setwebhook", "getwebhookinfo", "close",
+               "logout"}
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, failure_rate: float = 0.0, seed: int = 0):
         self.token = token
+        self.failure_rate = failure_rate  # share of replies that are 429 (retry_after=1) or 500, half each
+        self._random = random.Random(seed)
+        self.random_failures: dict[int, int] = defaultdict(int)  # status -> how many were injected
+        self.webhook: dict | None = None  # what setWebhook set: url, secret_token
+        self.webhook_targets: list[str] = []  # where updates are POSTed (round robin); default: webhook url
+        self.deliveries: list[tuple[str, int]] = []  # (url, HTTP status) of every webhook POST
+        self.listeners: list[Callable[[ApiCall], None]] = []  # called with every call as it is recorded
+        self._target_cycle = itertools.count()
+        self._http = None
         self.calls: list[ApiCall] = []
         self.commands: list[dict] = []
         self._updates: deque[dict] = deque()
@@ -126,6 +132,10 @@ class FakeTelegramServer:
     async def close(self) -> None:
         self._closing = True
         await self._notify()  # pending long polls return at once
+        for task in list(self._tasks):
+            task.cancel()
+        if self._http is not None:
+            await self._http.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -155,11 +165,44 @@ class FakeTelegramServer:
     def push_update(self, payload: dict) -> dict:
         """Queue a raw update (update_id assigned here) for the next getUpdates."""
         update = {"update_id": next(self._update_ids), **copy.deepcopy(payload)}
-        self._updates.append(update)
-        task = asyncio.get_running_loop().create_task(self._notify())
+        targets = self.webhook_targets or ([self.webhook["url"]] if self.webhook else [])
+        if targets:
+            work = self._deliver(targets[next(self._target_cycle) % len(targets)], update)
+        else:
+            self._updates.append(update)
+            work = self._notify()
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return update
+
+    async def _deliver(self, url: str, update: dict, *, attempts: int = 50) -> None:
+        """POST one update to the bot's webhook as Telegram does, retrying until it answers 200."""
+        import aiohttp
+
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        headers = {}
+        if self.webhook and self.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+        for _ in range(attempts):
+            try:
+                async with self._http.post(url, json=update, headers=headers) as response:
+                    self.deliveries.append((url, response.status))
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                self.deliveries.append((url, 0))
+            await asyncio.sleep(0.2)
+
+    async def post_update(self, url: str, update: dict, *, secret_token: str | None = None) -> int:
+        """POST a raw update to a webhook once (no retry); the HTTP status the bot answered."""
+        import aiohttp
+
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret_token} if secret_token else {}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json=update, headers=headers) as response:
+                return response.status
 
     def push_message(self, *, user: dict = CITIZEN, chat_id: int | None = None, **fields) -> dict:
         """Queue a message from a user (text, photo, sticker…); returns the message."""
@@ -241,24 +284,34 @@ class FakeTelegramServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = await _read_params(request)
+        params, files = await _read_params(request)
         try:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
             if self._failures[method.lower()]:
                 failure = self._failures[method.lower()].popleft()
                 raise ApiError(failure.status, failure.description, failure.parameters)
+            if self.failure_rate and method.lower() not in self._SPARED and self._random.random() < self.failure_rate:
+                status = self._random.choice((429, 500))
+                self.random_failures[status] += 1
+                if status == 429:
+                    raise ApiError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+                raise ApiError(500, "Internal Server Error")
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
-            status, body = 200, {"ok": True, "result": await handler(params)}
+            status, body = 200, {"ok": True, "result": await handler(params, files) if method.lower() in
+                                 self._UPLOADS else await handler(params)}
         except ApiError as exc:
             status = exc.status
             body = {"ok": False, "error_code": exc.status, "description": exc.description}
             if exc.parameters:
                 body["parameters"] = exc.parameters
         # A copy: the stored message keeps changing with edits, the record of this reply must not.
-        self.calls.append(ApiCall(method, params, status, copy.deepcopy(body)))
+        call = ApiCall(method, params, status, copy.deepcopy(body), files)
+        self.calls.append(call)
+        for listener in self.listeners:
+            listener(call)
         await self._notify()
         return web.json_response(body, status=status)
 
@@ -268,6 +321,7 @@ class FakeTelegramServer:
         return BOT_USER
 
     async def _api_deletewebhook(self, params: dict) -> bool:
+        self.webhook = None
         if params.get("drop_pending_updates") == "true":
             self._updates.clear()
         return True
@@ -301,6 +355,34 @@ class FakeTelegramServer:
                 message["reply_to_message"] = replied
         chat.messages[message["message_id"]] = message
         return message
+
+    _UPLOADS = {"sendphoto"}
+
+    async def _api_sendphoto(self, params: dict, files: dict[str, bytes]) -> dict:
+        chat = self._known_chat(params)
+        photo = files.get("photo")
+        if photo is None and not params.get("photo"):
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        caption = params.get("caption", "")
+        if caption:
+            caption_params = {"text": caption, "parse_mode": params.get("parse_mode", "")}
+            caption, _ = self._formatted(caption_params)
+            if len(caption) > 1024:
+                raise ApiError(400, "Bad Request: message caption is too long")
+        size = len(photo) if photo is not None else 0
+        message = {"message_id": next(chat.ids), "date": int(time.time()), "from": BOT_USER, "chat": chat.info,
+                   "photo": [{"file_id": f"photo{size}", "file_unique_id": f"u{size}", "width": 800,
+                              "height": 400, "file_size": size}]}
+        if caption:
+            message["caption"] = caption
+        chat.messages[message["message_id"]] = message
+        return message
+
+    async def _api_setwebhook(self, params: dict) -> bool:
+        if not params.get("url", "").startswith(("https://", "http://")):
+            raise ApiError(400, "Bad Request: bad webhook: invalid URL")
+        self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
+        return True
 
     async def _api_sendchataction(self, params: dict) -> bool:
         self._known_chat(params)
@@ -402,37 +484,3 @@ class FakeTelegramServer:
         if len(text.encode("utf-16-le")) // 2 > MAX_MESSAGE_CHARS:
             raise ApiError(400, "Bad Request: message is too long")
         return text, entities
-
-
-def _inline_markup(raw: str) -> dict | None:
-    markup = json.loads(raw)
-    if "inline_keyboard" not in markup:
-        return None  # reply keyboards and the like are not echoed back in the message
-    for row in markup["inline_keyboard"]:
-        for button in row:
-            if len(button.get("callback_data", "").encode()) > 64:
-                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-    return markup
-
-
-async def _read_params(request: web.Request) -> dict[str, str]:
-    if request.content_type == "application/json":
-        body = await request.json()
-        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
-    fields = dict(request.query)
-    if request.can_read_body:
-        fields.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
-    return fields
-
-
-@contextlib.asynccontextmanager
-async def running_application(application, *, poll_timeout: float = 1.0) -> AsyncIterator[Any]:
-    """Run a PTB Application (initialize, poll, start) for the duration of the block, then stop it cleanly."""
-    async with application:
-        await application.updater.start_polling(poll_interval=0.0, timeout=poll_timeout)
-        await application.start()
-        try:
-            yield application
-        finally:
-            await application.updater.stop()
-            await application.stop()
