@@ -25,8 +25,9 @@ _PLACEHOLDERS = {"changeme", "change-me", "your-token-here", "seu-token-aqui", "
 class Settings(BaseSettings):
     """Every knob of Oráculo; each field maps to the upper-case environment variable of the same name."""
 
+    # env_ignore_empty: "VAR=" (as in .env.example) means "use the default", also for numbers.
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      case_sensitive=False)
+                                      case_sensitive=False, env_ignore_empty=True)
 
     data_dir: Path = Field(default=Path("data"), description="Where everything Oráculo writes lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")

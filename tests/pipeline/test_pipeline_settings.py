@@ -1,0 +1,40 @@
+"""Settings: the documented .env.example loads as it is, and every field is documented."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from pipeline.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_copied_to_dot_env_loads_with_the_defaults(tmp_path, monkeypatch):
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:  # the autouse fixture sets some; the file alone must be enough
+        monkeypatch.delenv(name.upper(), raising=False)
+    settings = Settings()
+    assert settings.usd_brl_fallback is None
+    assert settings.telegram_webhook_url is None
+    assert settings.telegram_bot_token is None
+    assert settings.answer_strategy == "extractive"
+    assert settings.retrain_cron == "0 3 * * *"
+
+
+def test_every_setting_is_documented_in_env_example_and_readme():
+    env = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name.upper() for name in Settings.model_fields
+               if f"{name.upper()}=" not in env or f"`{name.upper()}`" not in readme]
+    assert missing == []
+
+
+def test_a_malformed_number_is_still_refused(monkeypatch):
+    monkeypatch.setenv("USD_BRL_FALLBACK", "cinco reais")
+    with pytest.raises(ValidationError, match="usd_brl_fallback"):
+        Settings()
