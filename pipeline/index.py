@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.chunking import Chunk
-from pipeline.qa import atomic_write_text
+from storage.export import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

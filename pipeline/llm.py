@@ -9,7 +9,6 @@ second. Any Hugging Face id or local checkpoint path can take its place.
 Example::
 
     >>> from pathlib import Path
-from typing import Iterator
     >>> from pipeline.llm import LocalLLM
     >>> llm = LocalLLM.load("embedded", models_dir=Path("data/models"))
     >>> llm.generate([{"role": "user", "content": "Diga olá."}], max_new_tokens=8)   # doctest: +SKIP
@@ -25,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 logger = logging.getLogger(__name__)
 

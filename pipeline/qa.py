@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -45,6 +43,7 @@ from pipeline.qa_openai import ChunkResult, OpenAIQAGenerator, parse_pairs_json 
 from pipeline.qa_structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
 from pipeline.qa_templates import questions_for_sentence
 from pipeline.qa_validate import check_record, content_tokens, document_type, pair_tags, validate_records
+from storage.export import atomic_write_text, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -184,23 +183,8 @@ def pairs_from_result(doc: Document, chunk: Chunk, result: ChunkResult, generato
 
 # --- files ----------------------------------------------------------------------------------------------------
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_jsonl_atomic(path, records, sort_keys=False)  # keep the id/question/answer order people read
 
 
 def _read_jsonl_quietly(path: Path) -> list[dict]:

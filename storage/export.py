@@ -27,10 +27,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -101,23 +102,38 @@ def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, 
     }
 
 
-def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
-    """Write one JSON object per line to `path` through a temp file in the same folder; return the count."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[TextIO]:
+    """A text handle whose content replaces ``path`` in one step (temp file in the same folder, fsync,
+    ``os.replace``) when the block ends without error; on error the temp file is removed and ``path`` is
+    untouched, so a reader never sees a half-written file, even after a kill."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the export from other tools
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other tools
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (see ``atomic_file``)."""
+    with atomic_file(path) as handle:
+        handle.write(text)
+
+
+def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]], *, sort_keys: bool = True) -> int:
+    """Write one JSON object per line to `path` atomically (see ``atomic_file``); return the count."""
+    count = 0
+    with atomic_file(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=sort_keys) + "\n")
+            count += 1
     return count
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from pipeline.chunking import chunk_document
-from pipeline.documents import Document, load_documents, read_document
+from pipeline.documents import load_documents, read_document
 from pipeline.qa import (OfflineQAGenerator, generate_offline, generate_qa, load_qa_records, read_qa_records)
 from pipeline.qa_templates import questions_for_sentence
 from pipeline.qa_validate import document_type
