@@ -6,7 +6,7 @@ the ``HfApi`` boundary instead, and keeps it honest: every call is bound against
 signature (a wrong or missing keyword fails the test), recorded, and the uploaded folder is copied so that
 tests can read what would have reached the Hub::
 
-    hub = FakeHfApi()
+    hub = FakeHfApi(store=tmp_path)
     push_run(settings, "latest", api=hub)
     hub.calls[0][0] == "create_repo"; (hub.uploaded / "README.md").read_text()
 """
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import inspect
 import shutil
-import tempfile
 from pathlib import Path
 
 
 class FakeHfApi:
-    def __init__(self, *, endpoint: str = "https://hub.invalid") -> None:
+    def __init__(self, *, store: Path, endpoint: str = "https://hub.invalid") -> None:
+        self.store = Path(store)  # uploads are copied under it (a test's tmp_path: nothing left behind)
         self.endpoint = endpoint
         self.calls: list[tuple[str, dict]] = []
         self.repos: dict[str, dict] = {}
@@ -47,7 +47,7 @@ class FakeHfApi:
         repo_id = params["repo_id"]
         if repo_id not in self.repos:
             raise RuntimeError(f"404 Repository Not Found: {repo_id}")
-        self.uploaded = Path(tempfile.mkdtemp(prefix="fake-hub-"))
+        self.uploaded = self.store / f"fake-hub-upload-{len(self.calls)}"
         shutil.copytree(params["folder_path"], self.uploaded, dirs_exist_ok=True)
         self.repos[repo_id]["files"] = sorted(str(p.relative_to(self.uploaded)) for p in self.uploaded.rglob("*")
                                               if p.is_file())

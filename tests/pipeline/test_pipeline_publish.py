@@ -23,10 +23,10 @@ def trained(tiny_llm_dir, sample_qa_records, session_settings, tmp_path_factory)
     return data_dir, result
 
 
-def test_push_creates_a_private_repo_and_uploads_both_with_a_model_card(trained):
+def test_push_creates_a_private_repo_and_uploads_both_with_a_model_card(trained, tmp_path):
     data_dir, result = trained
     settings = Settings(DATA_DIR=data_dir, HF_TOKEN="hf_test_token", HF_REPO_ID="alguem/oraculo-lora")
-    hub = FakeHfApi()
+    hub = FakeHfApi(store=tmp_path)
     url = push_run(settings, "latest", what="both", api=hub)
     assert url == "https://hub.invalid/alguem/oraculo-lora"
     assert [name for name, _ in hub.calls] == ["create_repo", "upload_folder"]
@@ -42,20 +42,20 @@ def test_push_creates_a_private_repo_and_uploads_both_with_a_model_card(trained)
     assert (data_dir / "models" / "merged" / result["version"] / "config.json").is_file()  # merged on the way
 
 
-def test_push_of_the_adapter_only_respects_hf_private(trained):
+def test_push_of_the_adapter_only_respects_hf_private(trained, tmp_path):
     data_dir, _ = trained
     settings = Settings(DATA_DIR=data_dir, HF_TOKEN="hf_test_token", HF_REPO_ID="alguem/publico",
                         HF_PRIVATE="false")
-    hub = FakeHfApi()
+    hub = FakeHfApi(store=tmp_path)
     push_run(settings, "latest", what="adapter", api=hub)
     assert hub.calls[0][1]["private"] is False
     files = hub.repos["alguem/publico"]["files"]
     assert "adapter_model.safetensors" in files and "model.safetensors" not in files
 
 
-def test_without_a_token_nothing_is_touched(trained):
+def test_without_a_token_nothing_is_touched(trained, tmp_path):
     data_dir, _ = trained
-    hub = FakeHfApi()
+    hub = FakeHfApi(store=tmp_path)
     with pytest.raises(PublishError, match="HF_TOKEN"):
         push_run(Settings(DATA_DIR=data_dir, HF_REPO_ID="alguem/x"), "latest", api=hub)
     assert hub.calls == []
