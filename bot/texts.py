@@ -22,6 +22,7 @@ from typing import Iterable, Protocol, Sequence
 MAX_ANSWER_CHARS = 12000
 MAX_MESSAGE_CHARS = 4096
 MAX_SOURCES_SHOWN = 3
+MAX_QUOTE_CHARS = 200
 MAX_DOCUMENTS_LISTED = 30
 
 
@@ -190,31 +191,33 @@ def _source_label(source: _Source) -> str:
     return f"{source.title}, {source.section}" if source.section else source.title
 
 
+def _source_lines(answer: _Answer) -> list[str]:
+    """One '📄 Fonte:' line per distinct source; under the first, the short quote the answer comes from
+    (unless the answer already is that quote)."""
+    lines: list[str] = []
+    for rank, source in enumerate(_unique_sources(answer.sources)):
+        lines.append(f"📄 Fonte: {_source_label(source)}")
+        quote = " ".join((getattr(source, "quote", "") or "").split())
+        if rank == 0 and quote and quote != " ".join(answer.text.split()):
+            lines.append(f"   “{_clip(quote, MAX_QUOTE_CHARS)}”")
+    return [""] + lines if lines else []
+
+
 def render_answer(answer: _Answer) -> str:
-    """An answer as Telegram HTML: the text, then one '📄 Fonte:' line per distinct source.
+    """An answer as Telegram HTML: the text, then its sources (with the supporting quote), escaped.
 
     May be longer than one Telegram message: send it through ``split_message``.
     """
     if answer.abstained or not answer.text.strip():
         return escape(NOT_FOUND)
-    lines = [escape(_clip(answer.text, MAX_ANSWER_CHARS))]
-    sources = _unique_sources(answer.sources)
-    if sources:
-        lines.append("")
-        lines += [f"📄 Fonte: {escape(_source_label(s))}" for s in sources]
-    return "\n".join(lines)
+    return "\n".join([escape(_clip(answer.text, MAX_ANSWER_CHARS))] + [escape(line) for line in _source_lines(answer)])
 
 
 def render_answer_plain(answer: _Answer) -> str:
     """The same answer as plain text, for the terminal."""
     if answer.abstained or not answer.text.strip():
         return NOT_FOUND
-    lines = [answer.text.strip()]
-    sources = _unique_sources(answer.sources)
-    if sources:
-        lines.append("")
-        lines += [f"📄 Fonte: {_source_label(s)}" for s in sources]
-    return "\n".join(lines)
+    return "\n".join([answer.text.strip()] + _source_lines(answer))
 
 
 def split_message(html: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -411,3 +414,46 @@ def stats_report(*, days: int, questions: int, answered: int, up: int, down: int
 CHART_TITLE = "Oráculo: atividade por dia"
 CHART_LABELS = {"questions": "perguntas", "answered": "respondidas", "up": "avaliações positivas",
                 "down": "avaliações negativas"}
+
+
+# --- nightly learning loop (pipeline/retrain.py) ------------------------------------------------------------
+
+RETRAIN_SCHEDULED_TITLE = "Retreinamento agendado"
+RETRAIN_STEP_NAMES = {"export": "feedback exportado", "index": "índice candidato", "train": "adaptador LoRA",
+                      "evaluate": "avaliação", "promote": "promoção", "publish": "publicação no Hub",
+                      "record": "registro"}
+
+
+def _score(block: dict | None) -> str:
+    return "—" if not block else f"F1 {block['f1']:.3f}, acerto@k {block['hit_at_k']:.3f}"
+
+
+def retrain_step_lines(report) -> list[tuple[str, str]]:
+    """One (name, result) per step of a retraining run (pipeline.retrain.RetrainReport), in pt-BR."""
+    lines = []
+    for step in report.steps:
+        d = step.detail
+        if step.name == "export":
+            text = f"{d.get('validated', 0)} respostas validadas (👍), {d.get('review', 0)} para revisão (👎)"
+        elif step.name == "index":
+            text = (f"versão {d.get('version')}: {d.get('n_chunks')} trechos, {d.get('n_questions')} perguntas "
+                    f"({d.get('feedback_records', 0)} do feedback)")
+        elif step.name == "train":
+            text = (f"pulado ({d['skipped']})" if "skipped" in d else
+                    f"versão {d.get('adapter')}, {d.get('steps')} passos, perda de validação "
+                    + (f"{d['val_loss']:.3f}" if d.get("val_loss") is not None else "—"))
+        elif step.name == "evaluate":
+            index = d.get("index") or {}
+            text = (f"{d.get('heldout', 0)} perguntas reservadas; candidato {_score(index.get('candidate'))} × "
+                    f"em uso {_score(index.get('serving'))}")
+        elif step.name == "promote":
+            promoted = d.get("promoted") or {}
+            text = (f"índice {'promovido' if promoted.get('index') else 'mantido'}, adaptador "
+                    f"{'promovido' if promoted.get('adapter') else 'mantido'}"
+                    + ("" if all(promoted.values()) and promoted else f" ({d.get('reason', '')})"))
+        elif step.name == "publish":
+            text = f"pulada ({d['skipped']})" if "skipped" in d else f"publicado em {d.get('url')}"
+        else:
+            continue
+        lines.append((f"{RETRAIN_STEP_NAMES.get(step.name, step.name)} ({step.seconds:.0f} s)", text))
+    return lines

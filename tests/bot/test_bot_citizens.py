@@ -213,6 +213,6 @@ def test_a_long_answer_arrives_in_several_valid_messages_with_the_buttons_on_the
         parts = server.calls_to("sendMessage")[:-1]  # the last one answers /ajuda
         assert len(parts) >= 3 and all(c.status == 200 for c in server.calls_to("sendMessage"))
         assert ["reply_markup" in c.params for c in parts] == [False] * (len(parts) - 1) + [True]
-        assert parts[-1].result["text"].endswith("📄 Fonte: Ufms, Art. 1º")
+        assert parts[-1].result["text"].endswith("📄 Fonte: Ufms, Art. 1º\n   “A UFMS tem sede em Campo Grande.”")
 
     real(scenario, answerer=CannedAnswerer(long_text=long_text))

@@ -18,6 +18,19 @@ def test_answer_lists_each_distinct_source_once_and_at_most_three():
                                   "📄 Fonte: Tcc, Art. 2º"]
 
 
+def test_the_first_source_shows_its_quote_escaped_and_clipped_unless_it_is_the_answer():
+    quote = "A <UFMS> & a FACOM ficam em Campo Grande, " + "capital do estado, " * 30
+    shown, entities = parse_html(texts.render_answer(FakeAnswer("Campo Grande", [
+        FakeSource("UFMS", "Ufms", "Sede", quote=quote), FakeSource("TCC", "Tcc", "Art. 2º", quote="outra")])))
+    lines = shown.splitlines()
+    assert lines[2] == "📄 Fonte: Ufms, Sede" and lines[4] == "📄 Fonte: Tcc, Art. 2º" and entities == []
+    assert lines[3].startswith("   “A <UFMS> & a FACOM") and lines[3].endswith("…”")
+    assert len(lines[3]) <= texts.MAX_QUOTE_CHARS + 5
+    same, _ = parse_html(texts.render_answer(FakeAnswer("Fica em Campo Grande.", [
+        FakeSource("UFMS", "Ufms", "Sede", quote="Fica em  Campo Grande.")])))
+    assert same.splitlines() == ["Fica em Campo Grande.", "", "📄 Fonte: Ufms, Sede"]
+
+
 def test_html_and_plain_renderings_show_the_same_characters():
     answer = canned_answer("1 < 2 & 3 > 2 \"sim\"", title="Edital <Nº 5>", section="§ 1º")
     html = texts.render_answer(answer)
