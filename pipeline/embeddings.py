@@ -61,23 +61,56 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_dtype(dtype: str) -> str:
-    """``"auto"`` -> ``"bfloat16"`` on CPUs with native bf16, else ``"float32"``; others unchanged."""
+DTYPES = ("float32", "bfloat16", "int8")
+
+
+def resolve_dtype(dtype: str, model: str | None = None) -> str:
+    """``"auto"`` -> ``"int8"`` for the embedded model (measured: same hybrid quality, ~2x faster), else
+    ``"bfloat16"`` on CPUs with native bf16, else ``"float32"``; other values unchanged."""
     if dtype == "auto":
+        if model == EMBEDDED:
+            return "int8"
         return "bfloat16" if cpu_has_bf16() else "float32"
-    if dtype not in {"float32", "bfloat16"}:
-        raise ValueError(f"embedding dtype must be auto, float32 or bfloat16, not {dtype!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"embedding dtype must be auto, {', '.join(DTYPES)}, not {dtype!r}")
     return dtype
+
+
+def _quantize_int8(model) -> None:
+    """Swap the transformer's Linear layers for dynamically quantised int8 ones (torch.ao), in place.
+
+    Measured on FaQuAD (837 questions, 2 cores): about 3x the float32 throughput, query embedding 3x faster;
+    dense-only nDCG@10 0.535 vs 0.552 in float32, hybrid nDCG@10 0.938 either way.
+    """
+    import warnings
+
+    import torch
+
+    for module in model:
+        attribute = next((a for a in ("model", "auto_model") if isinstance(getattr(module, a, None), torch.nn.Module)),
+                         None)
+        if attribute is None:
+            continue
+        with warnings.catch_warnings():  # torch 2.13 flags quantized tensors as deprecated in favour of torchao
+            warnings.simplefilter("ignore", UserWarning)
+            quantized = torch.ao.quantization.quantize_dynamic(getattr(module, attribute), {torch.nn.Linear},
+                                                               dtype=torch.qint8)
+        setattr(module, attribute, quantized)
+    # Dynamic quantisation scales activations per tensor, i.e. over the whole batch (padding included): a
+    # text's vector would depend on its batch-mates. ``encode`` embeds int8 texts one at a time (no padding,
+    # deterministic, and on 2 cores still the fastest: 96-106 texts/s vs 66 in batches of 32).
+    model.oraculo_batch_size = 1
 
 
 def load_embedder(name: str, *, dtype: str = "auto"):
     """The ``SentenceTransformer`` for ``name`` on CPU, loaded once per process (per dtype) and shared.
 
-    bfloat16 weights embed about 2x faster on CPUs with AVX-512 BF16 (measured on FaQuAD paragraphs, cosine
-    to the float32 vectors > 0.999); ``"auto"`` picks it only there.
+    ``dtype``: ``float32``, ``bfloat16`` (about 2x faster on CPUs with AVX-512 BF16; cosine to float32 > 0.998)
+    or ``int8`` (dynamic quantisation of the Linear layers, see ``_quantize_int8``); ``"auto"``: see
+    ``resolve_dtype``.
     """
     resolved = resolve_embedding_model(name)
-    dtype = resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype, name)
     with _lock:
         model = _cache.get((resolved, dtype))
         if model is None:
@@ -85,9 +118,12 @@ def load_embedder(name: str, *, dtype: str = "auto"):
             from sentence_transformers import SentenceTransformer
 
             local = Path(resolved).is_dir()
+            weights = "float32" if dtype == "int8" else dtype
             model = SentenceTransformer(resolved, device="cpu", local_files_only=local,
-                                        model_kwargs={"dtype": getattr(torch, dtype)})
+                                        model_kwargs={"dtype": getattr(torch, weights)})
             model.eval()
+            if dtype == "int8":
+                _quantize_int8(model)
             _cache[(resolved, dtype)] = model
             logger.info("embedding model loaded: %s (dim %s, %s)", resolved, model.get_embedding_dimension(), dtype)
     return model
@@ -128,7 +164,7 @@ def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"]
     if not texts:
         return np.zeros((0, embedding_dimension(embedder)), dtype=np.float32)
     method = {"query": embedder.encode_query, "document": embedder.encode_document}.get(kind, embedder.encode)
-    vectors = method(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=True,
+    vectors = method(texts, batch_size=getattr(embedder, "oraculo_batch_size", BATCH_SIZE), convert_to_numpy=True, normalize_embeddings=True,
                      show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)  # bfloat16 models give float32 numpy too; be sure
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -154,20 +154,31 @@ def _prune(index_root: Path, *, keep: int, protect: set[str]) -> None:
             logger.info("old index version removed: %s", old.name)
 
 
+def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> str:
+    """The model as far as its vectors are concerned: its name, plus the precision when not float32
+    (int8 vectors differ from float32 ones enough that the two must never be mixed in one index)."""
+    from pipeline.embeddings import resolve_dtype
+
+    dtype = resolve_dtype(embedding_dtype, embedding_model)
+    return embedding_model if dtype == "float32" else f"{embedding_model}@{dtype}"
+
+
 def entry_key(embedding_model: str, kind: str, text: str) -> str:
-    """Cache key of an entry's vector: the same text embedded the same way by the same model."""
+    """Cache key of an entry's vector: the same text embedded the same way by the same model
+    (``embedding_model`` is an :func:`embedding_identity`)."""
     return hashlib.sha256(f"{embedding_model}\0{kind}\0{text}".encode()).hexdigest()[:32]
 
 
-def _previous_vectors(index_root: Path, embedding_model: str, dim: int) -> dict[str, np.ndarray]:
-    """Vectors of the current version by entry key (empty when there is none or it used another model)."""
+def _previous_vectors(index_root: Path, identity: str, dim: int) -> dict[str, np.ndarray]:
+    """Vectors of the current version by entry key (empty when there is none or it used another model or
+    precision)."""
     version = current_version(index_root)
     if version is None:
         return {}
     folder = version_dir(index_root, version)
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        if meta.get("embedding_model") != embedding_model or meta.get("dim") != dim \
+        if meta.get("embedding_identity", meta.get("embedding_model")) != identity or meta.get("dim") != dim \
                 or not (folder / VECTORS_FILE).is_file():
             return {}
         vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
@@ -260,12 +271,13 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     index_root = Path(index_root)
     questions, unplaced = _question_entries(qa_records, chunks)
     entries = [{"kind": "chunk", "chunk_id": c.id, "text": chunk_embedding_text(c)} for c in chunks] + questions
+    identity = embedding_identity(embedding_model, embedding_dtype)
     for entry in entries:
-        entry["key"] = entry_key(embedding_model, entry["kind"], entry["text"])
-    content_hash = _content_hash(embedding_model, entries, chunks)
+        entry["key"] = entry_key(identity, entry["kind"], entry["text"])
+    content_hash = _content_hash(identity, entries, chunks)
 
     embedder = load_embedder(embedding_model, dtype=embedding_dtype)
-    cached = _previous_vectors(index_root, embedding_model, embedding_dimension(embedder))
+    cached = _previous_vectors(index_root, identity, embedding_dimension(embedder))
     if vector_cache:
         cached = {**cached, **vector_cache}
     embed_started = time.perf_counter()
@@ -284,7 +296,7 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
         suffix += 1
         version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}-{suffix}"
     meta = {"format": FORMAT, "version": version, "created_at": stamp.isoformat(timespec="seconds"),
-            "embedding_model": embedding_model, "dim": int(vectors.shape[1]), "metric": "inner_product",
+            "embedding_model": embedding_model, "embedding_identity": identity, "dim": int(vectors.shape[1]), "metric": "inner_product",
             "dense_index": "flat" if len(entries) <= ann_threshold else "ivf",
             "n_chunks": len(chunks), "n_questions": len(questions), "n_entries": len(entries),
             "n_embedded": n_embedded, "embed_s": round(embed_s, 3),

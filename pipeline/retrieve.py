@@ -141,6 +141,12 @@ class Retriever:
         missing = {e["chunk_id"] for e in entries} - chunks.keys()
         if missing:
             raise ValueError(f"index {version}: entries point to unknown chunks, e.g. {sorted(missing)[0]}")
+        from pipeline.index import embedding_identity
+
+        identity = embedding_identity(built_with, embedding_dtype)
+        if meta.get("embedding_identity", built_with) != identity:
+            logger.warning("index %s was embedded as %s but queries will be as %s (EMBEDDING_DTYPE changed): "
+                           "rebuild it for best results", version, meta.get("embedding_identity"), identity)
         embedder = load_embedder(embedding_model, dtype=embedding_dtype)
         dim = int(embedder.get_embedding_dimension())
         if index.d != dim:

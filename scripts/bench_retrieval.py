@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.chunking import Chunk, split_sentences  # noqa: E402
 from pipeline.eval_retrieval import corpus_chunks, percentile, rank_questions, retrieval_metrics  # noqa: E402
-from pipeline.index import build_index, chunk_embedding_text, entry_key  # noqa: E402
+from pipeline.index import build_index, chunk_embedding_text, embedding_identity, entry_key  # noqa: E402
 from pipeline.retrieve import RetrievalOptions, Retriever  # noqa: E402
 from pipeline.squad import load_squad  # noqa: E402
 
@@ -122,7 +122,7 @@ def scale(squad: Path, model: str, n_chunks: int, throughput_chunks: int) -> dic
     cache = {}
     for chunk, picked in zip(chunks, members):
         vector = sentence_vectors[picked].mean(axis=0)
-        cache[entry_key(model, "chunk", chunk_embedding_text(chunk))] = vector / np.linalg.norm(vector)
+        cache[entry_key(embedding_identity(model), "chunk", chunk_embedding_text(chunk))] = vector / np.linalg.norm(vector)
 
     root = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     started = time.perf_counter()

@@ -48,3 +48,19 @@ def test_encode_edge_cases():
     assert encode(model, []).shape == (0, 384)
     with pytest.raises(TypeError):
         encode(model, "one string")
+
+
+def test_int8_vectors_do_not_depend_on_their_batch_and_keep_the_meaning():
+    from pipeline.embeddings import resolve_dtype
+
+    assert resolve_dtype("auto", "embedded") == "int8"
+    assert resolve_dtype("auto", "intfloat/multilingual-e5-small") in {"float32", "bfloat16"}
+    model = load_embedder("embedded", dtype="int8")
+    texts = ["Qual é o prazo para a inscrição?", "Até quando posso me inscrever?", "A receita leva farinha e ovos.",
+             "Um texto bem mais longo que os outros, para que um lote com preenchimento mude a escala. " * 5]
+    vectors = encode(model, texts)
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(encode(model, texts[:1]), vectors[:1])  # the query alone == inside a batch
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2]
+    assert load_embedder("embedded", dtype="float32") is not model
