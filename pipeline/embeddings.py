@@ -98,7 +98,8 @@ def _quantize_int8(model) -> None:
         setattr(module, attribute, quantized)
     # Dynamic quantisation scales activations per tensor, i.e. over the whole batch (padding included): a
     # text's vector would depend on its batch-mates. ``encode`` embeds int8 texts one at a time (no padding,
-    # deterministic, and on 2 cores still the fastest: 96-106 texts/s vs 66 in batches of 32).
+    # deterministic) on one torch thread: measured on 2 busy cores (load 3.6), 42-63 FaQuAD paragraphs/s,
+    # where two threads collapsed to 8/s now and then and float32 in batches of 32 gave 13-28/s.
     model.oraculo_batch_size = 1
 
 
@@ -164,8 +165,10 @@ def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"]
     if not texts:
         return np.zeros((0, embedding_dimension(embedder)), dtype=np.float32)
     method = {"query": embedder.encode_query, "document": embedder.encode_document}.get(kind, embedder.encode)
-    vectors = method(texts, batch_size=getattr(embedder, "oraculo_batch_size", BATCH_SIZE), convert_to_numpy=True, normalize_embeddings=True,
-                     show_progress_bar=False)
+    one_by_one = getattr(embedder, "oraculo_batch_size", BATCH_SIZE) == 1
+    with torch_threads(1 if one_by_one else 0):
+        vectors = method(texts, batch_size=1 if one_by_one else BATCH_SIZE, convert_to_numpy=True,
+                         normalize_embeddings=True, show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)  # bfloat16 models give float32 numpy too; be sure
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)

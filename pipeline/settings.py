@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
     # Retrieval (pipeline/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
-    dense_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD for the embedded MiniLM (raise it for a multilingual model).")
+    dense_weight: float = Field(default=0.15, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD for the embedded MiniLM (raise it for a multilingual model).")
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
     title_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the query's overlap with a document's title.")
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     usd_brl_fallback: float | None = Field(default=None, gt=0, description="USD->BRL used when no quote was ever read.")
     retrain_cron: str = "0 3 * * *"
     timezone: str = "America/Sao_Paulo"
+    # The nightly learning loop (pipeline/retrain.py).
+    retrain_misfire_grace_s: int = Field(default=3600, ge=1, description="a run missed by less than this still runs (once: missed runs coalesce).")
+    retrain_train: bool = Field(default=True, description="retrain the LoRA adapter in the nightly job.")
+    retrain_max_steps: int = Field(default=60, ge=1, description="optimiser steps of the nightly LoRA run.")
+    retrain_batch_size: int = Field(default=4, ge=1)
+    retrain_max_examples: int = Field(default=0, ge=0, description="training (and validation) examples sampled per run (0 = all).")
+    retrain_eval_questions: int = Field(default=150, ge=1, description="held-out QA records the candidate is evaluated on.")
+    retrain_eval_generative: int = Field(default=12, ge=0, description="held-out questions answered by the LLM to compare adapters (generative strategy only).")
+    retrain_tolerance: float = Field(default=0.01, ge=0, le=1, description="a candidate this much worse than serving is still 'not worse' (noise).")
+    fastpath_min_similarity: float = Field(default=0.9, gt=0, le=1, description="Jaccard of the questions' word stems above which two questions are near-identical (👍 fast path, 👎 memory).")
 
     @field_validator("telegram_bot_token", "openai_api_key", "hf_token", "user_hash_salt", "telegram_webhook_url",
                      "telegram_webhook_secret", mode="before")
