@@ -55,6 +55,8 @@ def describe(result: Any) -> str:
     """A one-line summary of what a pipeline step returned (index info, training metadata, counts)."""
     if result is None:
         return "ok"
+    if hasattr(result, "steps") and hasattr(result, "promoted"):  # pipeline.retrain.RetrainReport
+        return "\n".join(f"{name}: {detail}" for name, detail in texts.retrain_step_lines(result))
     if hasattr(result, "n_chunks"):
         return f"versão {result.version}: {result.n_chunks} trechos, {result.n_questions} perguntas"
     if isinstance(result, dict):
@@ -106,8 +108,9 @@ def retrain_steps(service) -> list[Step]:
     from pipeline import jobs
 
     settings = service.settings
-    if hasattr(jobs, "retrain_job"):  # the scheduling issue's job chains everything itself
-        return [("retreino", functools.partial(jobs.retrain_job, settings)), _refresh_step(service)]
+    if hasattr(jobs, "retrain_job"):  # the nightly job chains everything itself (pipeline/retrain.py)
+        return [("retreino", functools.partial(jobs.retrain_job, settings, trigger="admin")),
+                _refresh_step(service)]
     steps: list[Step] = [("feedback exportado", functools.partial(jobs.export_feedback_job, settings)),
                          ("perguntas geradas", functools.partial(jobs.generate_qa_job, settings)),
                          ("índice", functools.partial(jobs.index_job, settings))]
@@ -120,6 +123,17 @@ def retrain_steps(service) -> list[Step]:
         steps.append(("adaptador LoRA", train))
     steps.append(_refresh_step(service))
     return steps
+
+
+def _retrain_running(bot_data) -> bool:
+    """Whether the nightly job's lock (pipeline/retrain.py, one per data directory) is held."""
+    service = bot_data.get("service")
+    settings = getattr(service, "settings", None)
+    if settings is None:
+        return False
+    from pipeline.retrain import is_running
+
+    return is_running(settings)
 
 
 # --- guard --------------------------------------------------------------------------------------------
@@ -148,6 +162,10 @@ async def _start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: s
     bot_data = context.application.bot_data
     running: threading.Lock = bot_data.setdefault(_RUNNING_KEY, threading.Lock())
     if not running.acquire(blocking=False):
+        await update.effective_message.reply_text(texts.RETRAIN_BUSY)
+        return
+    if kind == "retrain" and _retrain_running(bot_data):  # the scheduled run, or another process's
+        running.release()
         await update.effective_message.reply_text(texts.RETRAIN_BUSY)
         return
     try:

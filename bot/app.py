@@ -177,7 +177,64 @@ def build_application(settings: Settings, service: Any) -> Application:
     application.bot_data[LIMITER_KEY] = PerUserLimiter(max_rate=settings.rate_limit_questions,
                                                        time_period=settings.rate_limit_window_s)
     register_handlers(application)
+    schedule_retrain(application, settings)
     return application
+
+
+RETRAIN_JOB_NAME = "nightly-retrain"
+
+
+def schedule_retrain(application: Application, settings: Settings):
+    """Run the nightly learning loop at ``RETRAIN_CRON`` in ``settings.timezone`` (America/Sao_Paulo) on PTB's
+    JobQueue (APScheduler 3.x). Missed runs coalesce into one, never two at once, and a run missed by less
+    than ``RETRAIN_MISFIRE_GRACE_S`` (the loop was busy, the machine slept) still runs."""
+    from zoneinfo import ZoneInfo
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    if application.job_queue is None:
+        log.warning("no JobQueue (python-telegram-bot[job-queue] missing): the nightly retraining is not scheduled")
+        return None
+    trigger = CronTrigger.from_crontab(settings.retrain_cron, timezone=ZoneInfo(settings.timezone))
+    return application.job_queue.run_custom(
+        scheduled_retrain, name=RETRAIN_JOB_NAME,
+        job_kwargs={"trigger": trigger, "coalesce": True, "max_instances": 1,
+                    "misfire_grace_time": settings.retrain_misfire_grace_s, "replace_existing": True,
+                    "id": RETRAIN_JOB_NAME})
+
+
+async def scheduled_retrain(context) -> None:
+    """The scheduled run: the job in a worker thread, then its summary (or error) to every admin."""
+    from pipeline.retrain import RetrainBusy, RetrainFailed, retrain_job
+
+    service = context.application.bot_data[SERVICE_KEY]
+    settings = service.settings
+    try:
+        report = await asyncio.to_thread(retrain_job, settings, trigger="schedule")
+    except RetrainBusy:
+        log.info("scheduled retraining skipped: a run is already in progress")
+        return
+    except RetrainFailed as exc:
+        report = exc.report
+    except Exception as exc:  # noqa: BLE001 (the admins must hear of any failure)
+        log.exception("scheduled retraining failed")
+        report = None
+        error = f"{type(exc).__name__}: {exc}"
+    if report is not None:
+        if hasattr(service, "answerer") and report.promoted:
+            await asyncio.to_thread(service.answerer.refresh)
+        error = report.error
+        message = texts.job_finished(title=texts.RETRAIN_SCHEDULED_TITLE, ok=report.ok,
+                                     duration_s=report.duration_s, steps=texts.retrain_step_lines(report),
+                                     error=error)
+    else:
+        message = texts.job_finished(title=texts.RETRAIN_SCHEDULED_TITLE, ok=False, duration_s=0.0, steps=[],
+                                     error=error)
+    for admin_id in sorted(settings.admin_id_set):
+        try:
+            await context.bot.send_message(admin_id, message, parse_mode="HTML")
+        except TelegramError as exc:
+            log.warning("could not send the retraining report to an admin: %s", exc)
 
 
 def _prepare(settings: Settings, service: Any) -> Application:

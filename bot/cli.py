@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -170,6 +171,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_retrain(args) -> int:
+    from pipeline.retrain import RetrainBusy, RetrainFailed, retrain_job
+
+    try:
+        report = retrain_job(_settings(), trigger="cli")
+    except RetrainBusy as exc:
+        print(f"busy: {exc}", file=sys.stderr)
+        return 3
+    except RetrainFailed as exc:
+        report = exc.report
+    for step in report.steps:
+        print(f"{step.name:9s} {step.seconds:7.1f}s  {json.dumps(step.detail, ensure_ascii=False, default=str)[:300]}")
+    print(f"{'ok' if report.ok else 'FAILED'} in {report.duration_s:.1f}s: {report.error or report.reason}")
+    print(f"serving: {report.serving_before} -> {report.serving_after}")
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+    return 0 if report.ok else 1
+
+
 def cmd_merge(args) -> int:
     from pipeline.merge import merge_run
 
@@ -273,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     _add_train_parser(sub)
+
+    p = sub.add_parser("retrain", help="the nightly loop now: export feedback, index, train, evaluate, promote")
+    p.add_argument("--json", action="store_true", help="last line of stdout: the run's record as JSON")
+    p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("merge", help="merge a run's adapter into its base model (stand-alone folder)")
     p.add_argument("run", nargs="?", default="latest", help="run id, adapter version or folder (default latest)")

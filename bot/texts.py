@@ -425,7 +425,10 @@ RETRAIN_STEP_NAMES = {"export": "feedback exportado", "index": "índice candidat
 
 
 def _score(block: dict | None) -> str:
-    return "—" if not block else f"F1 {block['f1']:.3f}, acerto@k {block['hit_at_k']:.3f}"
+    if not block:
+        return "—"
+    f1 = "—" if block.get("f1") is None else f"{block['f1']:.3f}"
+    return f"F1 {f1}, acerto@k {block['hit_at_k']:.3f}"
 
 
 def retrain_step_lines(report) -> list[tuple[str, str]]:

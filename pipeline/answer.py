@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold
+from pipeline.fastpath import best_excluding
 from pipeline.index import current_version
 from pipeline.retrieve import Hit, Retriever
 from pipeline.settings import Settings
@@ -149,10 +150,9 @@ class Answerer:
     def llm(self):
         with self._lock:
             if self._llm is None:
-                from pipeline.llm import load_llm
+                from pipeline.promote import load_serving_llm
 
-                self._llm = load_llm(self.settings.llm_model, backend=self.settings.llm_backend,
-                                     models_dir=self.settings.models_dir)
+                self._llm = load_serving_llm(self.settings)  # the base model with the promoted adapter, if any
             return self._llm
 
     def warm_up(self) -> None:
@@ -161,6 +161,27 @@ class Answerer:
         content_terms("aquecimento")
         if self.settings.answer_strategy == "generative":
             _ = self.llm
+
+    def has_chunk(self, chunk_id: str | None) -> bool:
+        """Whether the serving index still holds this passage (a fast-path answer from it is not stale)."""
+        retriever = self.retriever
+        if getattr(self, "_chunk_ids_version", None) != retriever.version:
+            self._chunk_ids = {c.id for c in retriever.chunks}
+            self._chunk_ids_version = retriever.version
+        return chunk_id in self._chunk_ids
+
+    def maybe_refresh(self) -> bool:
+        """Hot reload, cheap enough for every question: when the serving pointers (index ``CURRENT``, adapter
+        ``SERVING_ADAPTER``) changed on disk — a promotion by the nightly job in any process — switch to them."""
+        from pipeline.promote import serving_stamp
+
+        stamp = serving_stamp(self.settings)
+        if stamp == getattr(self, "_serving_stamp", None):
+            return False
+        self._serving_stamp = stamp
+        with self._lock:
+            self._llm = None if self._llm is not None and getattr(self._llm, "serving", False) else self._llm
+        return self.refresh()
 
     def refresh(self) -> bool:
         """Switch to the current index version if a newer one was built; ``True`` when it switched."""
@@ -196,22 +217,27 @@ class Answerer:
         tokens = sentences[0].tokens
         return hit.chunk.text[tokens[0][0]:tokens[-1][1]][:MAX_QUOTE_CHARS]
 
-    def evidence(self, question: str) -> "Evidence":
-        """What the abstention decision looks at: the hits, the question's coverage, the best span."""
+    def evidence(self, question: str, rejected: list | None = None) -> "Evidence":
+        """What the abstention decision looks at: the hits, the question's coverage, the best span
+        (not one of the ``rejected`` answers: see :mod:`pipeline.fastpath`)."""
         hits = self.retriever.search(question, self.settings.top_k)
         terms = set(content_terms(question))
         found_terms = {t for h in hits for t in content_terms(f"{h.chunk.title} {h.chunk.text}")}
         # No meaningful word at all ("O que é isso?") cannot be matched against any document either.
         if not hits or not terms:
             return Evidence(hits, found_terms, 0.0, None)
-        extraction = self.extractor.best(question, [h.chunk.text for h in hits[:ANSWER_PASSAGES]],
-                                         self._idf_table())
+        top = hits[:ANSWER_PASSAGES]
+        extraction = best_excluding(self.extractor, question, [h.chunk.text for h in top], self._idf_table(),
+                                    rejected or [], [h.chunk.id for h in top])
         return Evidence(hits, found_terms, self._coverage(terms, found_terms), extraction)
 
-    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None) -> Answer:
+    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
+               rejected: list | None = None) -> Answer:
         """The answer to ``question`` (``ValueError`` when it is blank).
 
         ``on_partial(text_so_far)`` is called while a generative answer is being written (not for extractive).
+        ``rejected``: answers citizens disliked for this question (``pipeline.fastpath.Rejected``); the
+        next-best candidate elsewhere is given instead.
         """
         started = time.perf_counter()
         question = " ".join((question or "").split())
@@ -219,7 +245,7 @@ class Answerer:
             raise ValueError("empty question")
         retriever = self.retriever
         strategy = self.settings.answer_strategy
-        evidence = self.evidence(question)
+        evidence = self.evidence(question, rejected)
         hits, extraction = evidence.hits, evidence.extraction
         if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
                 or extraction.coverage < MIN_SENTENCE_COVERAGE):

@@ -8,6 +8,7 @@ Example::
     jobs.generate_qa_job(s)      # documents -> DATA_DIR/data_qa/<doc>.jsonl
     jobs.index_job(s)            # chunks + questions -> DATA_DIR/index/versions/<v>
     jobs.export_feedback_job(s)  # validated 👍 -> DATA_DIR/exports/feedback_validated.jsonl
+    jobs.retrain_job(s)          # the whole nightly loop (pipeline/retrain.py)
 """
 
 from __future__ import annotations
@@ -108,3 +109,10 @@ def export_feedback_job(settings: Settings, *, output_dir: Path | None = None):
     database.upgrade()
     with database.session() as session:
         return export_feedback(session, out_dir=Path(output_dir) if output_dir else settings.exports_dir)
+
+
+def retrain_job(settings: Settings, **options):
+    """The nightly learning loop (export, index, train, evaluate, promote, publish, record): see pipeline.retrain."""
+    from pipeline.retrain import retrain_job as run
+
+    return run(settings, **options)
