@@ -3,8 +3,16 @@
 nanoGPT/TRL style: :class:`TrainArgs` holds every knob (defaults commented), :func:`main` runs one training run
 and returns its result; parsing lives in ``bot/cli.py``. The loop is plain PyTorch driven by ``accelerate``:
 CPU when there is no GPU, one GPU (bf16 where supported), or several under ``accelerate launch`` / ``torchrun``
-with no code change. Speed on CPU comes from length-grouped batches (no padding waste), the LM head computed
-on answer positions only (the loss is on the answer tokens only anyway) and one torch thread per core.
+with no code change. Speed on CPU comes from (measured in ``scripts/bench_train.py``):
+
+- length-grouped batches, right-padded, and *no attention mask*: under causal attention a real token never
+  attends to the padding after it, so dropping the mask changes no real token's output while letting SDPA take
+  its ``is_causal`` fast path (no [batch, 1, len, len] mask built or read);
+- the LM head (49k x 576 for SmolLM2) and the cross-entropy computed on the answer positions only, the only
+  positions that carry a loss;
+- ``precision="auto"``: the frozen base stored in bfloat16 and run under autocast where the hardware has fast
+  bf16 matmuls (CUDA with bf16; CPUs with AVX512-BF16 or AMX), the LoRA weights and AdamW kept in float32;
+- one torch thread per core, ``torch.inference_mode`` for validation.
 
 Each run: a row in ``training_runs`` (``running`` -> ``succeeded``/``failed``), checkpoints under
 ``DATA_DIR/training/run-<id>/``, TensorBoard logs under ``DATA_DIR/tensorboard/<version>``, and on success
@@ -69,6 +77,7 @@ class TrainArgs:
     threads: int = 0  # torch CPU threads; 0: the cores this process may use
     resume: str | None = None  # "latest" or a checkpoint folder: continue from there
     answer_only_head: bool = True  # LM head on answer positions only (same loss, less compute)
+    precision: str = "auto"  # "auto": bf16 base + autocast where the hardware is fast at bf16, else "fp32"; "bf16"
 
 
 class _AnswerLoss:
@@ -87,6 +96,8 @@ class _AnswerLoss:
             def forward(self, input_ids, attention_mask, labels):
                 targets = labels[:, 1:]
                 keep = targets != IGNORE_INDEX
+                if attention_mask is not None and bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+                    attention_mask = None  # right padding only: causal attention never reads it (module doc)
                 causal_lm = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
                 if answer_only_head and hasattr(causal_lm, "get_decoder"):
                     hidden = causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
@@ -108,6 +119,33 @@ def _threads(args: TrainArgs) -> int:
         cores = os.cpu_count() or 1
     launcher = os.environ.get("OMP_NUM_THREADS", "")  # torchrun sets 1 per process: several share the cores
     return args.threads or (int(launcher) if launcher.isdigit() and int(launcher) > 0 else cores)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matmuls (AVX512-BF16, AMX): oneDNN runs them ~2.5x faster than fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # what torch's own CPU autocast tests check
+    except (AttributeError, RuntimeError):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def use_bf16(precision: str) -> bool:
+    """Resolve ``TrainArgs.precision`` on this machine."""
+    import torch
+
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_fast_bf16()
 
 
 def _peak_memory_mb(device) -> float:
@@ -152,7 +190,7 @@ def _evaluate(loss_module, batches, device, accelerator) -> float:
 
     loss_module.eval()
     total = torch.zeros(2, device=device, dtype=torch.float64)
-    with torch.no_grad():
+    with torch.inference_mode():
         for batch in batches:
             batch = {key: value.to(device) for key, value in batch.items()}
             with accelerator.autocast():
@@ -195,7 +233,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     torch.set_num_threads(_threads(args))
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16 = use_bf16(args.precision)
     # cpu=True without a GPU: several CPU processes (torchrun) then talk over gloo instead of looking for CUDA
     accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
     device, main_process = accelerator.device, accelerator.is_main_process
@@ -239,7 +277,9 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     adapters = settings.models_dir / "adapters"
     staging = adapters / f".{version}.tmp"
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(base_path), local_files_only=local)
+        # bf16: the frozen base is stored in bf16 (no per-step weight casts); peft keeps the LoRA weights in fp32
+        model = AutoModelForCausalLM.from_pretrained(str(base_path), local_files_only=local,
+                                                     dtype=torch.bfloat16 if bf16 else torch.float32)
         model.config.use_cache = False
         if checkpoint:
             model = PeftModel.from_pretrained(model, str(checkpoint), is_trainable=True)
@@ -248,6 +288,10 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
             model = get_peft_model(model, LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha,
                                                      lora_dropout=args.lora_dropout, target_modules=targets,
                                                      task_type="CAUSAL_LM"))
+        if bf16:  # autocast runs the LoRA matmuls in bf16; peft's own cast to fp32 would only copy activations
+            for module in model.modules():
+                if hasattr(module, "cast_input_dtype_enabled"):
+                    module.cast_input_dtype_enabled = False
         lengths = [len(e.input_ids) for e in train]
         per_epoch = max(1, len(length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed,
                                                       epoch=0)) // (args.grad_accum * accelerator.num_processes))
@@ -358,6 +402,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
                    "val_loss": best_val if best_state is not None else None,
                    "val_loss_history": [(h["step"], h["val_loss"]) for h in history if "val_loss" in h],
                    "steps": step, "stopped_early": stopped_early,
+                   "train_tokens": tokens, "train_answer_tokens": answer_tokens,
                    "tokens_per_s": tokens / train_seconds if train_seconds else None,
                    "answer_tokens_per_s": answer_tokens / train_seconds if train_seconds else None,
                    "peak_memory_mb": _peak_memory_mb(device)}

@@ -1,4 +1,4 @@
-"""LoRA training on a tiny random Llama: loss falls, only the adapter moves, resume, crash safety."""
+"""LoRA training on a tiny random Llama: exact fast loss, loss falls, only the adapter moves, bf16, resume, crash."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 
 from pipeline.merge import load_adapter_model, resolve_run
 from pipeline.settings import Settings
-from pipeline.train import TrainArgs, main
-from pipeline.train_data import IGNORE_INDEX, build_examples, length_grouped_batches, split_by_document
+from pipeline.train import TrainArgs, _AnswerLoss, main, use_bf16
+from pipeline.train_data import IGNORE_INDEX, build_examples, collate, length_grouped_batches, split_by_document
 from storage import repository
 from storage.db import Database
 
@@ -65,6 +65,50 @@ def test_examples_label_only_the_answer_and_split_by_document(tiny_llm_dir, samp
     batches = length_grouped_batches([len(e.input_ids) for e in train], batch_size=4, seed=0, epoch=0)
     assert sorted(i for b in batches for i in b) == list(range(len(train)))
     assert batches == length_grouped_batches([len(e.input_ids) for e in train], batch_size=4, seed=0, epoch=0)
+
+
+def test_padded_batch_without_mask_and_answer_only_head_equal_each_example_alone(tiny_llm_dir, sample_qa_records,
+                                                                                  sample_documents):
+    """The speed tricks (no attention mask on right padding, LM head on answer positions) change no loss."""
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm_dir)
+    examples, _ = build_examples(sample_qa_records, sample_documents, tokenizer, max_length=384,
+                                 eos_id=tokenizer.sep_token_id)
+    by_length = sorted(examples, key=lambda e: len(e.input_ids))
+    chosen = [by_length[0], by_length[len(by_length) // 2], by_length[-1]]
+    assert len({len(e.input_ids) for e in chosen}) == 3  # a padded batch
+    model = AutoModelForCausalLM.from_pretrained(tiny_llm_dir).eval()
+    batch = collate(chosen, pad_id=tokenizer.pad_token_id)
+    assert (batch["attention_mask"] == 0).any()
+    with torch.no_grad():
+        fast, n_fast = _AnswerLoss.make(model, True)(**batch)
+        full, n_full = _AnswerLoss.make(model, False)(**batch)
+        expected, n_expected = torch.tensor(0.0), 0
+        for example in chosen:  # one at a time: no padding at all, full logits
+            logits = model(input_ids=torch.tensor([example.input_ids])).logits[0, :-1]
+            target = torch.tensor(example.labels[1:])
+            keep = target != IGNORE_INDEX
+            expected += F.cross_entropy(logits[keep], target[keep], reduction="sum")
+            n_expected += int(keep.sum())
+    assert int(n_fast) == int(n_full) == n_expected == sum(e.n_answer_tokens for e in chosen)
+    assert torch.allclose(fast, expected, rtol=1e-4) and torch.allclose(full, expected, rtol=1e-4)
+
+
+def test_precision_choice_and_bf16_training_saves_a_float32_adapter(tiny_args, train_settings):
+    from safetensors.torch import load_file
+
+    assert use_bf16("fp32") is False and use_bf16("bf16") is True
+    with pytest.raises(ValueError, match="precision"):
+        use_bf16("fp8")
+    result = main(tiny_args(max_steps=3, precision="bf16"), settings=train_settings)
+    assert result["device"]["bf16"] is True and result["metrics"]["steps"] == 3
+    assert 0 < result["metrics"]["train_answer_tokens"] < result["metrics"]["train_tokens"]
+    weights = load_file(f"{result['adapter_dir']}/adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and all(w.dtype == torch.float32 for w in weights.values())
+    assert any(w.abs().sum() > 0 for w in lora_b)  # LoRA B starts at zero: bf16 training moved it
 
 
 def test_training_lowers_the_loss_and_moves_only_the_adapter(tiny_args, tiny_llm_dir, train_settings):
