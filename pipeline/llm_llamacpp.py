@@ -81,6 +81,10 @@ class LlamaCppLLM:
     def _completion(self, messages: list[dict], max_new_tokens: int, stream: bool):
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
+        # llama-cpp-python reuses the KV cache of the previous call's common prefix; evaluating that prefix in
+        # other batch shapes changes the float sums, so a greedy reply would depend on the question asked before.
+        # Starting from an empty cache makes each reply a function of its own messages only.
+        self.llama.reset()
         return self.llama.create_chat_completion(messages=messages, max_tokens=max_new_tokens, temperature=0.0,
                                                  top_k=1, seed=0, stream=stream)
 

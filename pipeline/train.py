@@ -185,7 +185,15 @@ def _sample(items: list, limit: int, seed: int) -> list:
     return random.Random(seed).sample(items, limit)
 
 
-def _evaluate(loss_module, batches, device, accelerator) -> float:
+def _autocast(device, bf16: bool):
+    """bf16 autocast for this run only: accelerate's ``mixed_precision`` is process-wide state that a second
+    run in the same process (tests, a long-lived job runner) could not change."""
+    import torch
+
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def _evaluate(loss_module, batches, device, accelerator, bf16: bool = False) -> float:
     import torch
 
     loss_module.eval()
@@ -193,7 +201,7 @@ def _evaluate(loss_module, batches, device, accelerator) -> float:
     with torch.inference_mode():
         for batch in batches:
             batch = {key: value.to(device) for key, value in batch.items()}
-            with accelerator.autocast():
+            with _autocast(device, bf16):
                 loss, n = loss_module(**batch)
             total += torch.stack([loss.double(), n.double()])
     total = accelerator.reduce(total, reduction="sum")
@@ -235,7 +243,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     torch.manual_seed(args.seed)
     bf16 = use_bf16(args.precision)
     # cpu=True without a GPU: several CPU processes (torchrun) then talk over gloo instead of looking for CUDA
-    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())  # bf16: see _autocast
     device, main_process = accelerator.device, accelerator.is_main_process
 
     checkpoint = find_checkpoint(settings, args.resume) if args.resume else None
@@ -341,7 +349,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
                 if micro <= micro_done:
                     continue
                 batch = {k: v.to(device) for k, v in collate([train[i] for i in index], pad_id=pad_id).items()}
-                with accelerator.autocast():
+                with _autocast(device, bf16):
                     loss_sum, n = loss_module(**batch)
                 loss = loss_sum / n.clamp(min=1)
                 accelerator.backward(loss / args.grad_accum)
@@ -363,7 +371,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
                     on_step(step, loss_value)
                 if val_batches and (step % args.eval_every == 0 or step == total_steps):
                     eval_started = time.perf_counter()
-                    val_loss = _evaluate(loss_module, val_batches, device, accelerator)
+                    val_loss = _evaluate(loss_module, val_batches, device, accelerator, bf16)
                     eval_seconds += time.perf_counter() - eval_started
                     history[-1]["val_loss"] = val_loss
                     if writer:

@@ -3,6 +3,8 @@
 Rows (all on the articles ``pipeline.eval_answers.article_split`` marks ``heldout``; the extractor and the
 abstention thresholds were tuned on the others):
 
+- ``crude``: the issue's crude extractive baseline (top-1 passage, the sentence with most question words, no
+  abstention), and ``retrieval``: R@1/R@3 of the gold paragraph;
 - ``seed``: dense MiniLM top-1 paragraph + the embedded LLM generating through transformers, no check;
 - ``extractive`` (Oráculo's default): current retrieval + the learned span extractor + abstention, with the
   odd-numbered off-topic questions (never used for calibration) mixed in;
@@ -71,6 +73,39 @@ class SeedAnswerer:
         return Answer(text=text, abstained=not text.strip(), strategy="seed")
 
 
+class CrudeAnswerer:
+    """The issue's crude extractive baseline: top-1 passage, its sentence sharing most of the question's words."""
+
+    def __init__(self, retriever) -> None:
+        self.retriever = retriever
+
+    def warm_up(self) -> None:
+        pass
+
+    def answer(self, question: str):
+        from pipeline.answer import Answer
+        from pipeline.chunking import split_sentences
+        from pipeline.extract import content_terms
+
+        hits = self.retriever.search(question, 1)
+        if not hits:
+            return Answer(text="", abstained=True, strategy="crude")
+        text, terms = hits[0].chunk.text, set(content_terms(question))
+        sentences = [text[a:b] for a, b in split_sentences(text)] or [text]
+        best = max(sentences, key=lambda s: len(terms & set(content_terms(s))))  # first of the ties
+        return Answer(text=best, abstained=False, strategy="crude")
+
+
+def retrieval_recall(retriever, questions: list[tuple[str, int]]) -> dict:
+    """Share of questions whose gold paragraph is the first hit / among the first three (answers use three)."""
+    ranks = []
+    for question, paragraph in questions:
+        ids = [h.chunk.id for h in retriever.search(" ".join(question.split()), 3)]
+        ranks.append(ids.index(f"squad:{paragraph}") if f"squad:{paragraph}" in ids else 99)
+    return {"r@1": round(float(np.mean([r == 0 for r in ranks])), 4),
+            "r@3": round(float(np.mean([r < 3 for r in ranks])), 4)}
+
+
 def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: int) -> dict:
     """Load time, time to the first piece (prompt processing) and decoding speed after it (pieces/s)."""
     started = time.perf_counter()
@@ -126,6 +161,9 @@ def main(argv=None) -> int:
     results = {"machine": {"cpus": os.cpu_count(), "load_before": _load()}, "n_heldout": len(heldout),
                "n_generative": len(gen)}
 
+    results["retrieval"] = retrieval_recall(retriever, [(q.question, q.paragraph_id) for q in data.questions
+                                                        if q.answers and article_split(q.title) == "heldout"])
+    results["crude"] = {**score_answers(CrudeAnswerer(retriever), heldout, off), "load": _load()}
     extractive = Answerer(settings, retriever=retriever)
     extractive.warm_up()
     results["extractive"] = {**score_answers(extractive, heldout, off), "load": _load()}
