@@ -154,6 +154,30 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
+def encode_query(embedder, text: str) -> np.ndarray:
+    """The ``(1, dim)`` unit vector of one query: the same vector as ``encode(..., kind="query")``.
+
+    One query goes straight through the model's ``preprocess`` and forward pass: ``encode``'s per-call work
+    (length sorting, batching, output conversion) cost about 5 ms of a 20 ms query on this machine's 2 cores.
+    Models with a ``Router`` (separate query/document paths) take ``encode``'s route.
+    """
+    import torch
+    from sentence_transformers.base.modules.router import Router
+
+    if any(isinstance(module, Router) for module in embedder.modules()):
+        return encode(embedder, [text], kind="query")
+    features = embedder.preprocess([text], prompt=embedder.prompts.get("query") or None)
+    with torch.inference_mode():
+        vector = embedder(features)["sentence_embedding"].float().numpy()
+    return _unit_rows(vector)
+
+
+def _unit_rows(vectors) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)  # bfloat16 models give float32 numpy too; be sure
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
 def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"] | None = None) -> np.ndarray:
     """Embeddings of ``texts`` as a ``(len(texts), dim)`` float32 array of unit rows.
 
@@ -169,6 +193,4 @@ def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"]
     with torch_threads(1 if one_by_one else 0):
         vectors = method(texts, batch_size=1 if one_by_one else BATCH_SIZE, convert_to_numpy=True,
                          normalize_embeddings=True, show_progress_bar=False)
-    vectors = np.asarray(vectors, dtype=np.float32)  # bfloat16 models give float32 numpy too; be sure
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+    return _unit_rows(vectors)

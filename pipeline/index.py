@@ -169,25 +169,50 @@ def entry_key(embedding_model: str, kind: str, text: str) -> str:
     return hashlib.sha256(f"{embedding_model}\0{kind}\0{text}".encode()).hexdigest()[:32]
 
 
-def _previous_vectors(index_root: Path, identity: str, dim: int) -> dict[str, np.ndarray]:
-    """Vectors of the current version by entry key (empty when there is none or it used another model or
-    precision)."""
+def _previous_version(index_root: Path) -> tuple[Path, dict, list[dict]] | None:
+    """Folder, meta and entry rows of the current version, or ``None`` when there is none or it is unreadable."""
     version = current_version(index_root)
     if version is None:
-        return {}
+        return None
     folder = version_dir(index_root, version)
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        if meta.get("embedding_identity", meta.get("embedding_model")) != identity or meta.get("dim") != dim \
-                or not (folder / VECTORS_FILE).is_file():
-            return {}
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
         with (folder / ENTRIES_FILE).open(encoding="utf-8") as handle:
-            keys = [json.loads(line).get("key") for line in handle if line.strip()]
+            entries = [json.loads(line) for line in handle if line.strip()]
     except (OSError, ValueError) as exc:
-        logger.warning("cannot reuse the vectors of %s: %s", version, exc)
+        logger.warning("cannot reuse index version %s: %s", version, exc)
+        return None
+    return folder, meta, entries
+
+
+def _previous_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: str, dim: int
+                      ) -> dict[str, np.ndarray]:
+    """Vectors of the previous version by entry key (empty when there is none or it used another model or
+    precision)."""
+    if previous is None:
         return {}
-    return {key: vectors[i] for i, key in enumerate(keys) if key}
+    folder, meta, entries = previous
+    if meta.get("embedding_identity", meta.get("embedding_model")) != identity or meta.get("dim") != dim \
+            or not (folder / VECTORS_FILE).is_file():
+        return {}
+    try:
+        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot reuse the vectors of %s: %s", folder.name, exc)
+        return {}
+    if len(vectors) != len(entries):
+        return {}
+    return {entry["key"]: vectors[i] for i, entry in enumerate(entries) if entry.get("key")}
+
+
+def _previous_tokens(previous: tuple[Path, dict, list[dict]] | None) -> dict[str, list[str]]:
+    """Lexical tokens of the previous version's rows by text (empty when there is none)."""
+    from pipeline.lexical import LexicalIndex
+
+    if previous is None:
+        return {}
+    folder, _, entries = previous
+    return LexicalIndex.saved_tokens(folder / LEXICAL_DIR, [entry.get("text", "") for entry in entries])
 
 
 def embed_entries(embedder, entries: list[dict], cached: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
@@ -277,7 +302,8 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     content_hash = _content_hash(identity, entries, chunks)
 
     embedder = load_embedder(embedding_model, dtype=embedding_dtype)
-    cached = _previous_vectors(index_root, identity, embedding_dimension(embedder))
+    previous_version = _previous_version(index_root)
+    cached = _previous_vectors(previous_version, identity, embedding_dimension(embedder))
     if vector_cache:
         cached = {**cached, **vector_cache}
     embed_started = time.perf_counter()
@@ -285,7 +311,9 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     embed_s = time.perf_counter() - embed_started
     previous = _previous_dense_index(index_root) if len(entries) > ann_threshold else None
     index = _dense_index(vectors, ann_threshold=ann_threshold, previous=previous)
-    lexical = LexicalIndex.build([e["text"] for e in entries], k1=bm25_k1, b=bm25_b)
+    lexical = LexicalIndex.build([e["text"] for e in entries], k1=bm25_k1, b=bm25_b,
+                                 known_tokens=_previous_tokens(previous_version))
+    del previous_version
 
     versions = index_root / VERSIONS_DIR
     versions.mkdir(parents=True, exist_ok=True)

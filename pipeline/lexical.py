@@ -42,6 +42,7 @@ gostaria saber sobre ha existe existem sao e é será serão ser
 
 # Bump when tokenisation changes: an index records it and refuses to load with another.
 TOKENIZER_VERSION = 2
+ROW_TOKENS_FILE = "oraculo_row_tokens.npz"
 
 
 def fold(text: str) -> str:
@@ -104,13 +105,19 @@ class LexicalIndex:
         self._max_idf = math.log(1 + (n - 0.5 + 0.5) / 0.5)  # Lucene IDF of a word seen in no document
 
     @classmethod
-    def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75,
+              known_tokens: dict[str, list[str]] | None = None) -> "LexicalIndex":
+        """BM25 over ``texts``. ``known_tokens`` (text -> its tokens, e.g. :meth:`saved_tokens` of the previous
+        version) spares tokenising texts that did not change: stemming is most of a rebuild's time."""
         import bm25s
 
-        tokens = [tokenize(t) or ["_empty_"] for t in texts]
+        known = known_tokens or {}
+        tokens = [known.get(t) or tokenize(t) or ["_empty_"] for t in texts]
         bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         bm25.index(tokens, show_progress=False)
-        return cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION})
+        index = cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION})
+        index._row_tokens = tokens
+        return index
 
     def _idf(self, token_id: int) -> float:
         # Lucene IDF from the document frequency, recovered from the CSC column lengths.
@@ -170,6 +177,13 @@ class LexicalIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(folder))
+        tokens = getattr(self, "_row_tokens", None)
+        if tokens is not None:  # each row's token ids (this vocabulary), for the next build's known_tokens
+            lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+            ids = np.fromiter((self._vocab[w] for row in tokens for w in row), dtype=np.int32,
+                              count=int(lengths.sum()))
+            with (folder / ROW_TOKENS_FILE).open("wb") as handle:
+                np.savez(handle, ids=ids, offsets=np.concatenate([[0], np.cumsum(lengths)]))
         (folder / "oraculo_lexical.json").write_text(json.dumps({"n_rows": self.n_rows, **self.params}),
                                                      encoding="utf-8")
 
@@ -183,3 +197,25 @@ class LexicalIndex:
             raise ValueError(f"lexical index in {folder} uses tokenizer {params.get('tokenizer')}: rebuild it")
         bm25 = bm25s.BM25.load(str(folder))
         return cls(bm25, int(params.pop("n_rows")), params)
+
+    @staticmethod
+    def saved_tokens(folder: Path, texts: list[str]) -> dict[str, list[str]]:
+        """The tokens a saved index gave each of its rows, by text (``texts``: its rows' texts, in order);
+        empty when the folder has none or was tokenised by another tokenizer version."""
+        folder = Path(folder)
+        try:
+            params = json.loads((folder / "oraculo_lexical.json").read_text(encoding="utf-8"))
+            if params.get("tokenizer") != TOKENIZER_VERSION or params.get("n_rows") != len(texts):
+                return {}
+            with np.load(folder / ROW_TOKENS_FILE) as saved:
+                ids, offsets = saved["ids"], saved["offsets"]
+            vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError):
+            return {}
+        if len(offsets) != len(texts) + 1:
+            return {}
+        words = np.empty(len(vocab), dtype=object)
+        for word, i in vocab.items():
+            words[i] = word
+        flat = words[ids].tolist()
+        return {text: flat[offsets[i]:offsets[i + 1]] for i, text in enumerate(texts)}

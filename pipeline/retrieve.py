@@ -179,10 +179,10 @@ class Retriever:
 
     def embed_query(self, query: str) -> np.ndarray:
         """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune)."""
-        from pipeline.embeddings import encode, torch_threads
+        from pipeline.embeddings import encode_query, torch_threads
 
         with torch_threads(self.options.query_threads):
-            return encode(self._embedder, [query.strip()], kind="query")
+            return encode_query(self._embedder, query.strip())
 
     def search(self, query: str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first.

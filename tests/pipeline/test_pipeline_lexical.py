@@ -39,3 +39,24 @@ def test_overlap_is_one_for_the_same_words_and_symmetric(tmp_path):
     index.save(tmp_path / "lex")
     again = LexicalIndex.load(tmp_path / "lex")
     np.testing.assert_allclose(again.scores("restaurante universitário"), index.scores("restaurante universitário"))
+
+
+def test_saved_tokens_let_a_rebuild_skip_unchanged_texts_with_identical_scores(tmp_path, monkeypatch):
+    import pipeline.lexical as lexical
+
+    first = LexicalIndex.build(TEXTS + [""])
+    first.save(tmp_path / "lex")
+    known = LexicalIndex.saved_tokens(tmp_path / "lex", TEXTS + [""])
+    assert known[TEXTS[0]] == tokenize(TEXTS[0]) and known[""] == ["_empty_"]
+    assert LexicalIndex.saved_tokens(tmp_path / "lex", TEXTS) == {}  # rows that do not match: nothing reused
+
+    edited = [TEXTS[0], "A bolsa de extensão tem valor mensal de R$ 700,00.", TEXTS[1]]
+    tokenized = []
+    real_tokenize = lexical.tokenize
+    monkeypatch.setattr(lexical, "tokenize", lambda text: tokenized.append(text) or real_tokenize(text))
+    rebuilt = LexicalIndex.build(edited, known_tokens=known)
+    assert tokenized == [edited[1]]  # only the new text was stemmed
+    monkeypatch.setattr(lexical, "tokenize", real_tokenize)
+    scratch = LexicalIndex.build(edited)
+    for query in ("valor mensal da bolsa", "restaurante universitário", "inscrições em março"):
+        np.testing.assert_array_equal(rebuilt.scores(query), scratch.scores(query))
