@@ -93,6 +93,16 @@ def tokenize(text: str) -> list[str]:
     return [t for t in tokens if t is not None]
 
 
+def _bm25s():
+    """The bm25s module, with its logger (which bm25s itself sets to DEBUG) kept at WARNING."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 class LexicalIndex:
     """BM25 over a list of texts; rows are the positions of those texts."""
 
@@ -109,7 +119,7 @@ class LexicalIndex:
               known_tokens: dict[str, list[str]] | None = None) -> "LexicalIndex":
         """BM25 over ``texts``. ``known_tokens`` (text -> its tokens, e.g. :meth:`saved_tokens` of the previous
         version) spares tokenising texts that did not change: stemming is most of a rebuild's time."""
-        import bm25s
+        bm25s = _bm25s()
 
         known = known_tokens or {}
         tokens = [known.get(t) or tokenize(t) or ["_empty_"] for t in texts]
@@ -189,7 +199,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
-        import bm25s
+        bm25s = _bm25s()
 
         folder = Path(folder)
         params = json.loads((folder / "oraculo_lexical.json").read_text(encoding="utf-8"))
