@@ -106,10 +106,11 @@ def _bm25s():
 class LexicalIndex:
     """BM25 over a list of texts; rows are the positions of those texts."""
 
-    def __init__(self, bm25, n_rows: int, params: dict) -> None:
+    def __init__(self, bm25, n_rows: int, params: dict, row_tokens: list[list[str]] | None = None) -> None:
         self._bm25 = bm25
         self.n_rows = n_rows
         self.params = params
+        self._row_tokens = row_tokens  # kept only by build(): save() writes them for the next build
         self._vocab = bm25.vocab_dict
         n = max(n_rows, 1)
         self._max_idf = math.log(1 + (n - 0.5 + 0.5) / 0.5)  # Lucene IDF of a word seen in no document
@@ -125,9 +126,7 @@ class LexicalIndex:
         tokens = [known.get(t) or tokenize(t) or ["_empty_"] for t in texts]
         bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         bm25.index(tokens, show_progress=False)
-        index = cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION})
-        index._row_tokens = tokens
-        return index
+        return cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION}, row_tokens=tokens)
 
     def _idf(self, token_id: int) -> float:
         # Lucene IDF from the document frequency, recovered from the CSC column lengths.
@@ -187,7 +186,7 @@ class LexicalIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(folder))
-        tokens = getattr(self, "_row_tokens", None)
+        tokens = self._row_tokens
         if tokens is not None:  # each row's token ids (this vocabulary), for the next build's known_tokens
             lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
             ids = np.fromiter((self._vocab[w] for row in tokens for w in row), dtype=np.int32,
