@@ -122,9 +122,8 @@ def _content_hash(embedding_model: str, entries: list[dict], chunks: list[Chunk]
 
 
 def _write_jsonl(path: Path, rows) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps builds one per call
+    path.write_text("".join(encode(row) + "\n" for row in rows), encoding="utf-8")
 
 
 def version_dir(index_root: Path, version: str) -> Path:
@@ -196,7 +195,7 @@ def _previous_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: 
             or not (folder / VECTORS_FILE).is_file():
         return {}
     try:
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+        vectors = np.load(folder / VECTORS_FILE)  # read whole: 50k row views of a memmap cost 0.4 s
     except (OSError, ValueError) as exc:
         logger.warning("cannot reuse the vectors of %s: %s", folder.name, exc)
         return {}
@@ -205,12 +204,12 @@ def _previous_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: 
     return {entry["key"]: vectors[i] for i, entry in enumerate(entries) if entry.get("key")}
 
 
-def _previous_tokens(previous: tuple[Path, dict, list[dict]] | None) -> dict[str, list[str]]:
-    """Lexical tokens of the previous version's rows by text (empty when there is none)."""
+def _previous_tokens(previous: tuple[Path, dict, list[dict]] | None):
+    """Lexical token ids of the previous version's rows (``None`` when there is none)."""
     from pipeline.lexical import LexicalIndex
 
     if previous is None:
-        return {}
+        return None
     folder, _, entries = previous
     return LexicalIndex.saved_tokens(folder / LEXICAL_DIR, [entry.get("text", "") for entry in entries])
 

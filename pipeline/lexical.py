@@ -28,6 +28,7 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -103,30 +104,87 @@ def _bm25s():
     return bm25s
 
 
+class _FlatCorpus(NamedTuple):
+    """A tokenised corpus as bm25s's ``index`` takes it from an object: ``ids`` is (flat token ids, row
+    lengths) for :func:`_vectorised_bm25`, ``vocab`` maps each word to its id."""
+
+    ids: tuple[np.ndarray, np.ndarray]
+    vocab: dict[str, int]
+
+
+@lru_cache(maxsize=1)
+def _vectorised_bm25():
+    """``bm25s.BM25`` whose index build is vectorised in NumPy (bm25s loops over rows in Python; its docs
+    invite overriding ``build_index_from_ids``): the same Lucene scores, as float32, in the same CSC layout.
+    Measured at 50k chunks: about 0.3 s instead of 2.2 s. Only the Lucene variant is implemented."""
+    bm25s = _bm25s()
+
+    class VectorisedBM25(bm25s.BM25):
+        def build_index_from_ids(self, unique_token_ids, corpus_token_ids, show_progress=True,
+                                 leave_progress=False):
+            if self.method != "lucene" or self.idf_method != "lucene":
+                raise ValueError(f"vectorised BM25 implements the lucene variant, not {self.method!r}")
+            ids, lengths = corpus_token_ids
+            self.nonoccurrence_array = None  # only bm25l/bm25+ use one
+            n_docs, n_vocab = len(lengths), len(unique_token_ids)
+            avg_doc_len = lengths.mean()
+            rows = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+            pairs, tf = np.unique(rows * n_vocab + ids, return_counts=True)  # (row, token) sorted, with counts
+            doc, token = pairs // n_vocab, pairs % n_vocab
+            df = np.bincount(token, minlength=n_vocab)
+            idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(self.dtype)  # as bm25s: float32 idf
+            tf = tf.astype(np.float64)
+            tfc = tf / (self.k1 * ((1 - self.b) + self.b * lengths[doc] / avg_doc_len) + tf)
+            scores = (idf[token] * tfc).astype(self.dtype)
+            order = np.argsort(token * n_docs + doc, kind="stable")  # CSC: by column (token), then row
+            indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+            np.cumsum(np.bincount(token, minlength=n_vocab), out=indptr[1:])
+            return {"data": scores[order], "indices": doc[order].astype(self.int_dtype), "indptr": indptr,
+                    "num_docs": n_docs}
+
+    return VectorisedBM25
+
+
 class LexicalIndex:
     """BM25 over a list of texts; rows are the positions of those texts."""
 
-    def __init__(self, bm25, n_rows: int, params: dict, row_tokens: list[list[str]] | None = None) -> None:
+    def __init__(self, bm25, n_rows: int, params: dict,
+                 row_tokens: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self._bm25 = bm25
         self.n_rows = n_rows
         self.params = params
-        self._row_tokens = row_tokens  # kept only by build(): save() writes them for the next build
+        self._row_tokens = row_tokens  # (flat token ids, row lengths), kept only by build() for save()
         self._vocab = bm25.vocab_dict
         n = max(n_rows, 1)
         self._max_idf = math.log(1 + (n - 0.5 + 0.5) / 0.5)  # Lucene IDF of a word seen in no document
 
     @classmethod
     def build(cls, texts: list[str], *, k1: float = 1.2, b: float = 0.75,
-              known_tokens: dict[str, list[str]] | None = None) -> "LexicalIndex":
-        """BM25 over ``texts``. ``known_tokens`` (text -> its tokens, e.g. :meth:`saved_tokens` of the previous
-        version) spares tokenising texts that did not change: stemming is most of a rebuild's time."""
-        bm25s = _bm25s()
-
-        known = known_tokens or {}
-        tokens = [known.get(t) or tokenize(t) or ["_empty_"] for t in texts]
-        bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        bm25.index(tokens, show_progress=False)
-        return cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION}, row_tokens=tokens)
+              known_tokens: "SavedTokens | None" = None) -> "LexicalIndex":
+        """BM25 over ``texts``. ``known_tokens`` (:meth:`saved_tokens` of the previous version) gives the token
+        ids of texts that did not change: stemming them again is most of a rebuild's time."""
+        known = known_tokens
+        vocab: dict[str, int] = {word: i for i, word in enumerate(known.words)} if known else {}
+        pieces, lengths = [], np.zeros(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            row = known.row_of.get(text) if known else None
+            if row is not None:
+                piece = known.ids[known.offsets[row]:known.offsets[row + 1]]
+            else:
+                words = tokenize(text) or ["_empty_"]
+                piece = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64,
+                                    count=len(words))
+            pieces.append(piece)
+            lengths[i] = len(piece)
+        ids = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros(0, dtype=np.int64)
+        # Drop the words no row uses any more (a deleted document's), renumbering the others in order.
+        words = np.array(list(vocab), dtype=object)
+        used = np.bincount(ids, minlength=len(words)) > 0
+        ids = (np.cumsum(used) - 1)[ids]
+        vocab = {word: i for i, word in enumerate(words[used].tolist())}
+        bm25 = _vectorised_bm25()(k1=k1, b=b, method="lucene")
+        bm25.index(_FlatCorpus(ids=(ids, lengths), vocab=vocab), show_progress=False)
+        return cls(bm25, len(texts), {"k1": k1, "b": b, "tokenizer": TOKENIZER_VERSION}, row_tokens=(ids, lengths))
 
     def _idf(self, token_id: int) -> float:
         # Lucene IDF from the document frequency, recovered from the CSC column lengths.
@@ -186,13 +244,10 @@ class LexicalIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._bm25.save(str(folder))
-        tokens = self._row_tokens
-        if tokens is not None:  # each row's token ids (this vocabulary), for the next build's known_tokens
-            lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-            ids = np.fromiter((self._vocab[w] for row in tokens for w in row), dtype=np.int32,
-                              count=int(lengths.sum()))
+        if self._row_tokens is not None:  # each row's token ids (this vocabulary), for the next build's known_tokens
+            ids, lengths = self._row_tokens
             with (folder / ROW_TOKENS_FILE).open("wb") as handle:
-                np.savez(handle, ids=ids, offsets=np.concatenate([[0], np.cumsum(lengths)]))
+                np.savez(handle, ids=ids.astype(np.int32), offsets=np.concatenate([[0], np.cumsum(lengths)]))
         (folder / "oraculo_lexical.json").write_text(json.dumps({"n_rows": self.n_rows, **self.params}),
                                                      encoding="utf-8")
 
@@ -208,23 +263,41 @@ class LexicalIndex:
         return cls(bm25, int(params.pop("n_rows")), params)
 
     @staticmethod
-    def saved_tokens(folder: Path, texts: list[str]) -> dict[str, list[str]]:
-        """The tokens a saved index gave each of its rows, by text (``texts``: its rows' texts, in order);
-        empty when the folder has none or was tokenised by another tokenizer version."""
+    def saved_tokens(folder: Path, texts: list[str]) -> "SavedTokens | None":
+        """The token ids a saved index gave each of its rows (``texts``: its rows' texts, in order), for the
+        next :meth:`build`; ``None`` when the folder has none or was tokenised by another tokenizer version."""
         folder = Path(folder)
         try:
             params = json.loads((folder / "oraculo_lexical.json").read_text(encoding="utf-8"))
             if params.get("tokenizer") != TOKENIZER_VERSION or params.get("n_rows") != len(texts):
-                return {}
+                return None
             with np.load(folder / ROW_TOKENS_FILE) as saved:
-                ids, offsets = saved["ids"], saved["offsets"]
+                ids, offsets = saved["ids"].astype(np.int64), saved["offsets"]
             vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError):
-            return {}
+            return None
         if len(offsets) != len(texts) + 1:
-            return {}
-        words = np.empty(len(vocab), dtype=object)
+            return None
+        words = [""] * len(vocab)
         for word, i in vocab.items():
             words[i] = word
-        flat = words[ids].tolist()
-        return {text: flat[offsets[i]:offsets[i + 1]] for i, text in enumerate(texts)}
+        if "" in vocab:  # bm25s's empty token, last: no row uses it
+            words.pop(vocab[""])
+        return SavedTokens(words=words, ids=ids, offsets=offsets, row_of={t: i for i, t in enumerate(texts)})
+
+
+class SavedTokens(NamedTuple):
+    """A saved index's rows as token ids: ``words[id]`` is the word, row ``r`` is
+    ``ids[offsets[r]:offsets[r + 1]]``, ``row_of`` finds a row by its text."""
+
+    words: list[str]
+    ids: np.ndarray
+    offsets: np.ndarray
+    row_of: dict[str, int]
+
+    def tokens(self, text: str) -> list[str] | None:
+        """The tokens of ``text``'s row, ``None`` when no row has that text."""
+        row = self.row_of.get(text)
+        if row is None:
+            return None
+        return [self.words[i] for i in self.ids[self.offsets[row]:self.offsets[row + 1]]]

@@ -47,8 +47,9 @@ def test_saved_tokens_let_a_rebuild_skip_unchanged_texts_with_identical_scores(t
     first = LexicalIndex.build(TEXTS + [""])
     first.save(tmp_path / "lex")
     known = LexicalIndex.saved_tokens(tmp_path / "lex", TEXTS + [""])
-    assert known[TEXTS[0]] == tokenize(TEXTS[0]) and known[""] == ["_empty_"]
-    assert LexicalIndex.saved_tokens(tmp_path / "lex", TEXTS) == {}  # rows that do not match: nothing reused
+    assert known.tokens(TEXTS[0]) == tokenize(TEXTS[0]) and known.tokens("") == ["_empty_"]
+    assert known.tokens("nunca indexado") is None
+    assert LexicalIndex.saved_tokens(tmp_path / "lex", TEXTS) is None  # rows that do not match: nothing reused
 
     edited = [TEXTS[0], "A bolsa de extensão tem valor mensal de R$ 700,00.", TEXTS[1]]
     tokenized = []
@@ -60,3 +61,19 @@ def test_saved_tokens_let_a_rebuild_skip_unchanged_texts_with_identical_scores(t
     scratch = LexicalIndex.build(edited)
     for query in ("valor mensal da bolsa", "restaurante universitário", "inscrições em março"):
         np.testing.assert_array_equal(rebuilt.scores(query), scratch.scores(query))
+    assert len(rebuilt._vocab) == len(scratch._vocab)  # the words of the replaced text are gone
+
+
+def test_vectorised_build_gives_bm25s_own_scores():
+    import bm25s
+
+    texts = TEXTS * 3 + ["Inscrições de monitoria: inscrições abertas, inscrições até março.", ""]
+    ours = LexicalIndex.build(texts)
+    reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    reference.index([tokenize(t) or ["_empty_"] for t in texts], show_progress=False)
+    for query in ("inscrições monitoria", "valor mensal da bolsa", "restaurante 11h março"):
+        words = tokenize(query)
+        mine = ours._bm25.get_scores_from_ids([ours._vocab[w] for w in words])
+        theirs = reference.get_scores_from_ids([reference.vocab_dict[w] for w in words])
+        np.testing.assert_array_equal(mine, theirs)
+        assert mine.max() > 0
