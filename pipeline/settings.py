@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     documents_dir: Path | None = Field(default=None, description="Folder of .txt documents; default DATA_DIR/documents.")
 
     embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = all-MiniLM-L6-v2 from PyPI.")
-    embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 (auto: bfloat16 where the CPU has native bf16).")
+    embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 | int8 | onnx-float32 | onnx-int8 (auto: onnx-int8 for the embedded model; else bfloat16 where the CPU has native bf16, else float32).")
+    model_cache_dir: Path | None = Field(default=None, description="Models Oráculo derives (ONNX exports); default DATA_DIR/models/cache. Safe to share between processes.")
     llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
     answer_strategy: str = Field(default="extractive", description="extractive | generative")
     llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded')")
@@ -136,6 +137,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'oraculo.db').resolve()}"
         if self.documents_dir is None:
             self.documents_dir = self.data_dir / "documents"
+        if self.model_cache_dir is None:
+            self.model_cache_dir = self.data_dir / "models" / "cache"
         return self
 
     # Derived locations: everything written at run time lives under data_dir.

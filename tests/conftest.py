@@ -17,12 +17,19 @@ from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401 
 _SETTINGS_VARS = [name.upper() for name in Settings.model_fields]
 
 
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory):
+    """Derived models (ONNX exports) shared by the whole run, as MODEL_CACHE_DIR lets deployments do."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch):
+def isolated_env(tmp_path, monkeypatch, model_cache_dir):
     """Point every setting at tmp_path and forget any real secret of the developer's environment."""
     for name in _SETTINGS_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(model_cache_dir))
     monkeypatch.chdir(tmp_path)  # a developer's .env in the repo root must not leak into tests
     get_settings.cache_clear()
     yield

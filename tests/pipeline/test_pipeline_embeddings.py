@@ -53,7 +53,7 @@ def test_encode_edge_cases():
 def test_int8_vectors_do_not_depend_on_their_batch_and_keep_the_meaning():
     from pipeline.embeddings import resolve_dtype
 
-    assert resolve_dtype("auto", "embedded") == "int8"
+    assert resolve_dtype("auto", "embedded") == "onnx-int8"  # onnxruntime is a dependency
     assert resolve_dtype("auto", "intfloat/multilingual-e5-small") in {"float32", "bfloat16"}
     model = load_embedder("embedded", dtype="int8")
     texts = ["Qual é o prazo para a inscrição?", "Até quando posso me inscrever?", "A receita leva farinha e ovos.",
@@ -64,3 +64,27 @@ def test_int8_vectors_do_not_depend_on_their_batch_and_keep_the_meaning():
     similarity = vectors @ vectors.T
     assert similarity[0, 1] > similarity[0, 2]
     assert load_embedder("embedded", dtype="float32") is not model
+
+
+def test_onnx_int8_is_close_to_float32_batch_independent_and_exported_once(model_cache_dir):
+    from pipeline.embeddings_onnx import OnnxEmbedder
+
+    model = load_embedder("embedded", dtype="onnx-int8")
+    assert isinstance(model, OnnxEmbedder) and model.path.is_relative_to(model_cache_dir)
+    texts = ["Qual é o prazo para a inscrição?", "Até quando posso me inscrever?", "A receita leva farinha e ovos.",
+             "Um texto bem mais longo que os outros, para que um lote com preenchimento mude a escala. " * 5]
+    vectors = encode(model, texts)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    reference = encode(load_embedder("embedded", dtype="float32"), texts)
+    assert ((vectors * reference).sum(axis=1) > 0.97).all()  # per-channel int8 keeps the meaning
+    assert np.array_equal(encode(model, texts[:1]), vectors[:1])  # alone == among others (no batches, no padding)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2]
+    assert encode(model, []).shape == (0, 384)
+
+    exported = model.path.stat().st_mtime_ns
+    again = OnnxEmbedder(resolve_embedding_model("embedded"), cache_root=model.path.parent.parent)
+    assert again.path == model.path and again.path.stat().st_mtime_ns == exported  # reused, not exported again
+    assert not list(model.path.parent.glob(".*.tmp"))  # no half-written file left beside
+    assert np.array_equal(encode(again, texts[:2]), vectors[:2])
