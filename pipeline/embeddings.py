@@ -25,6 +25,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from pipeline.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder  # light: onnxruntime is imported on use
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
@@ -62,7 +64,7 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-DTYPES = ("float32", "bfloat16", "int8", "onnx-float32", "onnx-int8")
+DTYPES = ("float32", "bfloat16", "int8", *ONNX_DTYPES)
 
 
 def resolve_dtype(dtype: str, model: str | None = None) -> str:
@@ -122,9 +124,7 @@ def load_embedder(name: str, *, dtype: str = "auto"):
     dtype = resolve_dtype(dtype, name)
     with _lock:
         model = _cache.get((resolved, dtype))
-        if model is None and dtype.startswith("onnx-"):
-            from pipeline.embeddings_onnx import OnnxEmbedder
-
+        if model is None and dtype in ONNX_DTYPES:
             model = _cache[(resolved, dtype)] = OnnxEmbedder(resolved, quantize=dtype == "onnx-int8")
             logger.info("embedding model loaded: %s (dim %s, %s, %s)", resolved, model.dimension, dtype, model.path)
         elif model is None:
@@ -175,8 +175,6 @@ def encode_query(embedder, text: str) -> np.ndarray:
     2-3 ms of a ~20 ms query.
     Models with a ``Router`` (separate query/document paths) take ``encode``'s route.
     """
-    from pipeline.embeddings_onnx import OnnxEmbedder
-
     if isinstance(embedder, OnnxEmbedder):
         return _unit_rows(embedder.embed([text], kind="query"))
     import torch
@@ -206,8 +204,6 @@ def encode(embedder, texts: Sequence[str], *, kind: Literal["query", "document"]
     texts = list(texts)
     if not texts:
         return np.zeros((0, embedding_dimension(embedder)), dtype=np.float32)
-    from pipeline.embeddings_onnx import OnnxEmbedder
-
     if isinstance(embedder, OnnxEmbedder):
         return _unit_rows(embedder.embed(texts, kind=kind))
     method = {"query": embedder.encode_query, "document": embedder.encode_document}.get(kind, embedder.encode)

@@ -2,11 +2,13 @@
 
 The whole sentence-transformers pipeline (transformer, pooling, normalisation) is exported to ONNX with
 ``torch.onnx.export`` and, for ``onnx-int8``, its weights quantised per channel to int8 with ONNX Runtime's
-dynamic quantisation. The files are cached under ``MODEL_CACHE_DIR/onnx/<model>-<hash>/`` (default ``DATA_DIR/models/cache``) (written beside
-and renamed, so two processes never read a half-written file) and reused by every later process.
+dynamic quantisation. The files are cached under ``MODEL_CACHE_DIR/onnx/<model>-<hash>/`` (default
+``DATA_DIR/models/cache``), written beside and renamed, so two processes never read a half-written file, and
+reused by every later process.
 
 Texts are embedded one at a time (no padding, so a text's vector never depends on its batch-mates), in a
-pool of threads (one more than cores) each running the session on one core: ONNX Runtime releases the GIL while it computes.
+pool of threads (one more than cores) each running the session on one core: ONNX Runtime releases the GIL
+while it computes.
 
 Measured on 2 AVX2 cores, ~100-token FaQuAD paragraphs, one thread: onnx-int8 29 paragraphs/s with cosine
 0.993 (mean; min 0.989) to float32, where torch's dynamic int8 gives 30/s at cosine 0.88 (min 0.82); a query
@@ -75,24 +77,21 @@ def _model_fingerprint(resolved: str) -> str:
     return digest.hexdigest()[:16]
 
 
-class _Pipeline:
-    """The sentence-transformers model as one ``forward(input tensors) -> sentence_embedding``."""
+def _pipeline_module(model, names: list[str]):
+    """The sentence-transformers ``model`` as one ``forward(*input tensors) -> sentence_embedding``."""
+    import torch
 
-    @staticmethod
-    def wrap(model, names: list[str]):
-        import torch
+    class Pipeline(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *tensors):
+            features = dict(zip(names, tensors))
+            features["modality"] = "text"
+            return self.model(features)["sentence_embedding"]
 
-            def forward(self, *tensors):
-                features = dict(zip(names, tensors))
-                features["modality"] = "text"
-                return self.model(features)["sentence_embedding"]
-
-        return Wrapped().eval()
+    return Pipeline().eval()
 
 
 def _export(resolved: str, folder: Path, quantize: bool) -> Path:
@@ -120,7 +119,7 @@ def _export(resolved: str, folder: Path, quantize: bool) -> Path:
 
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shapes frozen at export: one text at a time
-            torch.onnx.export(_Pipeline.wrap(model, names), tuple(sample[n] for n in names), str(tmp),
+            torch.onnx.export(_pipeline_module(model, names), tuple(sample[n] for n in names), str(tmp),
                               input_names=names, output_names=["sentence_embedding"],
                               dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names},
                               opset_version=_OPSET, dynamo=False)

@@ -116,7 +116,7 @@ class _FlatCorpus(NamedTuple):
 def _vectorised_bm25():
     """``bm25s.BM25`` whose index build is vectorised in NumPy (bm25s loops over rows in Python; its docs
     invite overriding ``build_index_from_ids``): the same Lucene scores, as float32, in the same CSC layout.
-    Measured at 50k chunks: about 0.3 s instead of 2.2 s. Only the Lucene variant is implemented."""
+    Profiled at 50k chunks: about 0.8 s instead of 2.2 s. Only the Lucene variant is implemented."""
     bm25s = _bm25s()
 
     class VectorisedBM25(bm25s.BM25):
@@ -138,7 +138,7 @@ def _vectorised_bm25():
             scores = (idf[token] * tfc).astype(self.dtype)
             order = np.argsort(token * n_docs + doc, kind="stable")  # CSC: by column (token), then row
             indptr = np.zeros(n_vocab + 1, dtype=np.int64)
-            np.cumsum(np.bincount(token, minlength=n_vocab), out=indptr[1:])
+            np.cumsum(df, out=indptr[1:])  # a column's length is its token's document frequency
             return {"data": scores[order], "indices": doc[order].astype(self.int_dtype), "indptr": indptr,
                     "num_docs": n_docs}
 
@@ -176,7 +176,7 @@ class LexicalIndex:
                                     count=len(words))
             pieces.append(piece)
             lengths[i] = len(piece)
-        ids = np.concatenate(pieces).astype(np.int64) if pieces else np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)  # all int64 already
         # Drop the words no row uses any more (a deleted document's), renumbering the others in order.
         words = np.array(list(vocab), dtype=object)
         used = np.bincount(ids, minlength=len(words)) > 0
