@@ -25,7 +25,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from pipeline.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder  # light: onnxruntime is imported on use
+from pipeline.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder, onnx_available  # onnxruntime: imported on use
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,6 @@ def resolve_dtype(dtype: str, model: str | None = None) -> str:
     (:mod:`pipeline.embeddings_onnx`)."""
     if dtype == "auto":
         if model == EMBEDDED:
-            from pipeline.embeddings_onnx import onnx_available
-
             return "onnx-int8" if onnx_available() else "int8"
         return "bfloat16" if cpu_has_bf16() else "float32"
     if dtype not in DTYPES:

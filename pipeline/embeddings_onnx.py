@@ -30,6 +30,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -115,8 +116,6 @@ def _export(resolved: str, folder: Path, quantize: bool) -> Path:
         sample = model.preprocess(["Exemplo de texto para exportar o modelo de embeddings."])
         names = [k for k, v in sample.items() if isinstance(v, torch.Tensor)]
         tmp = folder / f".{float_path.name}.{os.getpid()}.tmp"
-        import warnings
-
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shapes frozen at export: one text at a time
             torch.onnx.export(_pipeline_module(model, names), tuple(sample[n] for n in names), str(tmp),
