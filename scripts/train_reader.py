@@ -1,0 +1,134 @@
+"""Train the shipped span-reader adapter (``pipeline/reader_adapter/``) and report it on held-out documents.
+
+Data (see ``../shared/data``): machine-translated SQuAD 2.0 dev in Portuguese (answerable questions with their
+answers re-located in the context, and unanswerable ones), the SQuAD 1.1 Portuguese sample, and FaQuAD's
+``train`` articles (``pipeline.eval_answers.article_split``), FaQuAD upsampled and each of its questions also
+paired with another paragraph of the same document as an on-topic "no answer here". FaQuAD's ``heldout``
+articles and a few SQuAD 2.0 articles are never trained on: they are where the reader is measured.
+
+    python scripts/train_reader.py --output pipeline/reader_adapter --report reader_train.json
+
+Prints (and writes with ``--report``) the data counts, the training curve and, on the gold paragraphs of the
+held-out FaQuAD articles, token F1 / EM with and without abstention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.eval_answers import article_split  # noqa: E402
+from pipeline.reader_train import QAExample, ReaderTrainArgs, hard_negatives, main, squad_examples  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def squad_heldout(title: str) -> bool:
+    """About one SQuAD 2.0 article in seven is kept for calibration (stable hash of the title)."""
+    return int(hashlib.md5(title.encode("utf-8")).hexdigest(), 16) % 7 == 0
+
+
+def faquad_examples(path: Path, split: str, rng: random.Random) -> tuple[list[QAExample], list[QAExample]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    titles = {a["title"] for a in data if article_split(a["title"]) == split}
+    examples = squad_examples(path, articles=titles)
+    group_of, contexts = {}, {}
+    for article in data:
+        if article["title"] in titles:
+            for p in article["paragraphs"]:
+                group_of[p["context"]] = article["title"]
+                contexts.setdefault(article["title"], []).append(p["context"])
+    return examples, hard_negatives(examples, contexts, group_of, rng)
+
+
+def gold_eval(reader, examples: list[QAExample]) -> dict:
+    from pipeline.squad import exact_match, token_f1
+
+    f1, em, margins_pos, margins_neg, times = [], [], [], [], []
+    for ex in examples:
+        started = time.perf_counter()
+        spans = reader.read(ex.question, [ex.context], top=1)
+        times.append(time.perf_counter() - started)
+        if ex.answer_start is None:
+            margins_neg.append(spans[0].margin if spans else -99.0)
+            continue
+        text = spans[0].text if spans else ""
+        f1.append(token_f1(text, [ex.answer_text]))
+        em.append(exact_match(text, [ex.answer_text]))
+        margins_pos.append(spans[0].margin if spans else -99.0)
+    mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else None  # noqa: E731
+    return {"f1": mean(f1), "exact_match": mean(em), "n": len(f1), "n_unanswerable": len(margins_neg),
+            "margins_answerable": margins_pos, "margins_unanswerable": margins_neg,
+            "ms_per_question": round(1000 * sum(times) / max(len(times), 1), 1)}
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("pipeline/reader_adapter"))
+    parser.add_argument("--report", type=Path)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--max-unanswerable", type=int, default=3000)
+    parser.add_argument("--max-answerable", type=int, default=100000)
+    parser.add_argument("--faquad-repeat", type=int, default=2)
+    parser.add_argument("--max-minutes", type=float)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    rng = random.Random(args.seed)
+    stats: dict = {}
+    v2 = DATA / "squad_pt" / "squad-v2.0-pt-dev.json"
+    titles = [a["title"] for a in json.loads(v2.read_text(encoding="utf-8"))["data"]]
+    held_squad = [t for t in titles if squad_heldout(t)]
+    squad = squad_examples(v2, exclude=held_squad, stats=stats)
+    squad += squad_examples(DATA / "squad_pt" / "squad-v1.1-pt-sample.json", stats=stats)
+    answerable = [e for e in squad if e.answer_start is not None]
+    unanswerable = [e for e in squad if e.answer_start is None]
+    rng.shuffle(answerable)
+    rng.shuffle(unanswerable)
+    answerable, unanswerable = answerable[:args.max_answerable], unanswerable[:args.max_unanswerable]
+    faquad, faquad_neg = faquad_examples(DATA / "faquad" / "train.json", "train", rng)
+    examples = answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg
+    rng.shuffle(examples)
+    counts = {"squad_answerable": len(answerable), "squad_unanswerable": len(unanswerable),
+              "faquad_train_questions": len(faquad), "faquad_repeat": args.faquad_repeat,
+              "faquad_hard_negatives": len(faquad_neg), "total": len(examples), "relocation": stats,
+              "squad_heldout_articles": held_squad}
+    print(json.dumps(counts, ensure_ascii=False), flush=True)
+    report = main(ReaderTrainArgs(output_dir=args.output, examples=examples, epochs=args.epochs, lr=args.lr,
+                                  batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
+                                  precision=args.precision, answer_windows_only=True,
+                                  max_seconds=args.max_minutes * 60 if args.max_minutes else None))
+    print(json.dumps(report.__dict__, ensure_ascii=False), flush=True)
+
+    from pipeline.reader import SpanReader
+
+    reader = SpanReader.load(adapter=args.output)
+    held_faquad, held_neg = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1))
+    held_v2 = squad_examples(v2, articles=held_squad)
+    evaluation = {"faquad_heldout_gold": gold_eval(reader, held_faquad + held_neg),
+                  "squad_heldout_gold": gold_eval(reader, held_v2[:600])}
+    for name, ev in evaluation.items():
+        print(name, {k: v for k, v in ev.items() if not k.startswith("margins")}, flush=True)
+    result = {"data": counts, "training": report.__dict__, "evaluation": evaluation}
+    if args.report:
+        args.report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    run(parse())
