@@ -7,6 +7,11 @@ GGUF metadata. Generation is greedy (temperature 0), one at a time per model, an
 process. On 2 CPU cores it loads in about 0.1 s and writes several times more tokens per second than
 transformers (figures: ``scripts/bench_answers.py``).
 
+llama-cpp-python is an optional extra (``pip install 'oraculo[llamacpp]'``: it compiles llama.cpp, about 6 min
+on 2 cores); without it this backend raises a clear error. Models are loaded without llama.cpp's "extra buffer
+types" (weight repacking for the CPU's AMX/AVX-512 kernels): on Intel CPUs with AMX, llama-cpp-python 0.3.36
+segfaults in ``ggml_backend_amx_mul_mat`` as soon as a prompt is evaluated when they are on.
+
 Example::
 
     >>> from pipeline.llm_llamacpp import LlamaCppLLM
@@ -19,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -32,6 +38,40 @@ N_CTX = 2048  # the prompt holds a few retrieved passages: 4 x ~250 tokens + ins
 
 _cache: dict[str, "LlamaCppLLM"] = {}
 _cache_lock = threading.Lock()
+_params_lock = threading.Lock()
+
+
+def _import_llama():
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise RuntimeError("LLM_BACKEND=llamacpp needs llama-cpp-python: pip install 'oraculo[llamacpp]' "
+                           "(or `make setup LLAMACPP=1`)") from exc
+    return llama_cpp
+
+
+@contextlib.contextmanager
+def _without_extra_buffer_types(llama_cpp):
+    """``Llama()`` built inside this block loads its model with ``use_extra_bufts = False``.
+
+    ``Llama.__init__`` takes no such argument: it builds its model parameters from
+    ``llama_cpp.llama_cpp.llama_model_default_params()`` and loads the model right away, so the only place to set
+    the field is the struct that function returns. It is swapped for the block's duration only, under a lock.
+    """
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def params_without_extra_bufts():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _params_lock:
+        module.llama_model_default_params = params_without_extra_bufts
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = original
 
 
 def resolve_gguf(name: str) -> Path:
@@ -68,12 +108,14 @@ class LlamaCppLLM:
     @classmethod
     def from_file(cls, path: Path, *, n_threads: int | None = None) -> "LlamaCppLLM":
         """Load without the process cache."""
-        from llama_cpp import Llama
-
+        llama_cpp = _import_llama()
         started = time.perf_counter()
         threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
-        llama = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
-                      verbose=False)
+        with _without_extra_buffer_types(llama_cpp):
+            llama = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
+                                    verbose=False)
+        if llama.model_params.use_extra_bufts:  # the AMX crash would follow at the first prompt
+            raise RuntimeError("llama.cpp model loaded with extra buffer types despite use_extra_bufts = False")
         version = f"{Path(path).stem}@llamacpp"
         logger.info("LLM %s loaded in %.2fs", version, time.perf_counter() - started)
         return cls(llama, version=version)

@@ -61,12 +61,20 @@ def test_embedded_smollm2_generates_text(smollm2):
     assert len(smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]) <= 12
 
 
+LLAMACPP_MISSING = "llama-cpp-python is the optional 'llamacpp' extra (pip install 'oraculo[llamacpp]'); CI installs it"
+
+
 def test_llamacpp_backend_serves_the_embedded_gguf_behind_the_same_interface(tmp_path):
+    llama_cpp = pytest.importorskip("llama_cpp", reason=LLAMACPP_MISSING)
     from pipeline.llm import load_llm
     from pipeline.llm_llamacpp import LlamaCppLLM
 
     llm = load_llm("embedded", backend="llamacpp", models_dir=tmp_path)
     assert isinstance(llm, LlamaCppLLM) and llm is LlamaCppLLM.load("embedded")  # once per process
+    # Loaded without llama.cpp's extra buffer types (the AMX segfault on Intel Xeon), and only this model:
+    # the library's own default parameters are left as they were.
+    assert llm.llama.model_params.use_extra_bufts is False
+    assert llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts is True
     assert llm.version.endswith("@llamacpp") and not (tmp_path / EMBEDDED_DIR_NAME).exists()  # no checkpoint
     text = llm.generate(MESSAGES, max_new_tokens=12)
     assert isinstance(text, str) and text.strip()
@@ -76,6 +84,14 @@ def test_llamacpp_backend_serves_the_embedded_gguf_behind_the_same_interface(tmp
     assert len(llm.llama.tokenize(text.encode(), add_bos=False)) <= 13
     with pytest.raises(ValueError):
         llm.generate(MESSAGES, max_new_tokens=0)
+
+
+def test_llamacpp_backend_without_llama_cpp_installed_says_which_extra_to_install(monkeypatch, tmp_path):
+    from pipeline.llm_llamacpp import LlamaCppLLM, resolve_gguf
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # what `import llama_cpp` meets where it is not installed
+    with pytest.raises(RuntimeError, match=r"oraculo\[llamacpp\]"):
+        LlamaCppLLM.from_file(resolve_gguf("embedded"))
 
 
 def test_llamacpp_backend_refuses_what_is_not_a_gguf_file(tmp_path):
