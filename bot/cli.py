@@ -141,7 +141,8 @@ def cmd_eval(args) -> int:
     else:
         from pipeline.eval_answers import evaluate_answers as evaluate
     try:
-        report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic)
+        extra = {"unanswerable": args.unanswerable} if args.target == "answers" and args.unanswerable else {}
+        report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic, **extra)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -289,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, required=True, help="questions, SQuAD v1.1 json")
     p.add_argument("--corpus", type=Path, help="corpus paragraphs, SQuAD v1.1 json (default: --squad)")
     p.add_argument("--off-topic", type=int, default=0, help="answers only: mix in N off-topic questions")
+    p.add_argument("--unanswerable", type=Path,
+                   help="answers only: JSON list of questions the corpus does not answer (reports the share refused)")
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     p.set_defaults(func=cmd_eval)
 

@@ -22,7 +22,8 @@ from typing import Iterable, Protocol, Sequence
 MAX_ANSWER_CHARS = 12000
 MAX_MESSAGE_CHARS = 4096
 MAX_SOURCES_SHOWN = 3
-MAX_QUOTE_CHARS = 200
+MAX_QUOTE_CHARS = 400
+MAX_BOLD_CHARS = 300  # a short answer the reader is confident of is shown in bold
 MAX_DOCUMENTS_LISTED = 30
 
 
@@ -197,7 +198,9 @@ def _source_lines(answer: _Answer) -> list[str]:
     lines: list[str] = []
     for rank, source in enumerate(_unique_sources(answer.sources)):
         lines.append(f"📄 Fonte: {_source_label(source)}")
-        quote = " ".join((getattr(source, "quote", "") or "").split())
+        # a table row is quoted as two lines (header, row); a sentence as one
+        quote = "\n   ".join(" ".join(line.split()) for line in (getattr(source, "quote", "") or "").splitlines()
+                              if line.strip())
         if rank == 0 and quote and quote != " ".join(answer.text.split()):
             lines.append(f"   “{_clip(quote, MAX_QUOTE_CHARS)}”")
     return [""] + lines if lines else []
@@ -210,7 +213,10 @@ def render_answer(answer: _Answer) -> str:
     """
     if answer.abstained or not answer.text.strip():
         return escape(NOT_FOUND)
-    return "\n".join([escape(_clip(answer.text, MAX_ANSWER_CHARS))] + [escape(line) for line in _source_lines(answer)])
+    text = escape(_clip(answer.text, MAX_ANSWER_CHARS))
+    if getattr(answer, "confident", False) and len(answer.text) <= MAX_BOLD_CHARS:
+        text = f"<b>{text}</b>"  # short: never reaches split_message's cut
+    return "\n".join([text] + [escape(line) for line in _source_lines(answer)])
 
 
 def render_answer_plain(answer: _Answer) -> str:

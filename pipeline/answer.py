@@ -1,8 +1,13 @@
 """Answer a citizen's question from the indexed documents, with sources, or abstain.
 
-Two strategies (``Settings.answer_strategy``):
+Three strategies (``Settings.answer_strategy``):
 
-- ``"extractive"`` (default): the short span of the retrieved passages that answers the question, chosen by the
+- ``"reader"`` (default): the span reader of :mod:`pipeline.reader` (multilingual-e5-small with the LoRA
+  adapter the nightly job trains) reads the top ``READER_PASSAGES`` passages and points at the answer; it
+  abstains when its learned "no answer" margin is below ``READER_THRESHOLD``. The reply carries the span, the
+  supporting sentence (or table header + row) quoted with the label of its own place
+  (:mod:`pipeline.citation`) and only the source the answer comes from.
+- ``"extractive"``: the short span of the retrieved passages that answers the question, chosen by the
   learned span scorer of :mod:`pipeline.extract` (onde → place, quando → date, quanto → value…); no LLM, always
   faithful, tens of milliseconds.
 - ``"generative"``: the LLM (``Settings.llm_backend``: transformers or llama.cpp) answers from the top passages
@@ -72,6 +77,7 @@ class Source:
     chunk_id: str
     quote: str
     score: float
+    span: tuple[int, int] | None = None  # the answer's offsets in the document (reader answers)
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Answer:
     model_version: str = ""
     index_version: str = ""
     latency_ms: float = 0.0
+    confident: bool = False  # the reader's margin is high: the short answer is shown in bold
 
 
 # --- grounding ----------------------------------------------------------------------------------------------
@@ -130,10 +137,11 @@ class Answerer:
     """Retrieve, then answer or abstain. Loads the index and (for ``generative``) the LLM on first use."""
 
     def __init__(self, settings: Settings, *, retriever: Retriever | None = None, llm=None,
-                 extractor: SpanExtractor | None = None) -> None:
+                 extractor: SpanExtractor | None = None, reader=None) -> None:
         self.settings = settings
         self._retriever = retriever
         self._llm = llm
+        self._reader = reader
         self.extractor = extractor or SpanExtractor.default()
         self._lock = threading.Lock()
         self._idf: dict[str, float] | None = None
@@ -155,12 +163,23 @@ class Answerer:
                 self._llm = load_serving_llm(self.settings)  # the base model with the promoted adapter, if any
             return self._llm
 
+    @property
+    def reader(self):
+        with self._lock:
+            if self._reader is None:
+                from pipeline.promote import load_serving_reader
+
+                self._reader = load_serving_reader(self.settings)  # the promoted adapter, else the configured one
+            return self._reader
+
     def warm_up(self) -> None:
         """Load the index, the word statistics and (for ``generative``) the LLM now instead of on first use."""
         self._idf_table()
         content_terms("aquecimento")
         if self.settings.answer_strategy == "generative":
             _ = self.llm
+        if self.settings.answer_strategy == "reader":
+            self.reader.read("aquecimento?", ["Texto de aquecimento."])
 
     def has_chunk(self, chunk_id: str | None) -> bool:
         """Whether the serving index still holds this passage (a fast-path answer from it is not stale)."""
@@ -181,6 +200,7 @@ class Answerer:
         self._serving_stamp = stamp
         with self._lock:
             self._llm = None if self._llm is not None and getattr(self._llm, "serving", False) else self._llm
+            self._reader = None if self._reader is not None and getattr(self._reader, "serving", False) else self._reader
         return self.refresh()
 
     def refresh(self) -> bool:
@@ -245,6 +265,8 @@ class Answerer:
             raise ValueError("empty question")
         retriever = self.retriever
         strategy = self.settings.answer_strategy
+        if strategy == "reader":
+            return self._answer_reader(question, rejected or [], started)
         evidence = self.evidence(question, rejected)
         hits, extraction = evidence.hits, evidence.extraction
         if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
@@ -268,6 +290,50 @@ class Answerer:
                 return self._result(text, sources, strategy, False, retriever.version, started)
         # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
         return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
+
+    def read(self, question: str, rejected: list | None = None):
+        """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
+        ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question nor a
+        heading line."""
+        from pipeline.citation import heading_lines
+        from pipeline.fastpath import same_answer
+
+        hits = self.retriever.search(question, self.settings.top_k)
+        passages = hits[:self.settings.reader_passages]
+        if not passages:
+            return hits, []
+        exclude = []
+        for p, hit in enumerate(passages):
+            exclude += [(p, s, e) for s, e in heading_lines(hit.chunk)]
+            for r in rejected or []:
+                if r.chunk_id is not None and r.chunk_id == hit.chunk.id and r.text:
+                    at = hit.chunk.text.find(r.text)
+                    while at >= 0:
+                        exclude.append((p, at, at + len(r.text)))
+                        at = hit.chunk.text.find(r.text, at + 1)
+        spans = self.reader.read(question, [h.chunk.text for h in passages], top=8, exclude=exclude)
+        spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])]
+        return hits, spans
+
+    def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
+        from pipeline.citation import supporting_quote
+
+        version = self.retriever.version
+        hits, spans = self.read(question, rejected)
+        reader_version = getattr(self.reader, "version", "reader")
+        if not spans or spans[0].margin < self.settings.reader_threshold:
+            return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
+                          index_version=version, latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        best = spans[0]
+        hit = hits[best.passage]
+        quote = supporting_quote(hit.chunk, best.start, best.end)
+        source = Source(document=hit.chunk.document, title=hit.chunk.title, section=quote.section,
+                        chunk_id=hit.chunk.id, quote=quote.text, score=round(float(hit.score), 4),
+                        span=(hit.chunk.start + best.start, hit.chunk.start + best.end))
+        return Answer(text=best.text, sources=[source], strategy="reader", abstained=False,
+                      model_version=reader_version, index_version=version,
+                      latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                      confident=best.margin >= self.settings.reader_confident)
 
     def _generate(self, question: str, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
         messages = build_messages(question, hits)

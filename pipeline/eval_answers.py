@@ -6,6 +6,9 @@ the bot does, and scores the answers with SQuAD's token F1 and exact match (best
 kept). An abstention scores 0. ``off_topic=N`` mixes in the first N questions of ``OFF_TOPIC_QUESTIONS``
 (questions no public-document corpus of this kind answers) and reports the share of them refused.
 
+``unanswerable=U.json`` (a JSON list of questions the corpus does not answer) adds ``unanswerable_refused``, the
+share of them refused. Corpus paragraphs longer than a chunk are chunked exactly as ``oraculo index`` does.
+
 ``split="train" | "heldout"`` keeps only the questions of one part of the articles (by title, see
 ``article_split``): the extractor and the abstention thresholds were tuned on ``train``; report ``heldout``.
 
@@ -103,12 +106,26 @@ def article_split(title: str) -> str:
     return "heldout" if int(hashlib.md5(title.encode("utf-8")).hexdigest(), 16) % 3 == 0 else "train"
 
 
-def paragraph_chunks(corpus: SquadCorpus):
-    """One chunk per corpus paragraph (document = article title; id ``squad:<n>``)."""
-    from pipeline.chunking import Chunk
+CHUNK_CHARS = 900  # what ``oraculo index`` uses (pipeline.chunking.chunk_document's default)
 
-    return [Chunk(id=f"squad:{i}", document=title or "squad", title=title or "squad", text=text, start=0,
-                  end=len(text)) for i, (text, title) in enumerate(zip(corpus.paragraphs, corpus.titles))]
+
+def paragraph_chunks(corpus: SquadCorpus):
+    """One chunk per corpus paragraph (document = article title; id ``squad:<n>``); a paragraph longer than a
+    chunk — a whole document given as one paragraph — is chunked exactly as ``oraculo index`` chunks a
+    document (ids ``squad:<n>:<start>-<end>``)."""
+    from pipeline.chunking import Chunk, chunk_document
+    from pipeline.documents import Document
+
+    chunks = []
+    for i, (text, title) in enumerate(zip(corpus.paragraphs, corpus.titles)):
+        name = title or "squad"
+        if len(text) <= CHUNK_CHARS:
+            chunks.append(Chunk(id=f"squad:{i}", document=name, title=name, text=text, start=0, end=len(text)))
+            continue
+        doc = Document(name=f"squad:{i}", title=name, text=text, path=Path(f"squad-{i}.txt"), sha256="")
+        chunks += [Chunk(id=c.id, document=name, title=name, text=c.text, start=c.start, end=c.end,
+                         section=c.section, context=c.context) for c in chunk_document(doc, max_chars=CHUNK_CHARS)]
+    return chunks
 
 
 def build_squad_retriever(settings: Settings, corpus: SquadCorpus, index_root: Path):
@@ -121,7 +138,8 @@ def build_squad_retriever(settings: Settings, corpus: SquadCorpus, index_root: P
     return Retriever.load(index_root, embedding_model=settings.embedding_model)
 
 
-def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_topic: list[str]) -> dict:
+def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_topic: list[str],
+                  unanswerable: list[str] | None = None) -> dict:
     """Answer every question through ``answerer``; the metrics dict (see module docstring)."""
     f1s, ems, latencies, abstained = [], [], [], 0
     for question, golds in questions:
@@ -137,6 +155,11 @@ def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_to
         started = time.perf_counter()
         refused += answerer.answer(question).abstained
         latencies.append((time.perf_counter() - started) * 1000)
+    refused_unanswerable = 0
+    for question in unanswerable or []:
+        started = time.perf_counter()
+        refused_unanswerable += answerer.answer(question).abstained
+        latencies.append((time.perf_counter() - started) * 1000)
     n = max(len(questions), 1)
     report = {"f1": round(float(np.mean(f1s)) if f1s else 0.0, 4),
               "exact_match": round(float(np.mean(ems)) if ems else 0.0, 4),
@@ -147,16 +170,37 @@ def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_to
     if off_topic:
         report["abstain_precision"] = round(refused / len(off_topic), 4)
         report["n_off_topic"] = len(off_topic)
+    if unanswerable:
+        report["unanswerable_refused"] = round(refused_unanswerable / len(unanswerable), 4)
+        report["n_unanswerable"] = len(unanswerable)
     return report
 
 
+def load_unanswerable(path: Path) -> list[str]:
+    """A JSON list of questions (strings) the corpus does not answer; ValueError on anything else."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a JSON list of questions ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(q, str) for q in data):
+        raise ValueError(f"{path}: expected a JSON list of question strings")
+    questions = [" ".join(q.split()) for q in data if q.strip()]
+    if not questions:
+        raise ValueError(f"{path}: no question in the list")
+    return questions
+
+
 def evaluate_answers(settings: Settings, *, squad, corpus=None, off_topic: int = 0, split: str | None = None,
-                     answerer_factory=None) -> dict:
+                     answerer_factory=None, unanswerable: Path | list[str] | None = None) -> dict:
     """Metrics of the configured answer strategy on ``squad`` (see module docstring); ValueError on bad input."""
     from pipeline.answer import Answerer
 
     if off_topic < 0 or off_topic > len(OFF_TOPIC_QUESTIONS):
         raise ValueError(f"--off-topic must be between 0 and {len(OFF_TOPIC_QUESTIONS)}")
+    unanswerable_questions = (load_unanswerable(unanswerable) if isinstance(unanswerable, (str, Path))
+                              else list(unanswerable or []))
     data = load_squad(Path(squad), Path(corpus) if corpus else None)
     questions = [(q.question, q.answers) for q in data.questions
                  if q.answers and (split is None or article_split(q.title) == split)]
@@ -166,7 +210,7 @@ def evaluate_answers(settings: Settings, *, squad, corpus=None, off_topic: int =
         retriever = build_squad_retriever(settings, data, Path(tmp) / "index")
         answerer = (answerer_factory or (lambda s, r: Answerer(s, retriever=r)))(settings, retriever)
         answerer.warm_up()
-        report = score_answers(answerer, questions, list(OFF_TOPIC_QUESTIONS[:off_topic]))
+        report = score_answers(answerer, questions, list(OFF_TOPIC_QUESTIONS[:off_topic]), unanswerable_questions)
     report["strategy"] = settings.answer_strategy
     report["index_version"] = retriever.version
     return report

@@ -93,6 +93,8 @@ def load_serving_llm(settings: Settings):
     from pipeline.llm import LocalLLM, load_llm
 
     adapter = serving_adapter(settings)
+    if adapter is not None and adapter_kind(adapter) == "reader":
+        adapter = None  # the serving adapter is the reader's: the LLM runs as configured
     if adapter is None or settings.llm_backend != "transformers":
         if adapter is not None:
             log.warning("adapter %s is not applied: the %s backend serves the base model", adapter.name,
@@ -109,6 +111,35 @@ def load_serving_llm(settings: Settings):
     llm.serving = True  # reloaded when the adapter pointer moves
     log.info("serving adapter %s", adapter.name)
     return llm
+
+
+def adapter_kind(adapter: Path | None) -> str | None:
+    """``"reader"`` or ``"llm"`` (the generative model's adapter) from the adapter's metadata."""
+    if adapter is None:
+        return None
+    try:
+        metadata = json.loads((adapter / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "llm"
+    return metadata.get("kind", "llm")
+
+
+def load_serving_reader(settings: Settings):
+    """The span reader: the promoted reader adapter when there is one, else ``READER_ADAPTER``."""
+    from pipeline.reader import SpanReader
+
+    adapter = serving_adapter(settings)
+    if adapter is not None and adapter_kind(adapter) == "reader":
+        reader = SpanReader.load(settings.reader_model, adapter, cache_dir=settings.model_cache_dir)
+        reader.version = adapter.name
+        reader.serving = True  # reloaded when the adapter pointer moves
+        log.info("serving reader adapter %s", adapter.name)
+        return reader
+    configured = settings.reader_adapter
+    chosen = None if configured == "none" else ("shipped" if configured == "shipped" else Path(configured))
+    reader = SpanReader.load(settings.reader_model, chosen, cache_dir=settings.model_cache_dir)
+    reader.serving = True  # a later promotion replaces it
+    return reader
 
 
 # --- candidate index ------------------------------------------------------------------------------------

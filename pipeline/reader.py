@@ -68,13 +68,16 @@ def base_model(base: str | Path, cache_dir: Path | None = None):
     from transformers.utils import logging as hf_logging
 
     path = resolve_base(base, cache_dir)
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "some weights were newly initialised": the head, on purpose
+    hf_logging.disable_progress_bar()
     try:
         torch.manual_seed(0)
         model = AutoModelForQuestionAnswering.from_pretrained(path)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     return model, AutoTokenizer.from_pretrained(path)
 
 

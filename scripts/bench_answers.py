@@ -1,20 +1,26 @@
 """Benchmark answer strategies on FaQuAD's held-out articles, beside the seed's approach, in one run.
 
-Rows (all on the articles ``pipeline.eval_answers.article_split`` marks ``heldout``; the extractor and the
-abstention thresholds were tuned on the others):
+Rows (all on the articles ``pipeline.eval_answers.article_split`` marks ``heldout``, which neither the reader
+nor the older extractor was trained or tuned on; one paragraph in four of those articles is left out of the
+index, and its questions are the *on-topic unanswerable* ones, reported as ``unanswerable_refused``):
+
+- ``reader`` (Oráculo's default): retrieval + the e5-small span reader + its learned no-answer margin (the
+  threshold chosen with ``--calibrate`` on held-out SQuAD-pt articles, not on FaQuAD);
+- ``citizen``: crude, extractive and reader on the six citizen documents of ``scripts/bench_data/citizen``
+  (informal questions + on-topic unanswerable ones), when present;
 
 - ``crude``: the issue's crude extractive baseline (top-1 passage, the sentence with most question words, no
   abstention), and ``retrieval``: R@1/R@3 of the gold paragraph;
 - ``seed``: dense MiniLM top-1 paragraph + the embedded LLM generating through transformers, no check;
-- ``extractive`` (Oráculo's default): current retrieval + the learned span extractor + abstention, with the
+- ``extractive`` (the previous default): current retrieval + the learned span extractor + abstention, with the
   odd-numbered off-topic questions (never used for calibration) mixed in;
 - ``generative/<backend>``: current retrieval + the LLM + the grounding check (extractive fallback), for the
   transformers and llama.cpp backends;
 - backend figures: load time and greedy tokens/s of each backend.
 
 Generation is slow on 2 cores, so generative rows use the first ``--gen-n`` held-out questions (the extractive
-row uses them all and also reports its F1 on that same subset). ``--calibrate`` instead sweeps the abstention
-thresholds on the *train* articles and the even-numbered off-topic questions.
+row uses them all and also reports its F1 on that same subset). ``--calibrate`` instead chooses the reader's
+threshold on SQuAD-pt articles held out from its training.
 
 Example::
 
@@ -116,27 +122,67 @@ def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: in
             "decode_pieces_per_s": round(decode, 1)}
 
 
-def calibrate(settings: Settings, data, retriever) -> None:
-    """Print on-topic abstention and off-topic refusal for a grid of thresholds (train articles only)."""
+def reader_margins(answerer, questions: list[str]) -> np.ndarray:
+    """The reader's best margin for each question (-inf when retrieval found nothing)."""
+    out = []
+    for question in questions:
+        _, spans = answerer.read(" ".join(question.split()))
+        out.append(spans[0].margin if spans else -np.inf)
+    return np.array(out)
+
+
+def calibrate(settings: Settings) -> dict:
+    """The reader's no-answer threshold, chosen on SQuAD-pt articles the reader never saw (not on FaQuAD):
+    the highest margin that still answers 93% of the answerable questions; the sweep is printed."""
+    from scripts.train_reader import squad_heldout
+    from pipeline.squad import SquadCorpus
+
+    v2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad_pt" / "squad-v2.0-pt-dev.json"
+    raw = json.loads(v2.read_text(encoding="utf-8"))["data"]
+    articles = [a for a in raw if squad_heldout(a["title"])]
+    paragraphs, titles, on, off = [], [], [], []
+    for article in articles:
+        for p in article["paragraphs"]:
+            paragraphs.append(p["context"])
+            titles.append(article["title"])
+            for qa in p["qas"]:
+                (off if qa.get("is_impossible") else on).append(qa["question"])
+    corpus = SquadCorpus(paragraphs=paragraphs, titles=titles, questions=[])
+    retriever = build_squad_retriever(settings, corpus, settings.data_dir / "calibration-index")
     answerer = Answerer(settings, retriever=retriever)
-    answerer.warm_up()
-    on = [q.question for q in data.questions if q.answers and article_split(q.title) == "train"]
-    off = list(OFF_TOPIC_QUESTIONS[0::2])
+    m_on, m_off = reader_margins(answerer, on[:400]), reader_margins(answerer, off[:400])
+    for t in np.arange(-4.0, 4.01, 0.5):
+        print(f"threshold {t:+.1f}: answerable abstained {np.mean(m_on < t):.3f}  "
+              f"unanswerable refused {np.mean(m_off < t):.3f}")
+    threshold = float(np.floor(np.quantile(m_on[np.isfinite(m_on)], 0.07) * 10) / 10)
+    result = {"threshold": threshold, "answerable_abstained": round(float(np.mean(m_on < threshold)), 4),
+              "unanswerable_refused": round(float(np.mean(m_off < threshold)), 4),
+              "n_answerable": len(m_on), "n_unanswerable": len(m_off),
+              "articles": [a["title"] for a in articles]}
+    print(json.dumps(result, ensure_ascii=False))
+    return result
 
-    def values(questions):
-        out = []
-        for question in questions:
-            ev = answerer.evidence(" ".join(question.split()))
-            out.append((ev.term_coverage, ev.extraction.coverage if ev.extraction else 0.0))
-        return np.array(out)
 
-    v_on, v_off = values(on), values(off)
-    for term in (0.2, 0.3, 0.4):
-        for sentence in (0.2, 0.3, 0.4, 0.5):
-            def refused(v):
-                return float(np.mean((v[:, 0] < term) | (v[:, 1] < sentence)))
-            print(f"term>={term} sentence>={sentence}: on-topic abstain {refused(v_on):.3f}  "
-                  f"off-topic refused {refused(v_off):.3f}")
+def removed_paragraph(paragraph_id: int) -> bool:
+    """One paragraph in four of the held-out articles is left out of the index: its questions become on-topic
+    questions the corpus does not answer (same documents, same words, no answer)."""
+    return paragraph_id % 4 == 1
+
+
+def citizen_rows(settings: Settings, folder: Path, answerers: dict) -> dict:
+    """The rows on the citizen set (scripts/bench_data/citizen): whole documents chunked as the index does."""
+    from pipeline.eval_answers import load_unanswerable
+
+    data = load_squad(folder / "questions.json")
+    retriever = build_squad_retriever(settings, data, settings.data_dir / "citizen-index")
+    questions = [(q.question, q.answers) for q in data.questions if q.answers]
+    unanswerable = load_unanswerable(folder / "unanswerable.json")
+    rows = {"n": len(questions), "n_unanswerable": len(unanswerable)}
+    for name, factory in answerers.items():
+        answerer = factory(retriever)
+        answerer.warm_up()
+        rows[name] = {**score_answers(answerer, questions, [], unanswerable), "load": _load()}
+    return rows
 
 
 def main(argv=None) -> int:
@@ -145,30 +191,53 @@ def main(argv=None) -> int:
     parser.add_argument("--gen-n", type=int, default=30, help="held-out questions for the generative rows")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--skip", default="", help="comma list of rows to skip: seed,transformers,llamacpp")
-    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="choose the reader's no-answer threshold on held-out SQuAD-pt articles and exit")
+    parser.add_argument("--citizen", type=Path, default=Path(__file__).with_name("bench_data") / "citizen")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
-    data = load_squad(args.squad)
     settings = Settings(DATA_DIR=Path(tempfile.mkdtemp(prefix="bench-answers-")), max_new_tokens=args.max_new_tokens)
-    retriever = build_squad_retriever(settings, data, settings.data_dir / "index")
     if args.calibrate:
-        calibrate(settings, data, retriever)
+        result = calibrate(settings)
+        if args.json:
+            args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         return 0
-    heldout = [(q.question, q.answers) for q in data.questions if q.answers and article_split(q.title) == "heldout"]
+    full = load_squad(args.squad)
+    # The index holds every paragraph but one in four of the held-out articles' (see removed_paragraph).
+    removed = {i for i, t in enumerate(full.titles) if article_split(t) == "heldout" and removed_paragraph(i)}
+    keep = [i for i in range(len(full.paragraphs)) if i not in removed]
+    data = full.__class__(paragraphs=[full.paragraphs[i] for i in keep], titles=[full.titles[i] for i in keep],
+                          questions=[])
+    new_id = {old: new for new, old in enumerate(keep)}
+    retriever = build_squad_retriever(settings, data, settings.data_dir / "index")
+    held = [q for q in full.questions if q.answers and article_split(q.title) == "heldout"]
+    heldout = [(q.question, q.answers) for q in held if q.paragraph_id not in removed]
+    unanswerable = [q.question for q in held if q.paragraph_id in removed]
     gen = heldout[:args.gen_n]
     off = list(OFF_TOPIC_QUESTIONS[1::2])
     results = {"machine": {"cpus": os.cpu_count(), "load_before": _load()}, "n_heldout": len(heldout),
-               "n_generative": len(gen)}
+               "n_unanswerable_on_topic": len(unanswerable), "n_generative": len(gen),
+               "reader_threshold": settings.reader_threshold}
 
-    results["retrieval"] = retrieval_recall(retriever, [(q.question, q.paragraph_id) for q in data.questions
-                                                        if q.answers and article_split(q.title) == "heldout"])
-    results["crude"] = {**score_answers(CrudeAnswerer(retriever), heldout, off), "load": _load()}
-    extractive = Answerer(settings, retriever=retriever)
+    results["retrieval"] = retrieval_recall(retriever, [(q.question, new_id[q.paragraph_id]) for q in held
+                                                        if q.paragraph_id not in removed])
+    results["crude"] = {**score_answers(CrudeAnswerer(retriever), heldout, off, unanswerable), "load": _load()}
+    extractive = Answerer(settings.model_copy(update={"answer_strategy": "extractive"}), retriever=retriever)
     extractive.warm_up()
-    results["extractive"] = {**score_answers(extractive, heldout, off), "load": _load()}
-    results["extractive@gen_subset"] = {**score_answers(extractive, gen, []), "load": _load()}
+    results["extractive"] = {**score_answers(extractive, heldout, off, unanswerable), "load": _load()}
+    reader = Answerer(settings, retriever=retriever)
+    reader.warm_up()
+    results["reader"] = {**score_answers(reader, heldout, off, unanswerable), "load": _load()}
+    results["reader@gen_subset"] = {**score_answers(reader, gen, []), "load": _load()}
     print(json.dumps(results, ensure_ascii=False), flush=True)
+    if (args.citizen / "questions.json").is_file():
+        results["citizen"] = citizen_rows(settings, args.citizen, {
+            "crude": lambda r: CrudeAnswerer(r),
+            "extractive": lambda r: Answerer(settings.model_copy(update={"answer_strategy": "extractive"}),
+                                             retriever=r),
+            "reader": lambda r: Answerer(settings, retriever=r, reader=reader.reader)})
+        print(json.dumps(results["citizen"], ensure_ascii=False), flush=True)
 
     messages = answer_module.build_messages(gen[0][0], retriever.search(gen[0][0], settings.top_k))
     for backend in ("llamacpp", "transformers"):
@@ -183,6 +252,13 @@ def main(argv=None) -> int:
                                          "load": _load()}
         generative = Answerer(settings.model_copy(update={"answer_strategy": "generative", "llm_backend": backend}),
                               retriever=retriever, llm=llm)
+        stream_first = []
+        for question, _ in gen[:5]:  # time to the first streamed piece, through the answer path
+            started = time.perf_counter()
+            firsts = []
+            generative.answer(question, on_partial=lambda text: firsts.append(time.perf_counter()))
+            if firsts:
+                stream_first.append(firsts[0] - started)
         kept = []
         original = generative._result
 
@@ -193,6 +269,8 @@ def main(argv=None) -> int:
         generative._result = spy
         results[f"generative/{backend}"] = {**score_answers(generative, gen, []), "load": _load()}
         results[f"generative/{backend}"]["generated_kept"] = round(float(np.mean(kept)), 3) if kept else 0.0
+        results[f"generative/{backend}"]["first_piece_s_median"] = (
+            round(float(np.median(stream_first)), 2) if stream_first else None)
         if backend == "transformers" and "seed" not in skip:
             seed = SeedAnswerer(list(data.paragraphs), llm, args.max_new_tokens)
             results["seed"] = {**score_answers(seed, gen, []), "load": _load()}
