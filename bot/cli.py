@@ -52,6 +52,10 @@ def cmd_generate_qa(args) -> int:
 
     summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output, progress=True)
     print(summary.format())
+    if summary.errors and not summary.n_pairs:  # every request failed: nothing useful was done
+        print(f"error: all {len(summary.errors)} QA requests failed, no pair generated "
+              f"(first: {summary.errors[0]['error']})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -96,9 +100,16 @@ def cmd_bot(args) -> int:
     if settings.telegram_bot_token is None:
         print("error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather, then put it in .env)", file=sys.stderr)
         return 2
+    from telegram.error import InvalidToken
+
     from bot.app import run
 
-    run(settings)  # webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling
+    try:
+        run(settings)  # webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling
+    except InvalidToken:  # its message holds the token: never print it
+        print(f"error: Telegram rejected TELEGRAM_BOT_TOKEN ({settings.telegram_base_url}): check it with "
+              "@BotFather", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -114,11 +125,33 @@ def cmd_db(args) -> int:
     return 0
 
 
+def _demo_documents(settings) -> None:
+    """The demo's documents: the configured folder's, or the bundled sample corpus copied there (said aloud)."""
+    import shutil
+
+    from pipeline.documents import DocumentsError, sample_corpus_dir, scan_documents
+
+    folder = Path(settings.documents_dir)
+    try:
+        if scan_documents(folder).documents:
+            print(f"documentos: {folder}")
+            return
+    except DocumentsError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(sample_corpus_dir().iterdir()):
+        if path.is_file() and not (folder / path.name).exists():
+            shutil.copy2(path, folder / path.name)
+    print(f"documentos: corpus de exemplo (UFMS, FaQuAD) copiado para {folder} — troque pelos seus e rode "
+          "`oraculo index`")
+
+
 def cmd_demo(args) -> int:
     from bot import texts
     from pipeline.jobs import generate_qa_job, index_job
 
     settings = _settings()
+    _demo_documents(settings)
     print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
     print(generate_qa_job(settings).format())
     print("== 2/3 Construindo o índice de busca")
@@ -158,6 +191,22 @@ def cmd_train(args) -> int:
 
     from pipeline.train import TrainArgs, main as train_main
 
+    settings = _settings()
+    if args.what == "reader" or (args.what == "auto" and settings.answer_strategy == "reader"):
+        from pipeline.reader_job import ReaderRunArgs, train_reader_run
+
+        run_args = ReaderRunArgs(**{k: v for k, v in (("max_steps", args.max_steps), ("batch_size", args.batch_size),
+                                                          ("lr", args.lr), ("seed", args.seed)) if v is not None})
+        try:
+            result = train_reader_run(settings, run_args)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        metrics = result["metrics"]
+        print(f"run {result['run_id']}: reader adapter {result['adapter_dir']}")
+        print(f"{metrics['positives']} 👍, {metrics['negatives']} 👎, {metrics['replay']} replayed; "
+              f"steps {metrics['steps']}, loss {metrics['train_loss_last']}")
+        return 0
     values = {f.name: getattr(args, f.name) for f in fields(TrainArgs) if getattr(args, f.name, None) is not None}
     try:
         result = train_main(TrainArgs(**values), settings=_settings())
@@ -231,7 +280,12 @@ def cmd_cost(args) -> int:
             print(f"  USD->BRL {last['usd_brl']:.4f} at {last['usd_brl_at']} ({last['quote_source'] or 'live'})"
                   + (f": {last['quote_note']}" if last["quote_note"] else ""))
     print(f"month {report['month']}: {report['month_runs']} runs, US$ {report['month_usd']:.4f}, "
-          f"R$ {report['month_brl']:.2f}")
+          f"R$ {report['month_brl']:.2f}" + (f" (only the runs with a USD->BRL rate; without one: "
+                                              f"{', '.join(str(i) for i in report['month_runs_without_rate'])})"
+                                              if report["month_runs_without_rate"] else ""))
+    if report["month_runs_without_price"]:
+        print(f"  runs without a GPU price (GPU_HOURLY_USD was 0), not costed: "
+              f"{', '.join(str(i) for i in report['month_runs_without_price'])}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
@@ -240,7 +294,9 @@ def cmd_cost(args) -> int:
 def _add_train_parser(sub) -> None:
     from pipeline.train import TrainArgs  # light: no torch at import
 
-    p = sub.add_parser("train", help="train a LoRA adapter on the QA records (question + context -> answer)")
+    p = sub.add_parser("train", help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
+    p.add_argument("--what", choices=["auto", "reader", "llm"], default="auto",
+                   help="auto: the reader when ANSWER_STRATEGY=reader, else the LLM")
     defaults = TrainArgs()
     for name, value in vars(defaults).items():
         flag = "--" + name.replace("_", "-")
@@ -322,15 +378,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(args, settings) -> None:
+    """INFO on the console; the demo keeps its screen for the steps and answers (warnings only, the log in a file)."""
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if args.command == "demo" and not args.verbose:
+        log_file = settings.data_dir / "logs" / "demo.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        logging.basicConfig(level=level, format=LOG_FORMAT, handlers=[console, file_handler])
+        # No progress bars between the answers (huggingface_hub, transformers and tqdm read these at import).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    else:
+        logging.basicConfig(level=level, format=LOG_FORMAT)
     for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.documents import DocumentsError
+    from pipeline.redaction import install, secret_values
+
+    args = build_parser().parse_args(argv)
+    settings = _settings()
+    _configure_logging(args, settings)
+    install(secret_values(settings))  # no token or key in any log line or traceback
     if args.command != "push":  # push must reach the Hub
-        _offline_hub_for_local_models(_settings())
-    return args.func(args)
+        _offline_hub_for_local_models(settings)
+    try:
+        return args.func(args)
+    except DocumentsError as exc:  # no documents where they were expected: say where, never swap corpora
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

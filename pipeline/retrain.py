@@ -137,10 +137,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def train_in_subprocess(settings: Settings, args, run_dir: Path) -> dict:
-    """Run ``pipeline.train.main(args)`` in a child process at lower priority; its metadata, or RuntimeError."""
+def train_in_subprocess(settings: Settings, args, run_dir: Path, *, kind: str = "llm") -> dict:
+    """Run ``pipeline.train.main(args)`` (``kind="llm"``) or ``pipeline.reader_job.train_reader_run``
+    (``kind="reader"``) in a child process at lower priority; its metadata, or RuntimeError."""
     spec, out, logfile = run_dir / "train_spec.json", run_dir / "train_result.json", run_dir / "train.log"
-    spec.write_text(json.dumps({"args": asdict(args), "out": str(out)}), encoding="utf-8")
+    spec.write_text(json.dumps({"kind": kind, "args": asdict(args), "out": str(out)}), encoding="utf-8")
     env = {**os.environ, **settings_env(settings)}
     with logfile.open("w", encoding="utf-8") as log_handle:
         code = subprocess.call([sys.executable, "-m", "pipeline.retrain", "train-worker", str(spec)],
@@ -153,11 +154,16 @@ def train_in_subprocess(settings: Settings, args, run_dir: Path) -> dict:
 
 
 def _train_worker(spec_path: str) -> int:
-    from pipeline.train import TrainArgs, main
-
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = main(TrainArgs(**spec["args"]), settings=Settings())
+    if spec.get("kind") == "reader":
+        from pipeline.reader_job import ReaderRunArgs, train_reader_run
+
+        result = train_reader_run(Settings(), ReaderRunArgs(**spec["args"]))
+    else:
+        from pipeline.train import TrainArgs, main
+
+        result = main(TrainArgs(**spec["args"]), settings=Settings())
     Path(spec["out"]).write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
     return 0
 
@@ -235,7 +241,20 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
                           and cand["hit_at_k"] >= serv["hit_at_k"] - tol)
     result["index"] = {"candidate": cand, "serving": serv, "better_or_equal": ok}
 
-    if adapter_meta is not None:
+    if adapter_meta is not None and adapter_meta.get("kind") == "reader":
+        from pipeline.promote import load_serving_reader
+        from pipeline.reader import SpanReader
+
+        reader_settings = settings.model_copy(update={"answer_strategy": "reader"})
+        candidate = SpanReader.load(settings.reader_model, Path(adapter_meta["adapter_dir"]),
+                                    cache_dir=settings.model_cache_dir)
+        cand_r = score_answerer(Answerer(reader_settings, retriever=candidate_retriever, reader=candidate),
+                                unbiased, top_k=settings.top_k)
+        serv_r = score_answerer(Answerer(reader_settings, retriever=candidate_retriever,
+                                         reader=load_serving_reader(settings)), unbiased, top_k=settings.top_k)
+        result["adapter"] = {"by": "reader_f1", "candidate": cand_r["f1"], "serving": serv_r["f1"], "n": len(unbiased),
+                             "better_or_equal": (cand_r["f1"] or 0.0) >= (serv_r["f1"] or 0.0) - tol}
+    elif adapter_meta is not None:
         adapter_dir = Path(adapter_meta["adapter_dir"])
         current = serving_adapter(settings)
         if settings.answer_strategy == "generative" and settings.retrain_eval_generative:
@@ -324,6 +343,23 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
         def train() -> dict:
             if not settings.retrain_train:
                 return {"skipped": "RETRAIN_TRAIN=false"}
+            if settings.answer_strategy == "reader":  # the model that answers is the model that learns
+                from pipeline.reader_job import ReaderRunArgs, build_examples, read_review
+
+                documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
+                held = {str(r.get("id") or r.get("question")) for r in heldout_records(state["records"], 10 ** 9)}
+                _, counts = build_examples(state["records"], read_review(settings), documents, heldout_ids=held,
+                                           replay=0, seed=0)
+                if counts["positives"] + counts["negatives"] == 0:
+                    return {"skipped": "no citizen feedback to learn from yet"}
+                meta = train_in_subprocess(settings, ReaderRunArgs(max_steps=settings.retrain_max_steps),
+                                           run_dir, kind="reader")
+                state["adapter"] = meta
+                metrics = meta.get("metrics") or {}
+                return {"adapter": meta.get("version"), "run": meta.get("run_id"), "kind": "reader",
+                        "positives": metrics.get("positives"), "negatives": metrics.get("negatives"),
+                        "replay": metrics.get("replay"), "steps": metrics.get("steps"),
+                        "train_s": (meta.get("timings") or {}).get("wall_s"), "cost": meta.get("cost")}
             data = run_dir / "train_data.jsonl"
             _write_jsonl(data, state["records"])
             args = TrainArgs(model=settings.llm_model, data=str(data), max_steps=settings.retrain_max_steps,

@@ -30,6 +30,8 @@ def isolated_env(tmp_path, monkeypatch, model_cache_dir):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MODEL_CACHE_DIR", str(model_cache_dir))
+    # Tests answer from the bundled sample corpus, asked for by name (there is no silent fallback to it).
+    monkeypatch.setenv("DOCUMENTS_DIR", "sample")
     monkeypatch.chdir(tmp_path)  # a developer's .env in the repo root must not leak into tests
     get_settings.cache_clear()
     yield

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.terminal import run_chat
 from pipeline.service import Oraculo
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from storage.models import Feedback, Interaction
 
 
@@ -80,7 +80,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     assert "Quem pode se inscrever no POSCOMP?" not in questions
 
 
-def test_input_folder_is_used_and_empty_folder_falls_back(tmp_path, monkeypatch):
+def test_input_folder_is_used_and_an_empty_folder_is_an_error_not_the_sample_corpus(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -94,8 +94,16 @@ def test_input_folder_is_used_and_empty_folder_falls_back(tmp_path, monkeypatch)
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["generate-qa", "--input", str(empty), "--output", str(tmp_path / "qa")]) == 0
-    assert len(list((tmp_path / "qa").glob("*.jsonl"))) > 20  # the bundled sample corpus
+    (empty / "scan.pdf").write_bytes(b"%PDF-1.4")
+    capsys.readouterr()
+    assert main(["generate-qa", "--input", str(empty), "--output", str(tmp_path / "qa")]) == 2
+    err = capsys.readouterr().err
+    assert f"no readable .txt document in {empty}" in err and "scan.pdf: not a .txt file" in err
+    assert not list((tmp_path / "qa").glob("*.jsonl"))  # never the bundled sample corpus in its place
+    monkeypatch.setenv("DOCUMENTS_DIR", str(tmp_path / "nowhere"))
+    get_settings.cache_clear()
+    assert main(["index"]) == 2
+    assert f"documents folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
 
 
 def test_ask_rejects_empty_question(monkeypatch, tmp_path, capsys):

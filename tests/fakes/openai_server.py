@@ -9,6 +9,7 @@ and ``max_in_flight`` tells how many were ever served at the same time::
         fake.fail(429, headers={"retry-after": "1"})       # an error status, with headers
         fake.reply("{}", delay=3)                          # answer late (client timeouts)
         fake.empty_choices()                               # 200 with "choices": []
+        fake.raw("<html>Bad gateway</html>", "text/html")  # 200 with this body as it is (a proxy's page)
         client = openai.OpenAI(base_url=fake.base_url, api_key="sk-test")
 
 Run alone it serves until Ctrl-C, answering every request with pairs quoted from the prompt (for manual tries):
@@ -35,6 +36,7 @@ class Scripted:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     empty_choices: bool = False
+    raw_type: str | None = None  # send ``content`` as the whole body with this Content-Type
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 100, "completion_tokens": 20,
                                                  "total_tokens": 120})
 
@@ -79,6 +81,10 @@ class FakeOpenAI:
 
     def empty_choices(self) -> None:
         self._queue.append(Scripted(empty_choices=True))
+
+    def raw(self, body: str, content_type: str = "text/html") -> None:
+        """Queue a 200 whose body is ``body`` as it is, not a chat completion (a proxy's error page)."""
+        self._queue.append(Scripted(content=body, raw_type=content_type))
 
     def __enter__(self) -> "FakeOpenAI":
         self._thread.start()
@@ -127,6 +133,8 @@ class FakeOpenAI:
                     time.sleep(scripted.delay)
                 if scripted.status != 200:
                     return self._send(scripted.status, scripted.content or "{}", scripted.headers)
+                if scripted.raw_type:
+                    return self._send(200, scripted.content or "", {"Content-Type": scripted.raw_type})
                 choices = [] if scripted.empty_choices else [
                     {"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": scripted.content}}]
@@ -139,9 +147,10 @@ class FakeOpenAI:
                 data = body.encode("utf-8")
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    headers = dict(headers or {})
+                    self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
                     self.send_header("Content-Length", str(len(data)))
-                    for key, value in (headers or {}).items():
+                    for key, value in headers.items():
                         self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(data)

@@ -166,6 +166,13 @@ def test_empty_choice_list_is_a_malformed_reply(server, doc):
     assert result.error == "MalformedReply: reply has an empty 'choices' list" and result.items == []
 
 
+def test_a_body_that_is_not_json_is_a_precise_malformed_reply(server, doc):
+    server.raw("<html><body>502 Bad Gateway</body></html>", "text/html")
+    result = make_generator(server).generate_chunk(doc, chunk_document(doc)[0])
+    assert result.error == ("MalformedReply: server replied with a body that is not JSON: "
+                            "'<html><body>502 Bad Gateway</body></html>'") and result.items == []
+
+
 def test_server_refusing_json_schema_is_asked_with_json_object(server, doc):
     server.fail(400, "response_format json_schema not supported")
     server.reply(pairs_reply(("Qual é o valor da bolsa?", "R$ 700,00")))

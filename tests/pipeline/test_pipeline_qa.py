@@ -223,7 +223,8 @@ def test_job_reads_utf8_and_latin1_and_reports_empty_and_binary_files(tmp_path):
     (docs / "EMPTY.txt").write_bytes(b"  \n")
     (docs / "BINARY.txt").write_bytes(bytes(range(256)) * 4)
     summary = generate_qa_job(Settings(DATA_DIR=tmp_path / "data"), input_dir=docs, output_dir=tmp_path / "qa")
-    assert summary.unreadable == ["BINARY.txt", "EMPTY.txt"] and "unreadable: EMPTY.txt" in summary.format()
+    assert summary.unreadable == ["BINARY.txt (looks binary)", "EMPTY.txt (empty)"]
+    assert "unreadable: EMPTY.txt (empty)" in summary.format()
     answers = {r["document"]: r["answer"] for r in load_qa_records(tmp_path / "qa")}
     assert answers["LATIN1"] == "A contribuição anual é de R$ 50,00."
     assert answers["UTF8"] == "A taxa de inscrição é de R$ 100,00."

@@ -1,0 +1,226 @@
+"""One training run of the reader's adapter from what citizens taught: `oraculo train` and the nightly job.
+
+Examples come from the QA records the loop already keeps (``pipeline.jobs.qa_records``):
+
+- validated 👍 answers (``generator == "feedback"``): the question over the passage it was answered from, the
+  answer at its recorded ``span`` — positives;
+- every 👎 answer of the review file (``exports/feedback_review.jsonl``): the question over its passage, the
+  rejected span as a *negative* (unlikelihood, :func:`pipeline.reader_train.reader_loss`), never a positive;
+- a replay sample of the other QA records (generated or hand-written, located in their passage), at most
+  ``replay`` per feedback example, so one night's few votes do not pull the reader away from everything else.
+
+Records held out for the evaluation (:func:`pipeline.retrain.heldout_records`) are never trained on. The run
+continues the serving reader adapter (else the shipped one), is recorded as a ``training_runs`` row with its
+cost, and writes ``DATA_DIR/models/adapters/<version>/`` (adapter + ``metadata.json`` with ``kind: reader``)
+atomically; promotion and hot reload are ``pipeline.promote``'s.
+
+Example::
+
+    from pipeline.reader_job import ReaderRunArgs, train_reader_run
+    metadata = train_reader_run(settings, ReaderRunArgs(max_steps=40))
+    metadata["adapter_dir"], metadata["metrics"]["examples"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.reader_train import QAExample, ReaderTrainArgs, locate_answer
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REVIEW_FILE = "feedback_review.jsonl"
+_CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
+
+
+@dataclass
+class ReaderRunArgs:
+    max_steps: int = 60          # optimiser steps (few: a night's votes are few)
+    epochs: float = 4.0          # passes over the examples, capped by max_steps
+    batch_size: int = 8
+    lr: float = 2e-4             # lower than the first training: the adapter is refined, not relearned
+    replay: int = 2              # other QA records mixed in per feedback example
+    seed: int = 0
+    precision: str = "auto"
+
+
+def _chunk_offsets(chunk_id: str) -> tuple[int, int] | None:
+    match = _CHUNK_SPAN.search(chunk_id or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _context(record_or_source: dict, documents: dict[str, str]) -> tuple[str, int] | None:
+    """The passage text (as it is today) and its offset in the document, from a chunk id."""
+    chunk_id = str(record_or_source.get("chunk_id") or "")
+    offsets = _chunk_offsets(chunk_id)
+    document = str(record_or_source.get("document") or chunk_id.rsplit(":", 1)[0])
+    text = documents.get(document)
+    if offsets is None or text is None or offsets[1] > len(text):
+        return None
+    return text[offsets[0]:offsets[1]], offsets[0]
+
+
+def _located(answer: str, context: str, offset: int, span) -> int | None:
+    if isinstance(span, (list, tuple)) and len(span) == 2 and context[span[0] - offset:span[1] - offset] == answer:
+        return span[0] - offset
+    return locate_answer(context, answer, None)
+
+
+def positive_examples(records: list[dict], documents: dict[str, str]) -> list[QAExample]:
+    out = []
+    for record in records:
+        found = _context(record, documents)
+        answer = str(record.get("answer") or "").strip()
+        if found is None or not answer or not record.get("question"):
+            continue
+        context, offset = found
+        start = _located(answer, context, offset, record.get("span"))
+        if start is not None:
+            out.append(QAExample(record["question"], context, start, context[start:start + len(answer)]))
+    return out
+
+
+def negative_examples(review: list[dict], documents: dict[str, str]) -> list[QAExample]:
+    """The 👎 answers (more 👎 than 👍) as rejected spans in their passage."""
+    out = []
+    for record in review:
+        if record.get("abstained") or (record.get("down") or 0) <= (record.get("up") or 0):
+            continue
+        sources = record.get("sources") or []
+        answer = str(record.get("answer") or "").strip()
+        if not sources or not answer or not record.get("question"):
+            continue
+        found = _context(sources[0], documents)
+        if found is None:
+            continue
+        context, offset = found
+        start = _located(answer, context, offset, sources[0].get("span"))
+        if start is not None:
+            out.append(QAExample(record["question"], context, rejected=(start, start + len(answer))))
+    return out
+
+
+def read_review(settings: Settings) -> list[dict]:
+    path = settings.exports_dir / REVIEW_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                log.warning("%s:%d: not JSON, skipped", path, number)
+    return out
+
+
+def build_examples(records: list[dict], review: list[dict], documents: dict[str, str], *, heldout_ids: set,
+                   replay: int, seed: int) -> tuple[list[QAExample], dict]:
+    """Positives (👍), negatives (👎) and the replay sample; held-out records never enter."""
+    train = [r for r in records if str(r.get("id") or r.get("question")) not in heldout_ids]
+    feedback = [r for r in train if r.get("generator") == "feedback"]
+    others = [r for r in train if r.get("generator") != "feedback"]
+    positives = positive_examples(feedback, documents)
+    negatives = negative_examples(review, documents)
+    rng = random.Random(seed)
+    rng.shuffle(others)
+    budget = replay * max(len(positives) + len(negatives), 1)
+    replayed = positive_examples(others[:budget * 2], documents)[:budget]
+    examples = positives + negatives + replayed
+    rng.shuffle(examples)
+    return examples, {"positives": len(positives), "negatives": len(negatives), "replay": len(replayed)}
+
+
+def initial_adapter(settings: Settings) -> Path | None:
+    """What the run continues: the serving reader adapter, else the configured one."""
+    from pipeline.promote import adapter_kind, serving_adapter
+    from pipeline.reader import SHIPPED_ADAPTER
+
+    serving = serving_adapter(settings)
+    if serving is not None and adapter_kind(serving) == "reader":
+        return serving
+    if settings.reader_adapter == "none":
+        return None
+    if settings.reader_adapter == "shipped":
+        return SHIPPED_ADAPTER if (SHIPPED_ADAPTER / "adapter_config.json").is_file() else None
+    return Path(settings.reader_adapter)
+
+
+def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, records: list[dict] | None = None,
+                     review: list[dict] | None = None) -> dict:
+    """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
+    when there is no feedback to learn from."""
+    from pipeline import jobs
+    from pipeline.cost import run_cost
+    from pipeline.reader_train import main as train_main
+    from pipeline.retrain import heldout_records
+    from storage import repository
+    from storage.db import Database
+
+    args = args or ReaderRunArgs()
+    started = time.perf_counter()
+    records = jobs.qa_records(settings) if records is None else records
+    review = read_review(settings) if review is None else review
+    documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
+    heldout = {str(r.get("id") or r.get("question")) for r in heldout_records(records, 10 ** 9)}
+    examples, counts = build_examples(records, review, documents, heldout_ids=heldout, replay=args.replay,
+                                      seed=args.seed)
+    if counts["positives"] + counts["negatives"] == 0:
+        raise ValueError("no citizen feedback to learn from yet (no 👍 or 👎 answer located in its passage)")
+    digest = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:16]
+    database = Database(settings.database_url)
+    database.upgrade()
+    with database.session() as session:
+        run_id = repository.create_training_run(session, base_model=f"reader:{settings.reader_model}",
+                                                data_hash=digest, n_examples=len(examples),
+                                                gpu_hourly_usd=settings.gpu_hourly_usd).id
+    version = f"reader-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
+    final = settings.models_dir / "adapters" / version
+    staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
+    init = initial_adapter(settings)
+    try:
+        per_epoch = max(1, -(-len(examples) // args.batch_size))
+        epochs = min(args.epochs, args.max_steps / per_epoch)
+        report = train_main(ReaderTrainArgs(
+            output_dir=staging, examples=examples, base=settings.reader_model, init_adapter=init,
+            cache_dir=settings.model_cache_dir, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed, precision=args.precision, log_every=10))
+        wall = time.perf_counter() - started
+        cost = run_cost(settings, seconds=wall)
+        metrics = {"examples": len(examples), **counts, "steps": report.steps, "train_loss_last": report.final_loss,
+                   "train_s": report.seconds, "precision": report.precision}
+        metadata = {"kind": "reader", "version": version, "run_id": run_id, "base_model": settings.reader_model,
+                    "init_adapter": str(init) if init else None, "data": {"hash": digest},
+                    "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
+                    "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        staging.rename(final)
+        metadata["adapter_dir"] = str(final)
+        with database.session() as session:
+            repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
+                                           metrics=metrics, n_examples=len(examples),
+                                           usd_brl=cost.quote.rate if cost.quote else None,
+                                           usd_brl_at=cost.quote.at if cost.quote else None,
+                                           cost_usd=cost.usd, cost_brl=cost.brl)
+        log.info("reader run %s: adapter %s (%s)", run_id, final, counts)
+        return metadata
+    except BaseException as exc:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        with database.session() as session:
+            repository.finish_training_run(session, run_id=run_id, status="failed",
+                                           error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        database.dispose()
