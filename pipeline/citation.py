@@ -50,8 +50,12 @@ def _section_parts(section: str) -> tuple[str, dict[str, str]]:
     return heading, levels
 
 
-def _clip_heading(heading: str) -> str:
-    heading = " ".join(heading.split())
+def _clip_heading(heading: str, title: str = "") -> str:
+    """The heading part of a label: without the document's own title (the citation names it already), its
+    last two levels ("CAPÍTULO II — Do Benefício"), at most MAX_HEADING_CHARS."""
+    parts = [" ".join(p.split()) for p in heading.split(" — ") if p.strip()]
+    parts = [p for p in parts if p.casefold() != " ".join(title.split()).casefold()] or parts[-1:]
+    heading = " — ".join(parts[-2:])
     if len(heading) <= MAX_HEADING_CHARS:
         return heading
     cut = heading[:MAX_HEADING_CHARS].rsplit(" ", 1)[0]
@@ -76,7 +80,8 @@ def section_at(chunk, offset: int) -> str:
         if level in ("art", "item"):
             levels = {}
         levels[level] = label
-    parts = [_clip_heading(heading)] if heading else []
+    clipped = _clip_heading(heading, getattr(chunk, "title", "")) if heading else ""
+    parts = [clipped] if clipped else []
     parts += [levels[k] for k in (*_LEVELS, "item") if k in levels]
     return " > ".join(parts)
 
