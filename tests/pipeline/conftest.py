@@ -46,7 +46,7 @@ def sample_qa_records(sample_documents, session_settings):
 
 @pytest.fixture(scope="session")
 def sample_index(sample_chunks, sample_qa_records, session_settings):
-    """The sample corpus indexed with the embedded MiniLM: ``IndexInfo``."""
+    """The sample corpus indexed with the embedded e5-small: ``IndexInfo``."""
     return build_index(sample_chunks, qa_records=sample_qa_records, embedding_model="embedded",
                        index_root=session_settings.index_dir)
 
@@ -67,7 +67,7 @@ def tiny_llm_dir(tmp_path_factory) -> Path:
     from pipeline.embeddings import resolve_embedding_model
 
     folder = tmp_path_factory.mktemp("models") / "tiny-llama"
-    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model("embedded"))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model("minilm"))
     tokenizer.chat_template = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
                                "{% if add_generation_prompt %}[assistant]{% endif %}")
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

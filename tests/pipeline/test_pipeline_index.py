@@ -169,8 +169,8 @@ def test_vectors_of_another_precision_are_never_reused(tmp_path):
     chunks = small_chunks()
     first = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path,
                         embedding_dtype="int8")
-    assert json.loads((first.path / "meta.json").read_text())["embedding_identity"] == "embedded@int8"
+    assert json.loads((first.path / "meta.json").read_text())["embedding_identity"] == "e5-small-enpt@int8"
     other = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path,
                         embedding_dtype="float32")
     assert other.n_embedded == len(chunks)  # float32 vectors computed anew, not mixed with int8 ones
-    assert json.loads((other.path / "meta.json").read_text())["embedding_identity"] == "embedded"
+    assert json.loads((other.path / "meta.json").read_text())["embedding_identity"] == "e5-small-enpt"

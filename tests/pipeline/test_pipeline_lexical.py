@@ -77,3 +77,11 @@ def test_vectorised_build_gives_bm25s_own_scores():
         theirs = reference.get_scores_from_ids([reference.vocab_dict[w] for w in words])
         np.testing.assert_array_equal(mine, theirs)
         assert mine.max() > 0
+
+
+def test_words_typed_without_accents_give_the_same_tokens():
+    from pipeline.lexical import tokenize
+
+    accented = "responsável experiência matrícula inscrições informação disponível incluído possuía através"
+    assert tokenize(accented) == tokenize(fold(accented))
+    assert tokenize("Inscrição") == tokenize("inscricoes") == tokenize("INSCRIÇÕES")

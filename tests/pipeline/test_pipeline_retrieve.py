@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipeline.chunking import chunk_document
@@ -61,6 +63,19 @@ def test_load_refuses_a_missing_index_or_another_embedding_model(tmp_path, sessi
         Retriever.load(tmp_path, embedding_model="embedded")
     with pytest.raises(ValueError, match="rebuild"):
         Retriever.load(session_settings.index_dir, embedding_model="intfloat/multilingual-e5-small")
+    with pytest.raises(ValueError, match="rebuild"):  # the other embedded model: same dimension, other vectors
+        Retriever.load(session_settings.index_dir, embedding_model="minilm")
+
+
+def test_an_index_of_the_old_embedded_minilm_is_refused_not_mixed(tmp_path):
+    """Before e5, "embedded" meant MiniLM: an index built then (identity "embedded@onnx-int8") must not load."""
+    doc = next(d for d in load_documents(None) if d.name == "MEC")
+    info = build_index(chunk_document(doc)[:3], qa_records=[], embedding_model="minilm", index_root=tmp_path)
+    meta = json.loads((info.path / "meta.json").read_text())
+    meta.update(embedding_model="embedded", embedding_identity="embedded@onnx-int8")
+    (info.path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="rebuild"):
+        Retriever.load(tmp_path, embedding_model="embedded")
 
 
 def test_hits_carry_both_scores_and_weights_change_the_fusion(retriever):
