@@ -27,6 +27,8 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 SANE_RANGE = (1.0, 30.0)  # BRL per USD; anything outside is a broken answer, not an exchange rate
+# A quote stamped later than now (plus clock skew between us and the API) is broken, never "live".
+FUTURE_SKEW_S = 3600.0
 CACHE_FILE = "usd_brlt.json"
 
 
@@ -57,8 +59,18 @@ def _cache_path(settings: Settings) -> Path:
     return settings.data_dir / "cache" / CACHE_FILE
 
 
+def _check_not_future(at: datetime, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    if (at - now).total_seconds() > FUTURE_SKEW_S:
+        raise ValueError(f"quote stamped in the future ({at.isoformat(timespec='seconds')})")
+    return at
+
+
 def parse_quote(payload: object) -> tuple[float, datetime]:
-    """(rate, timestamp) from AwesomeAPI's ``{"USDBRLT": {"ask": "5.71", "timestamp": "1732500000", ...}}``."""
+    """(rate, timestamp) from AwesomeAPI's ``{"USDBRLT": {"ask": "5.71", "timestamp": "1732500000", ...}}``.
+
+    A timestamp later than now (beyond FUTURE_SKEW_S of clock skew) is refused like any broken answer.
+    """
     if not isinstance(payload, dict) or not isinstance(payload.get("USDBRLT"), dict):
         raise ValueError("no USDBRLT object in the answer")
     body = payload["USDBRLT"]
@@ -69,7 +81,7 @@ def parse_quote(payload: object) -> tuple[float, datetime]:
         at = datetime.fromtimestamp(int(body["timestamp"]), tz=timezone.utc)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         at = datetime.now(timezone.utc)
-    return rate, at
+    return rate, _check_not_future(at)
 
 
 def fetch_quote(url: str, *, timeout_s: float) -> tuple[float, datetime]:
@@ -91,7 +103,9 @@ def _read_cache(settings: Settings) -> Quote | None:
         rate = float(data["rate"])
         if not SANE_RANGE[0] <= rate <= SANE_RANGE[1]:
             return None
-        return Quote(rate=rate, at=datetime.fromisoformat(data["at"]), source="cache")
+        at = datetime.fromisoformat(data["at"])
+        at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        return Quote(rate=rate, at=_check_not_future(at), source="cache")
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -134,8 +148,27 @@ def run_cost(settings: Settings, *, seconds: float) -> Cost:
     return Cost(seconds=seconds, hourly_usd=hourly, usd=usd, brl=usd * quote.rate if quote else None, quote=quote)
 
 
+def _cost_interrupted(settings: Settings, runs: list) -> None:
+    """Give the runs just found interrupted a USD->BRL rate (the storage layer has no network)."""
+    priced = [r for r in runs if (r.cost_usd or 0) > 0 and r.usd_brl is None]
+    quote = usd_brl_quote(settings) if priced else None
+    for run in priced:
+        if quote is None:
+            continue
+        run.usd_brl, run.usd_brl_at, run.cost_brl = quote.rate, quote.at, run.cost_usd * quote.rate
+        run.metrics = {**(run.metrics or {}), "quote_source": quote.source, "quote_note": quote.note}
+    for run in runs:
+        log.warning("training run %s was left running by a process that is gone: marked interrupted after %.0f s",
+                    run.id, run.duration_s or 0)
+
+
 def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
-    """The last run's cost and the total of the current month (in ``settings.timezone``)."""
+    """The last run's cost and the total of the current month (in ``settings.timezone``).
+
+    Runs left 'running' by a dead process are marked 'interrupted' first and costed for the time they ran
+    (with today's quote). ``month_brl`` only adds up the runs that have a USD->BRL rate:
+    ``month_runs_without_rate`` lists the ids of those that cost dollars but have none.
+    """
     from zoneinfo import ZoneInfo
 
     from storage import repository
@@ -147,6 +180,7 @@ def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
     try:
         database.upgrade()
         with database.session() as session:
+            _cost_interrupted(settings, repository.interrupt_stale_training_runs(session))
             runs = repository.list_training_runs(session, limit=100_000)
             month = [r for r in runs if r.started_at.astimezone(zone).strftime("%Y-%m") == now.strftime("%Y-%m")]
             last = runs[0] if runs else None
@@ -155,6 +189,9 @@ def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
                 "month_usd": sum(r.cost_usd or 0.0 for r in month),
                 "month_brl": sum(r.cost_brl or 0.0 for r in month),
                 "month_runs_without_brl": sum(1 for r in month if r.cost_brl is None and r.status != "running"),
+                "month_runs_without_rate": sorted(r.id for r in month if r.status != "running"
+                                                  and r.cost_brl is None and (r.cost_usd or 0) > 0),
+                "month_runs_interrupted": sorted(r.id for r in month if r.status == "interrupted"),
                 "last": None if last is None else {
                     "id": last.id, "status": last.status, "started_at": last.started_at.isoformat(),
                     "duration_s": last.duration_s, "cost_usd": last.cost_usd, "cost_brl": last.cost_brl,

@@ -280,6 +280,10 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
             run_id = repository.create_training_run(session, base_model=args.model, data_hash=digest,
                                                     n_examples=len(train) + len(val),
                                                     gpu_hourly_usd=settings.gpu_hourly_usd).id
+    from pipeline.runs import Heartbeat
+
+    # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
+    heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
     version = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
     work = settings.data_dir / "training" / f"run-{run_id}"
     adapters = settings.models_dir / "adapters"
@@ -453,4 +457,6 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
                                                error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         database.dispose()

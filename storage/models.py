@@ -46,7 +46,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TRAINING_STATUSES = ("running", "succeeded", "failed")
+# "interrupted": the process died without closing its run (kill -9, power cut), found at the next start.
+TRAINING_STATUSES = ("running", "succeeded", "failed", "interrupted")
 HASH_LENGTH = 64  # hex digest of HMAC-SHA256
 
 
@@ -158,7 +159,7 @@ class TrainingRun(Base):
 
     __tablename__ = "training_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'interrupted')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -177,6 +178,10 @@ class TrainingRun(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     cost_brl: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # Who runs it and when it last said so: a 'running' row whose process is gone is stale.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"TrainingRun(id={self.id!r}, status={self.status!r}, base_model={self.base_model!r})"

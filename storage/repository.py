@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -47,7 +49,11 @@ from storage.models import (
 )
 
 VOTES = (1, -1)
-FINISHED_STATUSES = tuple(s for s in TRAINING_STATUSES if s != "running")
+FINISHED_STATUSES = tuple(s for s in TRAINING_STATUSES if s not in ("running", "interrupted"))
+# A running row with no sign of life for this long, from a process this machine cannot check, is stale.
+# Training processes beat every HEARTBEAT_S (pipeline/runs.py), so this is many missed beats.
+HEARTBEAT_S = 60.0
+STALE_AFTER_S = 15 * 60.0
 
 
 # -- users ------------------------------------------------------------------------------------------------
@@ -253,14 +259,71 @@ def _as_utc(moment: datetime | None) -> datetime | None:
 def create_training_run(session: Session, *, base_model: str, data_hash: str | None = None,
                         n_examples: int | None = None, gpu_hourly_usd: float | None = None,
                         started_at: datetime | None = None) -> TrainingRun:
-    """Open a run in status 'running'; finish it with finish_training_run."""
+    """Open a run in status 'running', owned by this process (host, pid); finish it with finish_training_run.
+
+    Runs left 'running' by a dead process are marked 'interrupted' first (interrupt_stale_training_runs).
+    """
     if not base_model:
         raise ValueError("base_model must be set")
+    interrupt_stale_training_runs(session)
+    started = _as_utc(started_at) or utcnow()
     run = TrainingRun(status="running", base_model=base_model, data_hash=data_hash, n_examples=n_examples,
-                      gpu_hourly_usd=gpu_hourly_usd, started_at=_as_utc(started_at) or utcnow())
+                      gpu_hourly_usd=gpu_hourly_usd, started_at=started, host=socket.gethostname()[:255],
+                      pid=os.getpid(), heartbeat_at=started)
     session.add(run)
     session.flush()
     return run
+
+
+def beat_training_run(session: Session, *, run_id: int, at: datetime | None = None) -> None:
+    """Record that the run's process is alive (its heartbeat); a finished run is left as it is."""
+    run = session.get(TrainingRun, run_id)
+    if run is not None and run.status == "running":
+        run.heartbeat_at = _as_utc(at) or utcnow()
+        session.flush()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def interrupt_stale_training_runs(session: Session, *, now: datetime | None = None, host: str | None = None,
+                                  pid_alive=_pid_alive, stale_after_s: float = STALE_AFTER_S) -> list[TrainingRun]:
+    """Mark 'interrupted' the running rows whose process is gone, and cost them for the time they ran.
+
+    On this host a row is stale when its pid is no longer alive; a row of another host (or without a pid)
+    when its last heartbeat is older than ``stale_after_s``. The time it ran is up to its last heartbeat
+    (at most HEARTBEAT_S short); cost_usd follows from its GPU price, cost_brl is left unknown (no quote here).
+    """
+    now = _as_utc(now) or utcnow()
+    host = host or socket.gethostname()[:255]
+    stale = []
+    for run in session.scalars(select(TrainingRun).where(TrainingRun.status == "running")):
+        last = _as_utc(run.heartbeat_at) or _as_utc(run.started_at)
+        if run.host == host and run.pid is not None:  # this machine can ask the process itself
+            gone = run.pid != os.getpid() and not pid_alive(run.pid)
+        else:
+            gone = (now - last).total_seconds() > stale_after_s
+        if not gone:
+            continue
+        run.status = "interrupted"
+        run.finished_at = last
+        run.duration_s = max(0.0, (last - _as_utc(run.started_at)).total_seconds())
+        run.error = (f"interrupted: process {run.pid} on {run.host} stopped without closing the run "
+                     f"(last sign of life {last.isoformat(timespec='seconds')}; found {now.isoformat(timespec='seconds')})")
+        if run.gpu_hourly_usd is not None:
+            run.cost_usd = run.duration_s / 3600.0 * run.gpu_hourly_usd
+            run.cost_brl = run.cost_usd * run.usd_brl if run.usd_brl is not None else None
+        stale.append(run)
+    if stale:
+        session.flush()
+    return stale
 
 
 def finish_training_run(session: Session, *, run_id: int, status: str, finished_at: datetime | None = None,
@@ -279,7 +342,8 @@ def finish_training_run(session: Session, *, run_id: int, status: str, finished_
     run = session.get(TrainingRun, run_id)
     if run is None:
         raise LookupError(f"no training run {run_id}")
-    if run.status != "running":
+    # 'interrupted' was a guess from outside (no heartbeat for a while): the process itself has the last word.
+    if run.status not in ("running", "interrupted"):
         raise ValueError(f"training run {run_id} already finished ({run.status})")
     run.status = status
     run.finished_at = _as_utc(finished_at) or utcnow()

@@ -1,7 +1,8 @@
 """A fake AwesomeAPI (``/json/last/USD-BRLT``) on 127.0.0.1, for the real ``requests`` client.
 
 ``mode``: ``"normal"`` (a well-formed quote of ``rate``), ``"down"`` (HTTP 503), ``"malformed"`` (not JSON),
-``"absurd"`` (a well-formed answer with an impossible rate). Every request path is recorded::
+``"absurd"`` (a well-formed answer with an impossible rate), ``"future"`` (a plausible rate stamped in the
+year 2100). Every request path is recorded::
 
     with FakeAwesomeAPI(rate=5.71) as fake:
         requests.get(fake.url, timeout=5).json()["USDBRLT"]["ask"]   # '5.71'
@@ -14,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TIMESTAMP = 1764000000  # 2025-11-24T16:00:00Z
+FUTURE_TIMESTAMP = 4102444800  # 2100-01-01T00:00:00Z
 
 
 class FakeAwesomeAPI:
@@ -42,9 +44,10 @@ class FakeAwesomeAPI:
             return 503, "Service Unavailable"
         if self.mode == "malformed":
             return 200, '{"USDBRLT": {"ask": "5.7'  # cut in the middle
-        rate = self.rate if self.mode == "normal" else 98765.0
+        rate = self.rate if self.mode in ("normal", "future") else 98765.0
+        stamp = FUTURE_TIMESTAMP if self.mode == "future" else TIMESTAMP
         quote = {"code": "USD", "codein": "BRLT", "name": "Dólar Americano/Real Brasileiro Turismo",
-                 "bid": f"{rate - 0.2:.4f}", "ask": f"{rate:.4f}", "timestamp": str(TIMESTAMP),
+                 "bid": f"{rate - 0.2:.4f}", "ask": f"{rate:.4f}", "timestamp": str(stamp),
                  "create_date": "2025-11-24 13:00:00"}
         return 200, json.dumps({"USDBRLT": quote})
 

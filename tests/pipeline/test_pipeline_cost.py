@@ -29,7 +29,7 @@ def test_live_quote_prices_the_run_and_is_cached(tmp_path):
     assert (settings.data_dir / "cache" / "usd_brlt.json").is_file()
 
 
-@pytest.mark.parametrize("mode", ["down", "malformed", "absurd"])
+@pytest.mark.parametrize("mode", ["down", "malformed", "absurd", "future"])
 def test_a_broken_api_falls_back_to_the_last_known_quote_and_says_so(tmp_path, mode):
     with FakeAwesomeAPI(rate=5.25) as fake:
         settings = _settings(tmp_path, fake.url, GPU_HOURLY_USD=1.0)
@@ -41,7 +41,7 @@ def test_a_broken_api_falls_back_to_the_last_known_quote_and_says_so(tmp_path, m
     assert cost.quote.rate == pytest.approx(5.25) and cost.brl == pytest.approx(5.25)
 
 
-@pytest.mark.parametrize("mode", ["down", "malformed", "absurd"])
+@pytest.mark.parametrize("mode", ["down", "malformed", "absurd", "future"])
 def test_without_a_cache_the_configured_fallback_is_used(tmp_path, mode):
     with FakeAwesomeAPI(mode=mode) as fake:
         quote = usd_brl_quote(_settings(tmp_path, fake.url, USD_BRL_FALLBACK=6.0))
@@ -100,3 +100,45 @@ def test_cli_cost_prints_the_last_run_and_the_month(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "R$ 2.75" in out and "(cache): API fora" in out
     assert json.loads(out.strip().splitlines()[-1])["month_brl"] == pytest.approx(2.75)
+
+
+def test_a_quote_stamped_in_the_future_is_never_live(tmp_path):
+    with FakeAwesomeAPI(rate=5.5, mode="future") as fake:
+        settings = _settings(tmp_path, fake.url, GPU_HOURLY_USD=1.0)
+        assert usd_brl_quote(settings) is None  # refused, and nothing known to fall back on
+    cache = settings.data_dir / "cache" / "usd_brlt.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"rate": 5.0, "at": "2100-01-01T00:00:00+00:00"}), encoding="utf-8")
+    with FakeAwesomeAPI(mode="down") as fake:
+        assert usd_brl_quote(_settings(tmp_path, fake.url, USD_BRL_FALLBACK=6.0)).source == "fallback"
+
+
+def _runs(settings, *specs):
+    database = Database(settings.database_url)
+    database.upgrade()
+    ids = []
+    with database.session() as session:
+        for started, usd, brl in specs:
+            run = repository.create_training_run(session, base_model="embedded", started_at=started)
+            repository.finish_training_run(session, run_id=run.id, status="succeeded", cost_usd=usd, cost_brl=brl,
+                                           usd_brl=None if brl is None else brl / usd)
+            ids.append(run.id)
+    database.dispose()
+    return ids
+
+
+def test_the_month_total_says_which_runs_lack_a_rate(tmp_path, monkeypatch, capsys):
+    from bot.cli import main as cli_main
+    from pipeline.settings import get_settings
+
+    settings = _settings(tmp_path, "http://127.0.0.1:9/none", TIMEZONE="UTC")
+    now = datetime.now(timezone.utc)
+    priced, unpriced = _runs(settings, (now, 1.0, 5.0), (now, 2.0, None))
+    report = cost_report(settings)
+    assert report["month_brl"] == pytest.approx(5.0) and report["month_usd"] == pytest.approx(3.0)
+    assert report["month_runs_without_rate"] == [unpriced]
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TIMEZONE", "UTC")
+    get_settings.cache_clear()
+    assert cli_main(["cost"]) == 0
+    assert f"only the runs with a USD->BRL rate; without one: {unpriced}" in capsys.readouterr().out

@@ -41,7 +41,7 @@ def _diff(url: str, metadata: sa.MetaData) -> list:
 def test_upgrade_head_then_downgrade_base(db_url):
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0002"
+    assert migrate.current(db_url) == migrate.head() == "0003"
     assert _tables(db_url) == TABLES | {"alembic_version"}
 
     migrate.downgrade(db_url)
@@ -104,7 +104,7 @@ def test_database_upgrade_works_in_memory():
     database = Database("sqlite://")
     try:
         database.upgrade()
-        assert database.current_revision() == "0002"
+        assert database.current_revision() == "0003"
         with database.session() as session:
             assert session.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one() == 0
     finally:
@@ -124,7 +124,7 @@ def test_alembic_command_line_from_another_directory(tmp_path):
 
     result = alembic("-x", f"url={url}", "upgrade", "head")
     assert result.returncode == 0, result.stderr
-    assert migrate.current(url) == "0002"
+    assert migrate.current(url) == "0003"
 
     result = alembic("downgrade", "base", DATABASE_URL=url)
     assert result.returncode == 0, result.stderr
