@@ -283,9 +283,9 @@ def cmd_cost(args) -> int:
           f"R$ {report['month_brl']:.2f}" + (f" (only the runs with a USD->BRL rate; without one: "
                                               f"{', '.join(str(i) for i in report['month_runs_without_rate'])})"
                                               if report["month_runs_without_rate"] else ""))
-    if report["month_runs_without_price"]:
-        print(f"  runs without a GPU price (GPU_HOURLY_USD was 0), not costed: "
-              f"{', '.join(str(i) for i in report['month_runs_without_price'])}")
+    if report["month_runs_interrupted"]:
+        print(f"  interrupted (process gone, costed up to its last heartbeat): "
+              f"{', '.join(str(i) for i in report['month_runs_interrupted'])}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
