@@ -21,6 +21,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -100,3 +101,71 @@ def evaluate_retrieval(settings, *, squad: Path, corpus: Path | None = None, off
     return {**{key: round(value, 4) for key, value in retrieval_metrics(ranks).items()},
             "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
             "build_s": round(build_s, 2), "n_docs": len(data.paragraphs), "n_queries": len(data.questions)}
+
+
+# --- passages of long documents ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PassageQuestion:
+    """A question about a long document: the passage that answers is the chunk holding ``span``."""
+
+    question: str
+    document: str
+    span: tuple[int, int]  # of the answer, in the document's text
+    title: str
+
+
+def long_documents(path: Path, *, join_articles: bool = True) -> tuple[list[tuple[str, str, str]],
+                                                                      list[PassageQuestion]]:
+    """Documents ``(name, title, text)`` and questions of a SQuAD v1.1 file, one document per article (its
+    paragraphs joined by blank lines, answer offsets moved accordingly) when ``join_articles``, else one per
+    paragraph. FaQuAD's articles become documents of a few pages; a file whose contexts are whole documents
+    (scripts/bench_data/citizen*) is read as it is."""
+    import json
+
+    articles = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    documents, questions = [], []
+    for a, article in enumerate(articles):
+        title = article.get("title", f"doc{a}")
+        parts, offset = [], 0
+        for p, paragraph in enumerate(article["paragraphs"]):
+            context = paragraph["context"]
+            if not join_articles:
+                parts, offset = [], 0
+            for qa in paragraph["qas"]:
+                answer = qa["answers"][0]
+                start = offset + answer["answer_start"]
+                name = f"a{a}" if join_articles else f"a{a}p{p}"
+                questions.append(PassageQuestion(qa["question"], name, (start, start + len(answer["text"])), title))
+            parts.append(context)
+            offset += len(context) + 2
+            if not join_articles:
+                documents.append((f"a{a}p{p}", title, context))
+        if join_articles:
+            documents.append((f"a{a}", title, "\n\n".join(parts)))
+    return documents, questions
+
+
+def document_chunks(documents: Sequence[tuple[str, str, str]], *, max_chars: int = 900) -> list[Chunk]:
+    """The product's own chunks (:func:`pipeline.chunking.chunk_document`) of ``(name, title, text)`` documents."""
+    from pipeline.chunking import chunk_document
+    from pipeline.documents import Document
+
+    return [chunk for name, title, text in documents
+            for chunk in chunk_document(Document(name=name, title=title, text=text, path=Path(name), sha256=""),
+                                        max_chars=max_chars)]
+
+
+def rank_passages(retriever, questions: Sequence[PassageQuestion], *, k: int = 10,
+                  vectors: np.ndarray | None = None) -> tuple[list[int], list[int]]:
+    """1-based rank of the first chunk holding each answer (``MISS`` when not in the top ``k``), and of the
+    first chunk of the right document."""
+    passage_ranks, document_ranks = [], []
+    for i, question in enumerate(questions):
+        hits = retriever.search(question.question, k, query_vector=None if vectors is None else vectors[i:i + 1])
+        start, end = question.span
+        passage_ranks.append(next((r for r, h in enumerate(hits, 1) if h.chunk.document == question.document
+                                   and h.chunk.start < end and h.chunk.end > start), MISS))
+        document_ranks.append(next((r for r, h in enumerate(hits, 1) if h.chunk.document == question.document),
+                                   MISS))
+    return passage_ranks, document_ranks

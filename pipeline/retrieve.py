@@ -51,6 +51,9 @@ QUESTION_WEIGHT = 0.85
 # overlap between the query and the document title, added with this weight (the sum is rescaled to 0-1).
 # Neutral on FaQuAD's tuning half (nDCG@10 0.932 for 0 to 0.15), it ranks "Onde é sediada a UFMS?" in UFMS.
 TITLE_WEIGHT = 0.1
+# Long documents: a chunk's score plus this weight times the best score among its document's candidates (the
+# sum rescaled to 0-1), so a passage of a document that matches well elsewhere too ranks above a lone match.
+DOCUMENT_WEIGHT = 0.0
 CANDIDATE_DEPTH = 100  # entries taken from each retriever before fusion
 RERANK_DEPTH = 20
 
@@ -64,6 +67,7 @@ class RetrievalOptions:
     query_expansion: str = QUERY_EXPANSION
     question_weight: float = QUESTION_WEIGHT
     title_weight: float = TITLE_WEIGHT
+    document_weight: float = DOCUMENT_WEIGHT
     depth: int = CANDIDATE_DEPTH
     reranker_model: str | None = None
     rerank_depth: int = RERANK_DEPTH
@@ -74,7 +78,7 @@ class RetrievalOptions:
     def from_settings(cls, settings) -> "RetrievalOptions":
         return cls(dense_weight=settings.dense_weight, dense_floor=settings.dense_floor,
                    query_expansion=settings.query_expansion, question_weight=settings.question_weight,
-                   title_weight=settings.title_weight,
+                   title_weight=settings.title_weight, document_weight=settings.document_weight,
                    reranker_model=settings.reranker_model or None, rerank_depth=settings.rerank_depth,
                    query_threads=settings.query_threads)
 
@@ -116,6 +120,8 @@ class Retriever:
         self._titles = [tokenize(t) for t in titles]
         title_index = {t: i for i, t in enumerate(titles)}
         self._entry_title = np.array([title_index[chunks[e["chunk_id"]].title] for e in entries], dtype=np.int64)
+        documents = {name: i for i, name in enumerate(sorted({c.document for c in chunks.values()}))}
+        self._entry_document = np.array([documents[chunks[e["chunk_id"]].document] for e in entries], dtype=np.int64)
         self._embedder = embedder
         self.options = options or RetrievalOptions()
         self._reranker = None
@@ -239,6 +245,11 @@ class Retriever:
             title = self._lexical.overlap(query, [self._titles[i] for i in title_ids])[inverse]
             fused = (fused + opts.title_weight * title) / (1.0 + opts.title_weight)
         fused = np.where(self._is_question[rows], fused * opts.question_weight, fused)
+        if opts.document_weight > 0:
+            documents, inverse = np.unique(self._entry_document[rows], return_inverse=True)
+            best_of_document = np.zeros(len(documents), dtype=fused.dtype)
+            np.maximum.at(best_of_document, inverse, fused)
+            fused = (fused + opts.document_weight * best_of_document[inverse]) / (1.0 + opts.document_weight)
         best: dict[str, Hit] = {}
         for i in np.argsort(-fused, kind="stable"):
             row = int(rows[i])

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/abbreviations.py) for BM25, and also for the dense model.")
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
     title_weight: float = Field(default=0.1, ge=0, le=1, description="weight of the query's overlap with a document's title.")
+    document_weight: float = Field(default=0.0, ge=0, le=1, description="weight of the best score of a chunk's document added to the chunk's own (long documents).")
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
     rerank_depth: int = Field(default=20, ge=1, le=200)
     query_threads: int = Field(default=1, ge=0, le=64, description="torch threads to embed one query (0 = torch default).")

@@ -55,3 +55,29 @@ def test_cli_prints_json_last(tmp_path, sample_documents, monkeypatch, capsys):
         get_settings.cache_clear()
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert set(json.loads(last)) == KEYS
+
+
+def test_long_documents_join_articles_and_keep_answer_offsets(tmp_path):
+    from pathlib import Path
+
+    from pipeline.eval_retrieval import document_chunks, long_documents
+
+    first = "A matrícula é feita na secretaria. " * 20 + "O prazo termina em 10 de março."
+    second = "A biblioteca abre às 8h. " * 30 + "O empréstimo dura 7 dias."
+    data = [{"title": "Guia", "paragraphs": [
+        {"context": first, "qas": [{"id": "1", "question": "ate quando?",
+                                    "answers": [{"text": "10 de março", "answer_start": first.index("10 de")}]}]},
+        {"context": second, "qas": [{"id": "2", "question": "quantos dias?",
+                                     "answers": [{"text": "7 dias", "answer_start": second.index("7 dias")}]}]}]}]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    documents, questions = long_documents(Path(path))
+    ((name, title, text),) = documents
+    assert [text[q.span[0]:q.span[1]] for q in questions] == ["10 de março", "7 dias"]
+    assert all(q.document == name for q in questions) and title == "Guia"
+    chunks = document_chunks(documents, max_chars=300)
+    assert len(chunks) > 2 and all(text[c.start:c.end] == c.text for c in chunks)
+    holding = [c for c in chunks if c.start <= questions[1].span[0] < c.end]
+    assert len(holding) == 1 and "7 dias" in holding[0].text
+    per_paragraph, _ = long_documents(Path(path), join_articles=False)
+    assert [t for _, _, t in per_paragraph] == [first, second]

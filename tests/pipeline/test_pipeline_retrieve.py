@@ -131,3 +131,27 @@ def test_a_query_naming_a_document_prefers_its_chunks(retriever):
         retriever.options = original
     with_title = retriever.search("Onde é sediada a UFMS?", k=3)
     assert without.chunk.id in {h.chunk.id for h in with_title}  # the title only reorders what BM25 found
+
+
+def test_document_weight_favours_a_passage_whose_document_matches_elsewhere_too(tmp_path):
+    """Long documents: with DOCUMENT_WEIGHT a chunk borrows from its document's best candidate."""
+    import dataclasses
+
+    from pipeline.chunking import Chunk
+
+    texts = [("EDITAL", "O edital do concurso de professores: inscrições pela internet."),
+             ("EDITAL", "Concurso de professores: a prova objetiva tem 40 questões."),
+             ("AVISO", "A prova de direção do concurso de motoristas será no sábado.")]
+    chunks = [Chunk(id=f"{d}:{i}", document=d, title="Documento", text=t, start=0, end=len(t))
+              for i, (d, t) in enumerate(texts)]
+    build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)
+    retriever = Retriever.load(tmp_path, embedding_model="embedded")
+    retriever.options = dataclasses.replace(retriever.options, dense_weight=0.0, title_weight=0.0)
+    query = "como é a prova do concurso de professores"
+    plain = retriever.search(query, k=3)
+    retriever.options = dataclasses.replace(retriever.options, document_weight=0.5)
+    boosted = retriever.search(query, k=3)
+    assert {h.chunk.id for h in boosted} == {h.chunk.id for h in plain}
+    assert boosted[0].chunk.document == "EDITAL" and max(h.score for h in boosted) <= 1.0
+    by_id = {h.chunk.id: h.score for h in boosted}
+    assert by_id["EDITAL:1"] > by_id["AVISO:2"]
