@@ -42,7 +42,8 @@ from pipeline.documents import Document
 from pipeline.qa_openai import ChunkResult, OpenAIQAGenerator, parse_pairs_json  # noqa: F401 (re-exported)
 from pipeline.qa_structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
 from pipeline.qa_templates import questions_for_sentence
-from pipeline.qa_validate import check_record, content_tokens, document_type, pair_tags, validate_records
+from pipeline.qa_validate import (check_record, content_tokens, document_type, find_answer_span, pair_tags,
+                                  validate_records)
 from storage.export import atomic_write_text, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
@@ -398,7 +399,10 @@ def read_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) ->
 
     Every line goes through the rules of generation (:func:`pipeline.qa_validate.check_record`; with
     ``documents`` = ``{name: text}`` also support by the source and a known document) and near-duplicates are
-    dropped; each problem is ``"<file>:<line>: <reason>"``. ``qa_dir`` may be one ``.jsonl`` file.
+    dropped; each problem is ``"<file>:<line>: <reason>"``. ``qa_dir`` may be one ``.jsonl`` file. Lines must
+    be UTF-8: one that is not (a file saved as Latin-1) is a problem, never read with replacement characters.
+    With ``documents``, a record without ``span`` gets the place where its answer occurs in the text, so the
+    index can put its question next to the right passage; one whose answer does not occur there is a problem.
     """
     qa_dir = Path(qa_dir)
     if qa_dir.is_file():
@@ -410,33 +414,45 @@ def read_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) ->
     records, problems = [], []
     seen: dict[str, list] = {}
     for path in files:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problems.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
-                    continue
-                if not isinstance(record, dict):
-                    problems.append(f"{path}:{lineno}: not a JSON object")
-                    continue
-                document = record.get("document")
-                if not isinstance(document, str) or not document.strip():
-                    problems.append(f"{path}:{lineno}: missing or empty 'document'")
-                    continue
-                if documents is not None and document not in documents:
-                    problems.append(f"{path}:{lineno}: unknown document {document!r}")
-                    continue
-                text = documents[document] if documents is not None else None
-                reasons = check_record(record, text)
-                if not reasons:
-                    (_, reasons), = validate_records([record], text, seen.setdefault(document, []))
-                if reasons:
-                    problems.append(f"{path}:{lineno}: {'; '.join(reasons)}")
-                    continue
-                records.append(record)
+        for lineno, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                f"{exc.start + 1}; the file looks saved as Latin-1/CP1252: save it as UTF-8)")
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                problems.append(f"{path}:{lineno}: not a JSON object")
+                continue
+            document = record.get("document")
+            if not isinstance(document, str) or not document.strip():
+                problems.append(f"{path}:{lineno}: missing or empty 'document'")
+                continue
+            if documents is not None and document not in documents:
+                problems.append(f"{path}:{lineno}: unknown document {document!r}")
+                continue
+            text = documents[document] if documents is not None else None
+            reasons = check_record(record, text)
+            if not reasons and text is not None and record.get("span") is None:
+                place = find_answer_span(record["answer"], text)
+                if place is None:
+                    reasons = ["no 'span', and the answer does not occur as written in the document "
+                               "(copy it from the text, or give \"span\": [start, end])"]
+                else:
+                    record = {**record, "span": list(place)}
+            if not reasons:
+                (_, reasons), = validate_records([record], text, seen.setdefault(document, []))
+            if reasons:
+                problems.append(f"{path}:{lineno}: {'; '.join(reasons)}")
+                continue
+            records.append(record)
     return records, problems
 
 

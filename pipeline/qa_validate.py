@@ -3,7 +3,9 @@
 Pure functions over plain records (the dicts of ``data_qa/*.jsonl``), so generated pairs and pairs people write by
 hand go through the same rules. A pair is valid only when
 
-- it has a question (at least three words) and an answer, and its ``span`` lies inside the document;
+- it has a question (three words to ``MAX_QUESTION_CHARS`` characters) and an answer, and its ``span`` lies
+  inside the document (a hand-written pair without one gets the place where its answer occurs, see
+  :func:`find_answer_span`);
 - its answer is supported by ``document_text[start:end]``: the normalised answer occurs there, or at least
   ``MIN_TOKEN_OVERLAP`` of its content words do;
 - its question is not a near-duplicate of an earlier valid question about the same document (token Jaccard >=
@@ -30,6 +32,7 @@ MIN_TOKEN_OVERLAP = 0.8
 NEAR_DUPLICATE_JACCARD = 0.85
 SAME_SPAN_JACCARD = 0.6
 MIN_QUESTION_WORDS = 3
+MAX_QUESTION_CHARS = 500  # citizens' questions are a sentence or two; anything longer is a paste gone wrong
 MAX_ANSWER_CHARS = 1500
 
 _STOPWORDS = {"a", "o", "as", "os", "de", "da", "do", "das", "dos", "e", "em", "no", "na", "nos", "nas", "um",
@@ -94,8 +97,10 @@ def check_record(record: dict, document_text: str | None) -> list[str]:
         return ["missing or empty 'question'"]
     if not isinstance(answer, str) or not answer.strip():
         return ["missing or empty 'answer'"]
+    if len(question) > MAX_QUESTION_CHARS:
+        return [f"question too long ({len(question)} characters, at most {MAX_QUESTION_CHARS})"]
     if len(question.split()) < MIN_QUESTION_WORDS:
-        reasons.append("question too short")
+        reasons.append(f"question too short ({len(question.split())} words, at least {MIN_QUESTION_WORDS})")
     if len(answer) > MAX_ANSWER_CHARS:
         reasons.append("answer too long")
     if normalise(question) == normalise(answer):
@@ -115,6 +120,18 @@ def check_record(record: dict, document_text: str | None) -> list[str]:
         if score < MIN_TOKEN_OVERLAP:
             reasons.append(f"answer not supported by its source span (overlap {score:.2f})")
     return reasons
+
+
+def find_answer_span(answer: str, document_text: str) -> tuple[int, int] | None:
+    """Where ``answer`` occurs in the document: exactly, else ignoring case and runs of white space; ``None``."""
+    start = document_text.find(answer.strip())
+    if answer.strip() and start >= 0:
+        return start, start + len(answer.strip())
+    words = answer.split()
+    if not words:
+        return None
+    match = re.search(r"\s+".join(re.escape(w) for w in words), document_text, flags=re.IGNORECASE)
+    return (match.start(), match.end()) if match else None
 
 
 def validate_records(records: list[dict], document_text: str | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from sqlalchemy import select
@@ -128,3 +129,83 @@ def test_db_upgrade_and_current(tmp_path, monkeypatch, capsys):
     assert main(["db", "upgrade"]) == 0
     out = capsys.readouterr().out
     assert "database at revision" in out and "None" not in out
+
+
+def test_generate_qa_exits_non_zero_when_every_request_failed(tmp_path, monkeypatch, capsys):
+    from tests.fakes.openai_server import FakeOpenAI
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "EDITAL.txt").write_text("As inscrições vão de 1º a 15 de março, na Secretaria Acadêmica.\n\n"
+                                     "A taxa de inscrição é de R$ 100,00.", encoding="utf-8")
+    with FakeOpenAI() as fake:  # nothing queued, no default: every request gets a 500
+        for name, value in {"DATA_DIR": str(tmp_path / "data"), "QA_GENERATOR": "openai",
+                            "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test-key-123",
+                            "OPENAI_MAX_RETRIES": "0"}.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        assert main(["generate-qa", "--input", str(docs)]) == 1
+    captured = capsys.readouterr()
+    assert "error: all 1 QA requests failed, no pair generated (first: InternalServerError" in captured.err
+    assert "sk-test-key-123" not in captured.out + captured.err
+
+
+def test_bot_with_a_rejected_token_says_so_without_printing_it(tmp_path, monkeypatch, capfd, caplog):
+    import asyncio
+    import threading
+
+    from tests.fakes.oraculo import FakeOraculo
+    from tests.fakes.telegram_server import FakeTelegramServer
+
+    token = "987654:AAH-the-real-secret-token"
+    loop = asyncio.new_event_loop()
+    server = FakeTelegramServer()  # knows another token: answers 401 to this one, as Telegram does
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
+    try:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+        monkeypatch.setenv("TELEGRAM_BASE_URL", server.base_url)
+        service = type("WarmFakeOraculo", (FakeOraculo,), {"warm_up": lambda self: None})()  # no model to load
+        monkeypatch.setattr("pipeline.service.Oraculo.from_settings", classmethod(lambda cls, s: service))
+        get_settings.cache_clear()
+        with caplog.at_level(logging.DEBUG):
+            assert main(["bot"]) == 2
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+    captured = capfd.readouterr()
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in captured.err
+    everything = captured.out + captured.err + caplog.text
+    assert token not in everything and "AAH-the-real-secret" not in everything
+
+
+def test_secrets_are_redacted_from_log_lines_and_tracebacks(monkeypatch):
+    from pipeline.redaction import MASK, RedactingFilter, install, secret_values
+    from pipeline.settings import Settings
+
+    settings = Settings(TELEGRAM_BOT_TOKEN="111:secret-bot-token", OPENAI_API_KEY="sk-open-secret",
+                        DATABASE_URL="postgresql+psycopg://oraculo:db-password-1@host/db")
+    secrets = secret_values(settings)
+    assert set(secrets) == {"111:secret-bot-token", "sk-open-secret", "db-password-1"}
+    record = logging.LogRecord("telegram", logging.ERROR, __file__, 1, "POST %s failed", ("/bot111:secret-bot-token/getMe",),
+                               None)
+    try:
+        raise RuntimeError("key sk-open-secret refused")
+    except RuntimeError:
+        import sys
+        record.exc_info = sys.exc_info()
+    RedactingFilter(secrets).filter(record)
+    text = logging.Formatter().format(record)
+    assert "secret-bot-token" not in text and "sk-open-secret" not in text
+    assert f"/bot{MASK}/getMe" in text and f"key {MASK} refused" in record.exc_text
+    written = []
+    monkeypatch.setattr("sys.excepthook", lambda *a: None)
+    monkeypatch.setattr("sys.stderr", type("W", (), {"write": lambda self, t: written.append(t)})())
+    install(secrets)
+    import sys
+    try:
+        raise ValueError("token 111:secret-bot-token")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert "111:secret-bot-token" not in "".join(written) and MASK in "".join(written)

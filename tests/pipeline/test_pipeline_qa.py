@@ -278,3 +278,43 @@ def test_index_job_reads_hand_written_pairs_against_the_documents(tmp_path, capl
         records = qa_records(settings)
     assert [r["question"] for r in records] == ["Quanto custa a inscrição?"]
     assert "meus.jsonl:2: answer not found in the document" in caplog.text
+
+
+def test_hand_written_pairs_without_span_are_placed_and_reach_the_index(tmp_path, caplog):
+    from pipeline.chunking import chunk_document
+    from pipeline.documents import Document
+    from pipeline.index import _question_entries
+
+    text = "Edital de bolsas.\n\nA taxa de inscrição é de R$ 100,00.\n\nO prazo de recurso é de dez dias úteis."
+    doc = Document(name="EDITAL", title="Edital", text=text, path=tmp_path / "EDITAL.txt", sha256="x")
+    lines = [{"question": "Quanto custa a inscrição?", "answer": "R$ 100,00", "document": "EDITAL"},
+             {"question": "Qual é o prazo de recurso?", "answer": "dez  DIAS úteis", "document": "EDITAL"},
+             {"question": "Qual é o prazo da matrícula?", "answer": "dez dias uteis", "document": "EDITAL"}]
+    (tmp_path / "meus.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\n",
+                                         encoding="utf-8")
+    records, problems = read_qa_records(tmp_path, documents={"EDITAL": text})
+    assert [text[slice(*r["span"])] for r in records] == ["R$ 100,00", "dez dias úteis"]
+    assert problems == [f"{tmp_path / 'meus.jsonl'}:3: no 'span', and the answer does not occur as written in the "
+                        "document (copy it from the text, or give \"span\": [start, end])"]
+    entries, unplaced = _question_entries(records, chunk_document(doc))
+    assert unplaced == 0 and len(entries) == 2  # none silently dropped from the index
+
+
+def test_a_latin1_jsonl_is_reported_line_by_line_not_read_with_replacement_characters(tmp_path):
+    good = json.dumps({"question": "Quanto custa a inscrição?", "answer": "R$ 100,00", "document": "EDITAL"},
+                      ensure_ascii=False)
+    (tmp_path / "latin1.jsonl").write_bytes(good.replace("Quanto custa", "A inscrição é gratuita? Quanto custa")
+                                            .encode("latin-1") + b"\n" + good.encode("ascii", "replace") + b"\n")
+    records, problems = read_qa_records(tmp_path)
+    assert len(records) == 1 and "\ufffd" not in json.dumps(records, ensure_ascii=False)
+    assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / 'latin1.jsonl'}:1: not UTF-8 (byte 0xe7")
+    assert "Latin-1" in problems[0]
+
+
+def test_a_huge_question_is_too_long_not_too_short(tmp_path):
+    from pipeline.qa_validate import MAX_QUESTION_CHARS, check_record
+
+    huge = "x" * 3_000_000
+    assert check_record({"question": huge, "answer": "R$ 100,00"}, None) == [
+        f"question too long (3000000 characters, at most {MAX_QUESTION_CHARS})"]
+    assert check_record({"question": "Prazo?", "answer": "dez dias"}, None) == ["question too short (1 words, at least 3)"]
