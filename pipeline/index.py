@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -141,6 +142,40 @@ def current_version(index_root: Path) -> str | None:
             logger.warning("CURRENT names %s but %s has no such index", version, index_root)
         return None
     return version
+
+
+BUILD_PREFIX = ".build-"  # + "<pid>-<random>": a version being written; renamed into place when whole
+LEFTOVER_BUILD_AGE_S = 6 * 3600  # a build folder without a pid (older Oráculo) this old is a leftover
+
+
+def _build_alive(folder: Path) -> bool:
+    pid = folder.name[len(BUILD_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit():
+        return time.time() - folder.stat().st_mtime < LEFTOVER_BUILD_AGE_S
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftover_builds(index_root: Path) -> list[str]:
+    """Remove the ``.build-*`` folders of builds whose process is gone (killed mid-build); their names."""
+    versions = Path(index_root) / VERSIONS_DIR
+    removed = []
+    for folder in versions.glob(BUILD_PREFIX + "*") if versions.is_dir() else []:
+        try:
+            if folder.is_dir() and not _build_alive(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        except OSError:  # removed meanwhile by another build
+            continue
+    if removed:
+        logger.warning("removed %d unfinished index build(s) left by a killed process: %s", len(removed),
+                       ", ".join(sorted(removed)))
+    return removed
 
 
 def _prune(index_root: Path, *, keep: int, protect: set[str]) -> None:
@@ -340,7 +375,8 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
             "unplaced_questions": unplaced, "content_hash": content_hash,
             "documents": sorted({c.document for c in chunks})}
 
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=versions))
+    remove_leftover_builds(index_root)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-", dir=versions))
     try:
         faiss.serialize_index(index).tofile(tmp / INDEX_FILE)  # bytes written by Python: any path works
         np.save(tmp / VECTORS_FILE, vectors)
