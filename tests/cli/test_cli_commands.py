@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 
 import pytest
@@ -209,3 +210,38 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(monkeypatch):
     except ValueError:
         sys.excepthook(*sys.exc_info())
     assert "111:secret-bot-token" not in "".join(written) and MASK in "".join(written)
+
+
+def test_demo_logs_to_a_file_and_shows_only_warnings_and_no_progress_bars(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import argparse, logging, os; from bot.cli import _configure_logging; from pipeline.settings import Settings; "
+            f"s = Settings(DATA_DIR={str(tmp_path / 'data')!r}); "
+            "_configure_logging(argparse.Namespace(command='demo', verbose=False), s); "
+            "logging.getLogger('pipeline.index').info('index built in 3.2s'); "
+            "logging.getLogger('pipeline.cost').warning('quote unavailable'); "
+            "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['TQDM_DISABLE'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]
+    assert "quote unavailable" in result.stderr and "index built" not in result.stderr
+    log = (tmp_path / "data" / "logs" / "demo.log").read_text(encoding="utf-8")
+    assert "index built in 3.2s" in log and "quote unavailable" in log
+
+
+def test_demo_copies_the_sample_corpus_only_into_an_empty_documents_folder(tmp_path, capsys):
+    from bot.cli import _demo_documents
+    from pipeline.documents import sample_corpus_dir
+
+    settings = Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR=tmp_path / "docs")
+    _demo_documents(settings)
+    assert "corpus de exemplo (UFMS, FaQuAD) copiado para" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == sorted(p.name for p in sample_corpus_dir().iterdir()
+                                                                           if p.is_file())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "EDITAL.txt").write_text("O prazo é de dez dias.", encoding="utf-8")
+    _demo_documents(Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR=mine))
+    assert f"documentos: {mine}" in capsys.readouterr().out and sorted(p.name for p in mine.iterdir()) == ["EDITAL.txt"]
