@@ -54,7 +54,7 @@ def _prepare(data_dir: Path, model: str):
     from pipeline.llm import resolve_llm
     from pipeline.settings import Settings
 
-    settings = Settings(DATA_DIR=data_dir)
+    settings = Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample")  # the bundled sample corpus, asked for
     if not qa_records(settings):
         generate_qa_job(settings)
     return settings, resolve_llm(model, models_dir=settings.models_dir)

@@ -130,7 +130,8 @@ async def run(args) -> dict:
             if (args.index_from / name).exists():
                 shutil.copytree(args.index_from / name, data_dir / name)
     async with FakeTelegramServer(failure_rate=args.failure_rate, seed=args.seed) as server:
-        settings = Settings(DATA_DIR=data_dir, TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_BASE_URL=server.base_url,
+        settings = Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample", TELEGRAM_BOT_TOKEN=server.token,
+                            TELEGRAM_BASE_URL=server.base_url,
                             ANSWER_STRATEGY=args.strategy, RATE_LIMIT_QUESTIONS=max(1000, args.questions))
         if args.canned:
             from tests.fakes.oraculo import CannedAnswerer
