@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 # the same share bounds the stray NUL bytes a text file may carry (one NUL in 11 KB of text is not binary).
 _MAX_CONTROL_SHARE = 0.01
 TITLE_MAX_CHARS = 90  # titles head every source shown to a citizen: keep them to one line
-SAMPLE = "sample"  # DOCUMENTS_DIR=sample: the bundled sample corpus, asked for by name
 
 
 class DocumentsError(ValueError):
@@ -70,7 +69,7 @@ class DocumentScan:
 
 @dataclass(frozen=True)
 class Document:
-    """One source document: ``name`` is the file stem and the key every other record refers to."""
+    """One source document: ``name`` (the file stem, with its subfolders) is the key every other record refers to."""
 
     name: str
     title: str
