@@ -40,3 +40,17 @@ def test_the_next_build_cleans_them(tmp_path):
     assert current_version(tmp_path) == info.version
     names = {p.name for p in (tmp_path / "versions").iterdir()}
     assert names == {info.version, folders["live"].name, folders["recent"].name}
+
+
+def test_a_question_left_out_of_the_index_is_named_with_the_reason(caplog):
+    import logging
+
+    from pipeline.index import _question_entries
+
+    doc = next(d for d in load_documents(None) if d.name == "MEC")
+    chunks = chunk_document(doc)[:1]
+    records = [{"id": "h9", "question": "Quando foi fundado o MEC?", "document": "MEC", "span": [10**6, 10**6 + 5]}]
+    with caplog.at_level(logging.WARNING, logger="pipeline.index"):
+        entries, unplaced = _question_entries(records, chunks)
+    assert (entries, unplaced) == ([], 1)
+    assert "question h9 (document 'MEC') left out of the index: its chunk_id and span match no passage" in caplog.text
