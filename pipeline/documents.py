@@ -158,7 +158,8 @@ _MARKUP = re.compile(r"^(#+|=+|\*+)\s*|\s*(#+|=+|\*+)$")
 def title_from_text(text: str, *, limit: int = TITLE_MAX_CHARS) -> str | None:
     """The document's own title: its first non-empty line when it reads as a heading, else ``None``.
 
-    ``"Edital nº 12/2025 — Concurso Público\\n\\nAs inscrições..."`` -> ``"Edital nº 12/2025 — Concurso Público"``.
+    ``"Edital nº 12/2025 — Concurso Público\\n\\nAs inscrições..."`` -> ``"Edital nº 12/2025 — Concurso
+    Público"``.
     A heading is short (at most 200 characters, cut to ``limit`` at a word with "…"), has letters, is followed
     by more text and does not end like a sentence; markdown ``#`` marks are dropped.
     """
@@ -286,7 +287,8 @@ def require_documents(scan: DocumentScan) -> DocumentScan:
     return scan
 
 
-def load_documents(folder: Path | None, *, follow_symlinks: bool = False, include_hidden: bool = False) -> list[Document]:
+def load_documents(folder: Path | None, *, follow_symlinks: bool = False,
+                   include_hidden: bool = False) -> list[Document]:
     """The documents under ``folder`` (see :func:`scan_documents`); ``None`` asks for the bundled sample corpus.
 
     Raises :class:`DocumentsError`, naming the folder and every file skipped, when there is no usable document.

@@ -104,8 +104,9 @@ def _question_entries(qa_records: list[dict], chunks: list[Chunk]) -> tuple[list
         chunk_id = _record_chunk_id(record, by_id, by_doc)
         if not question or chunk_id is None:
             unplaced += 1
-            logger.warning("question %s (document %r) left out of the index: %s", record.get("id") or repr(question[:60]),
-                           record.get("document"), "no question" if not question else
+            logger.warning("question %s (document %r) left out of the index: %s",
+                           record.get("id") or repr(question[:60]), record.get("document"),
+                           "no question" if not question else
                            "its chunk_id and span match no passage of the documents indexed")
             continue
         if (question.lower(), chunk_id) in seen:

@@ -158,10 +158,6 @@ class Settings(BaseSettings):
             from pipeline.documents import sample_corpus_dir
 
             self.documents_dir = sample_corpus_dir()
-        elif str(self.documents_dir) == "sample":  # asked for by name: never a silent fallback
-            from pipeline.documents import sample_corpus_dir
-
-            self.documents_dir = sample_corpus_dir()
         if self.model_cache_dir is None:
             self.model_cache_dir = self.data_dir / "models" / "cache"
         return self

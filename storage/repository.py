@@ -315,8 +315,8 @@ def interrupt_stale_training_runs(session: Session, *, now: datetime | None = No
         run.status = "interrupted"
         run.finished_at = last
         run.duration_s = max(0.0, (last - _as_utc(run.started_at)).total_seconds())
-        run.error = (f"interrupted: process {run.pid} on {run.host} stopped without closing the run "
-                     f"(last sign of life {last.isoformat(timespec='seconds')}; found {now.isoformat(timespec='seconds')})")
+        run.error = (f"interrupted: process {run.pid} on {run.host} stopped without closing the run (last sign "
+                     f"of life {last.isoformat(timespec='seconds')}; found {now.isoformat(timespec='seconds')})")
         if run.gpu_hourly_usd is not None:
             run.cost_usd = run.duration_s / 3600.0 * run.gpu_hourly_usd
             run.cost_brl = run.cost_usd * run.usd_brl if run.usd_brl is not None else None

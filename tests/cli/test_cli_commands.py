@@ -189,8 +189,8 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(monkeypatch):
                         DATABASE_URL="postgresql+psycopg://oraculo:db-password-1@host/db")
     secrets = secret_values(settings)
     assert set(secrets) == {"111:secret-bot-token", "sk-open-secret", "db-password-1"}
-    record = logging.LogRecord("telegram", logging.ERROR, __file__, 1, "POST %s failed", ("/bot111:secret-bot-token/getMe",),
-                               None)
+    record = logging.LogRecord("telegram", logging.ERROR, __file__, 1, "POST %s failed",
+                               ("/bot111:secret-bot-token/getMe",), None)
     try:
         raise RuntimeError("key sk-open-secret refused")
     except RuntimeError:
@@ -216,7 +216,8 @@ def test_demo_logs_to_a_file_and_shows_only_warnings_and_no_progress_bars(tmp_pa
     import subprocess
     import sys
 
-    code = ("import argparse, logging, os; from bot.cli import _configure_logging; from pipeline.settings import Settings; "
+    code = ("import argparse, logging, os; from bot.cli import _configure_logging; "
+            "from pipeline.settings import Settings; "
             f"s = Settings(DATA_DIR={str(tmp_path / 'data')!r}); "
             "_configure_logging(argparse.Namespace(command='demo', verbose=False), s); "
             "logging.getLogger('pipeline.index').info('index built in 3.2s'); "
