@@ -109,7 +109,8 @@ PRIVACY_NOTE = (
 
 def about(*, version: str, documents: int, strategy: str) -> str:
     """The /sobre message (HTML): where the answers come from and which version answers."""
-    mode = "extrativa (trechos dos documentos)" if strategy == "extractive" else "generativa (modelo de linguagem)"
+    mode = {"reader": "leitor (aponta o trecho do documento que responde)",
+            "extractive": "extrativa (trechos dos documentos)"}.get(strategy, "generativa (modelo de linguagem)")
     return (
         "<b>Sobre o Oráculo</b> 🔮\n\n"
         f"Respondo com base em {documents} documentos públicos oficiais (veja /documentos), sempre citando "

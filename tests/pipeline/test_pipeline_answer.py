@@ -26,12 +26,16 @@ def generative(settings: Settings, **overrides) -> Settings:
     return settings.model_copy(update={"answer_strategy": "generative", **overrides})
 
 
+def extractive(settings: Settings) -> Settings:
+    return settings.model_copy(update={"answer_strategy": "extractive"})
+
+
 POSCOMP_QUESTION = "Desde quando o POSCOMP passou a ser realizado no Peru?"  # FaQuAD; gold answer "2006"
 
 
 @pytest.mark.parametrize("question", [POSCOMP_QUESTION, "  desde quando o poscomp e realizado no peru "])
 def test_extractive_answer_quotes_the_right_document(session_settings, retriever, question):
-    answerer = Answerer(session_settings, retriever=retriever)
+    answerer = Answerer(extractive(session_settings), retriever=retriever)
     answer = answerer.answer(question)
     assert not answer.abstained and answer.strategy == "extractive" and answer.model_version == "extractive"
     first = answer.sources[0]
@@ -41,12 +45,12 @@ def test_extractive_answer_quotes_the_right_document(session_settings, retriever
     chunk = next(c for c in retriever.chunks if c.id == first.chunk_id)
     assert first.quote in chunk.text and len(first.quote) < len(chunk.text)  # a sentence, not the chunk
     assert answer.index_version == retriever.version and answer.latency_ms > 0
-    assert 0 < len(answer.sources) <= session_settings.top_k
+    assert 0 < len(answer.sources) <= extractive(session_settings).top_k
     assert len({s.chunk_id for s in answer.sources}) == len(answer.sources)
 
 
 def test_extractive_answer_picks_the_sentence_that_answers(session_settings, retriever):
-    answer = Answerer(session_settings, retriever=retriever).answer(
+    answer = Answerer(extractive(session_settings), retriever=retriever).answer(
         "Gestantes poderão ser ajudadas pelo regime de exercícios a partir de qual mês de gestação?")
     assert answer.sources[0].document == "EXERCICIOS_DOMICILIARES" and "oitavo mês" in answer.sources[0].quote
     assert answer.text in answer.sources[0].quote  # the span comes from the quoted sentence
@@ -54,8 +58,10 @@ def test_extractive_answer_picks_the_sentence_that_answers(session_settings, ret
 
 @pytest.mark.parametrize("question", ["Qual a receita de bolo de cenoura?", "Como trocar o óleo do carro?",
                                       "What is the weather today?", "O que é isso?"])
-def test_off_topic_questions_abstain(session_settings, retriever, question):
-    answer = Answerer(session_settings, retriever=retriever).answer(question)
+@pytest.mark.parametrize("strategy", ["reader", "extractive"])
+def test_off_topic_questions_abstain(session_settings, retriever, question, strategy):
+    settings = session_settings.model_copy(update={"answer_strategy": strategy})
+    answer = Answerer(settings, retriever=retriever).answer(question)
     assert answer.abstained and answer.text == "" and answer.sources == []
 
 
@@ -178,3 +184,34 @@ def test_refresh_switches_to_a_newer_index(tmp_path, sample_chunks):
     newer = build_index(sample_chunks[:4], qa_records=[], embedding_model="embedded",
                         index_root=settings.index_dir)
     assert answerer.refresh() is True and answerer.retriever.version == newer.version != old
+
+
+# --- the reader (the default strategy) ----------------------------------------------------------------------
+
+def test_reader_answer_is_a_span_quoted_in_its_sentence_from_its_one_source(session_settings, retriever,
+                                                                             sample_documents):
+    answer = Answerer(session_settings, retriever=retriever).answer(POSCOMP_QUESTION)
+    assert answer.strategy == "reader" and not answer.abstained and answer.model_version.startswith("reader")
+    assert "2006" in answer.text and len(answer.text) < 40
+    [source] = answer.sources  # only the source the answer uses
+    assert source.document == "POSCOMP" and answer.text in source.quote
+    text = next(d.text for d in sample_documents if d.name == source.document)
+    assert text[source.span[0]:source.span[1]] == answer.text  # the span points into the document
+
+
+def test_reader_never_gives_a_rejected_answer_again(session_settings, retriever):
+    from pipeline.fastpath import Rejected
+
+    answerer = Answerer(session_settings, retriever=retriever)
+    first = answerer.answer(POSCOMP_QUESTION)
+    again = answerer.answer(POSCOMP_QUESTION, rejected=[Rejected(first.sources[0].chunk_id, first.text)])
+    assert again.abstained or again.text != first.text
+    if not again.abstained and again.sources[0].chunk_id == first.sources[0].chunk_id:
+        a, b = again.sources[0].span, first.sources[0].span
+        assert a[1] <= b[0] or b[1] <= a[0]  # nor one overlapping its place
+
+
+def test_reader_abstains_below_its_threshold(session_settings, retriever):
+    strict = session_settings.model_copy(update={"reader_threshold": 1e6})
+    answer = Answerer(strict, retriever=retriever).answer(POSCOMP_QUESTION)
+    assert answer.abstained and answer.sources == [] and answer.strategy == "reader"

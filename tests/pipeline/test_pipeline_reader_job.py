@@ -1,0 +1,98 @@
+"""Training the reader from citizens' votes: examples, the recorded run, promotion and hot swap, merge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.reader_job import ReaderRunArgs, build_examples, negative_examples, positive_examples, train_reader_run
+from pipeline.settings import Settings
+
+DOC = "A UFMS tem sede em Campo Grande. A inscrição custa R$ 80,00 e vai até 10 de março."
+
+
+def _record(question, answer, *, rid, span=None, generator="feedback"):
+    return {"id": rid, "question": question, "answer": answer, "document": "edital",
+            "chunk_id": f"edital:0-{len(DOC)}", "span": span, "generator": generator}
+
+
+def test_positives_use_the_recorded_span_and_negatives_the_rejected_one():
+    at = DOC.index("Campo Grande")
+    [pos] = positive_examples([_record("Onde fica a sede?", "Campo Grande", rid="f1", span=[at, at + 12])],
+                              {"edital": DOC})
+    assert (pos.answer_start, pos.answer_text, pos.rejected) == (at, "Campo Grande", None)
+    review = [{"question": "Quanto custa?", "answer": "10 de março", "abstained": False, "up": 0, "down": 2,
+               "sources": [{"chunk_id": f"edital:0-{len(DOC)}", "document": "edital"}]}]
+    [neg] = negative_examples(review, {"edital": DOC})
+    assert neg.answer_start is None and DOC[neg.rejected[0]:neg.rejected[1]] == "10 de março"
+
+
+def test_a_disliked_answer_with_more_likes_or_a_vanished_passage_is_no_negative():
+    liked = {"question": "q", "answer": "Campo Grande", "up": 3, "down": 1, "abstained": False,
+             "sources": [{"chunk_id": f"edital:0-{len(DOC)}"}]}
+    gone = {**liked, "up": 0, "sources": [{"chunk_id": "outro:0-10"}]}
+    assert negative_examples([liked, gone], {"edital": DOC}) == []
+
+
+def test_held_out_records_never_train_and_replay_is_bounded():
+    records = [_record("Onde fica a sede?", "Campo Grande", rid="f1"),
+               _record("Quanto custa?", "R$ 80,00", rid="f2"),
+               *[_record(f"Pergunta gerada {i}?", "Campo Grande", rid=f"g{i}", generator="offline")
+                 for i in range(10)]]
+    examples, counts = build_examples(records, [], {"edital": DOC}, heldout_ids={"f2"}, replay=2, seed=0)
+    assert counts == {"positives": 1, "negatives": 0, "replay": 2}
+    assert all(e.question != "Quanto custa?" for e in examples)
+
+
+def test_no_feedback_means_no_run(tmp_path):
+    settings = Settings(DATA_DIR=tmp_path / "data")
+    with pytest.raises(ValueError, match="no citizen feedback"):
+        train_reader_run(settings, records=[], review=[])
+
+
+def test_a_run_is_recorded_promoted_and_served_without_restart(tmp_path, sample_documents, model_cache_dir):
+    from pipeline.answer import Answerer
+    from pipeline.merge import merge_run
+    from pipeline.promote import load_serving_reader, promote
+    from storage.db import Database
+    from storage.models import TrainingRun
+
+    doc = next(d for d in sample_documents if d.name == "POSCOMP")
+    at = doc.text.index("2006")
+    chunk_id = f"POSCOMP:{max(0, at - 200)}-{min(len(doc.text), at + 200)}"
+    records = [{"id": f"feedback-{i}", "question": q, "answer": "2006", "document": "POSCOMP",
+                "chunk_id": chunk_id, "span": [at, at + 4], "generator": "feedback"}
+               for i, q in enumerate(["Desde quando o POSCOMP é feito no Peru?", "Em que ano o POSCOMP chegou ao Peru?",
+                                      "Desde que ano há POSCOMP no Peru?", "Quando o Peru passou a ter POSCOMP?"])]
+    settings = Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR="sample")
+    meta = train_reader_run(settings, ReaderRunArgs(max_steps=2, batch_size=2, precision="fp32"),
+                            records=records, review=[])
+    adapter = settings.models_dir / "adapters" / meta["version"]
+    assert meta["adapter_dir"] == str(adapter) and (adapter / "adapter_model.safetensors").is_file()
+    stored = json.loads((adapter / "metadata.json").read_text(encoding="utf-8"))
+    from pipeline.retrain import heldout_records
+
+    trained = len(records) - len(heldout_records(records, 10 ** 9))
+    assert trained > 0 and stored["metrics"]["positives"] == trained  # held-out records never train
+    assert stored["kind"] == "reader" and stored["metrics"]["steps"] == 2
+    assert not [p for p in adapter.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    database = Database(settings.database_url)
+    with database.session() as session:
+        run = session.get(TrainingRun, meta["run_id"])
+        assert run.status == "succeeded" and run.adapter_path == str(adapter)
+    database.dispose()
+
+    before = load_serving_reader(settings)
+    assert before.version != meta["version"]
+    answerer = Answerer(settings, reader=before)
+    promote(settings, adapter_dir=adapter)
+    answerer.maybe_refresh()
+    assert answerer.reader.version == meta["version"]  # hot swap on the next question
+
+    merged = merge_run(settings, meta["version"])
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    model = AutoModelForQuestionAnswering.from_pretrained(merged)
+    assert AutoTokenizer.from_pretrained(merged)("query: teste")["input_ids"]
+    assert model.config.hidden_size == 384
