@@ -391,9 +391,11 @@ def _configure_logging(args, settings) -> None:
         console.setLevel(logging.WARNING)
         file_handler = logging.FileHandler(log_file, encoding="utf-8")
         logging.basicConfig(level=level, format=LOG_FORMAT, handlers=[console, file_handler])
-        # No progress bars between the answers (huggingface_hub, transformers and tqdm read these at import).
+        # No progress bars between the answers (huggingface_hub, transformers and tqdm read these at import), and
+        # no transformers load reports: its logger has a console handler of its own that our file never sees.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     else:
         logging.basicConfig(level=level, format=LOG_FORMAT)
     for noisy in ("httpx", "sentence_transformers", "transformers", "faiss", "alembic"):

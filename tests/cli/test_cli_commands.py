@@ -222,11 +222,13 @@ def test_demo_logs_to_a_file_and_shows_only_warnings_and_no_progress_bars(tmp_pa
             "_configure_logging(argparse.Namespace(command='demo', verbose=False), s); "
             "logging.getLogger('pipeline.index').info('index built in 3.2s'); "
             "logging.getLogger('pipeline.cost').warning('quote unavailable'); "
-            "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['TQDM_DISABLE'])")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+            "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['TQDM_DISABLE'], "
+            "os.environ['TRANSFORMERS_VERBOSITY'])")
+    quiet = ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "TRANSFORMERS_VERBOSITY")
+    env = {k: v for k, v in os.environ.items() if k not in quiet}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1", "1"]
+    assert result.stdout.split() == ["1", "1", "error"]
     assert "quote unavailable" in result.stderr and "index built" not in result.stderr
     log = (tmp_path / "data" / "logs" / "demo.log").read_text(encoding="utf-8")
     assert "index built in 3.2s" in log and "quote unavailable" in log
