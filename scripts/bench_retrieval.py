@@ -128,11 +128,29 @@ def faquad(squad: Path) -> dict:
         held_metrics, latencies = score(retriever, vectors, held, embed=True, **options)  # query embedded
         report[name] = {**options, "held_out": held_metrics,
                         "train": score(retriever, vectors, train, **options)[0],
-                        "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95)}
+                        "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
+                        "abstention": abstention(retriever, [data.questions[i].question for i in held])}
     return {"n_paragraphs": len(chunks), "n_train": len(train), "n_held_out": len(held),
             "build_s": {"e5": e5_build_s, "minilm": minilm_build_s}, "dense_floor": floor,
             "tuning_grid_ndcg@10": {f"{w}/{t}": v for (w, t), v in grid.items()},
             "best": {"dense_weight": best_w, "title_weight": best_t}, "systems": report, "load": load_average()}
+
+
+def abstention(retriever: Retriever, answerable: list[str]) -> dict:
+    """With the current options: share of held-out questions whose best fused score reaches MIN_RELEVANCE, and
+    share of off-topic questions (pipeline.eval_answers.OFF_TOPIC_QUESTIONS) below it."""
+    from pipeline.eval_answers import OFF_TOPIC_QUESTIONS
+    from pipeline.settings import Settings
+
+    threshold = Settings.model_fields["min_relevance"].default
+
+    def best(question: str) -> float:
+        hits = retriever.search(question, 1)
+        return hits[0].score if hits else 0.0
+
+    return {"min_relevance": threshold,
+            "answerable_kept": float(np.mean([best(q) >= threshold for q in answerable])),
+            "off_topic_refused": float(np.mean([best(q) < threshold for q in OFF_TOPIC_QUESTIONS]))}
 
 
 def passage_metrics(retriever: Retriever, questions, vectors=None) -> dict:

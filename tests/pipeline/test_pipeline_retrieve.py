@@ -90,10 +90,17 @@ def test_hits_carry_both_scores_and_weights_change_the_fusion(retriever):
         lexical_only = retriever.search(question, k=3)
         assert all(abs(h.score - h.lexical * (original.question_weight if h.via == "question" else 1)) < 1e-5
                    for h in lexical_only)
-        retriever.options = dataclasses.replace(original, dense_weight=1.0, title_weight=0.0)
+        retriever.options = dataclasses.replace(original, dense_weight=1.0, title_weight=0.0, dense_floor=0.0)
         dense_only = retriever.search(question, k=3)
         assert all(abs(h.score - h.dense * (original.question_weight if h.via == "question" else 1)) < 1e-5
                    for h in dense_only)
+        # Above DENSE_FLOOR the cosine is rescaled to 0-1 (e5's unrelated texts sit near 0.8).
+        retriever.options = dataclasses.replace(original, dense_weight=1.0, title_weight=0.0, dense_floor=0.8)
+        floored = retriever.search(question, k=3)
+        assert floored[0].score > 0
+        assert all(abs(h.score - max(0.0, (h.dense - 0.8) / 0.2) * (original.question_weight
+                                                                   if h.via == "question" else 1)) < 1e-4
+                   for h in floored)
     finally:
         retriever.options = original
 
