@@ -157,15 +157,18 @@ def document_chunks(documents: Sequence[tuple[str, str, str]], *, max_chars: int
 
 
 def rank_passages(retriever, questions: Sequence[PassageQuestion], *, k: int = 10,
-                  vectors: np.ndarray | None = None) -> tuple[list[int], list[int]]:
-    """1-based rank of the first chunk holding each answer (``MISS`` when not in the top ``k``), and of the
-    first chunk of the right document."""
-    passage_ranks, document_ranks = [], []
+                  vectors: np.ndarray | None = None, budget: int = 0) -> tuple[list[int], list[int], list[bool]]:
+    """1-based rank of the first chunk holding each answer (``MISS`` when not in the top ``k``), of the first
+    chunk of the right document, and whether the answer is within the first ``budget`` characters of the
+    retrieved chunks (what a reader of that many characters would see; chunk sizes compared fairly)."""
+    passage_ranks, document_ranks, within = [], [], []
     for i, question in enumerate(questions):
         hits = retriever.search(question.question, k, query_vector=None if vectors is None else vectors[i:i + 1])
         start, end = question.span
-        passage_ranks.append(next((r for r, h in enumerate(hits, 1) if h.chunk.document == question.document
-                                   and h.chunk.start < end and h.chunk.end > start), MISS))
+        rank = next((r for r, h in enumerate(hits, 1) if h.chunk.document == question.document
+                     and h.chunk.start < end and h.chunk.end > start), MISS)
+        passage_ranks.append(rank)
         document_ranks.append(next((r for r, h in enumerate(hits, 1) if h.chunk.document == question.document),
                                    MISS))
-    return passage_ranks, document_ranks
+        within.append(rank <= len(hits) and sum(len(h.chunk.text) for h in hits[:rank]) <= budget)
+    return passage_ranks, document_ranks, within

@@ -153,10 +153,13 @@ def abstention(retriever: Retriever, answerable: list[str]) -> dict:
             "off_topic_refused": float(np.mean([best(q) < threshold for q in OFF_TOPIC_QUESTIONS]))}
 
 
+READ_BUDGET = 2700  # characters a reader gets: 3 chunks of the default 900
+
+
 def passage_metrics(retriever: Retriever, questions, vectors=None) -> dict:
-    passage, document = rank_passages(retriever, questions, vectors=vectors)
+    passage, document, within = rank_passages(retriever, questions, vectors=vectors, budget=READ_BUDGET)
     return {"passage": retrieval_metrics(passage), "document_r@1": retrieval_metrics(document)["recall@1"],
-            "n": len(questions)}
+            f"answer_in_first_{READ_BUDGET}_chars": float(np.mean(within)), "n": len(questions)}
 
 
 def long_docs(squad: Path, fusion: dict) -> dict:

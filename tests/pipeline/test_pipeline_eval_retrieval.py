@@ -81,3 +81,29 @@ def test_long_documents_join_articles_and_keep_answer_offsets(tmp_path):
     assert len(holding) == 1 and "7 dias" in holding[0].text
     per_paragraph, _ = long_documents(Path(path), join_articles=False)
     assert [t for _, _, t in per_paragraph] == [first, second]
+
+
+def test_rank_passages_finds_the_chunk_holding_the_answer(tmp_path):
+    from pathlib import Path
+
+    from pipeline.eval_retrieval import MISS, document_chunks, long_documents, rank_passages
+    from pipeline.index import build_index
+    from pipeline.retrieve import Retriever
+
+    text = ("Art. 1º A biblioteca abre de segunda a sexta, das 8h às 18h.\n\n"
+            "Art. 2º O empréstimo de livros dura 7 dias e pode ser renovado duas vezes.\n\n"
+            "Art. 3º A multa por atraso é de R$ 1,00 por dia e por livro.")
+    data = [{"title": "Regulamento", "paragraphs": [{"context": text, "qas": [
+        {"id": "1", "question": "qual a multa por atraso na devolucao?",
+         "answers": [{"text": "R$ 1,00 por dia", "answer_start": text.index("R$ 1,00")}]}]}]}]
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    documents, questions = long_documents(Path(path))
+    chunks = document_chunks(documents, max_chars=80)
+    assert len(chunks) == 3
+    build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path / "index")
+    retriever = Retriever.load(tmp_path / "index", embedding_model="embedded")
+    passage, document, within = rank_passages(retriever, questions, budget=1000)
+    assert passage == [1] and document == [1] and within == [True]
+    assert rank_passages(retriever, questions, budget=10)[2] == [False]  # the chunk alone is longer than that
+    assert MISS > 10
