@@ -45,7 +45,7 @@ _MAX_CONTROL_SHARE = 0.01
 TITLE_MAX_CHARS = 90  # titles head every source shown to a citizen: keep them to one line
 
 
-class DocumentsError(ValueError):
+class DocumentsError(Exception):
     """No usable document where documents were expected (the message names the folder and what was skipped)."""
 
 

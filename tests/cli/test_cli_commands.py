@@ -248,3 +248,13 @@ def test_demo_copies_the_sample_corpus_only_into_an_empty_documents_folder(tmp_p
     (mine / "EDITAL.txt").write_text("O prazo é de dez dias.", encoding="utf-8")
     _demo_documents(Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR=mine))
     assert f"documentos: {mine}" in capsys.readouterr().out and sorted(p.name for p in mine.iterdir()) == ["EDITAL.txt"]
+
+
+def test_ask_on_a_fresh_install_without_documents_names_the_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DOCUMENTS_DIR")  # the default, DATA_DIR/documents, which nobody filled
+    get_settings.cache_clear()
+    assert main(["ask", "Onde é sediada a UFMS?"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: documents folder {tmp_path / 'data' / 'documents'} does not exist" in err
+    assert not (tmp_path / "data" / "index").exists()  # no index of the sample corpus built in its place
