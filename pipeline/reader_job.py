@@ -39,6 +39,9 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 REVIEW_FILE = "feedback_review.jsonl"
+# Below this many feedback records, all of them train (holding one of three out would leave nothing to learn
+# from); the candidate is then checked on the held-out generated / hand-written records only.
+MIN_FEEDBACK_TO_HOLD_OUT = 5
 _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
 
 
@@ -140,6 +143,16 @@ def build_examples(records: list[dict], review: list[dict], documents: dict[str,
     return examples, {"positives": len(positives), "negatives": len(negatives), "replay": len(replayed)}
 
 
+def training_exclusions(records: list[dict]) -> set[str]:
+    """The ids of the records the evaluation holds out (never trained on); see MIN_FEEDBACK_TO_HOLD_OUT."""
+    from pipeline.retrain import heldout_records
+
+    held = heldout_records(records, 10 ** 9)
+    if sum(r.get("generator") == "feedback" for r in records) < MIN_FEEDBACK_TO_HOLD_OUT:
+        held = [r for r in held if r.get("generator") != "feedback"]
+    return {str(r.get("id") or r.get("question")) for r in held}
+
+
 def initial_adapter(settings: Settings) -> Path | None:
     """What the run continues: the serving reader adapter, else the configured one."""
     from pipeline.promote import adapter_kind, serving_adapter
@@ -162,7 +175,6 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     from pipeline import jobs
     from pipeline.cost import run_cost
     from pipeline.reader_train import main as train_main
-    from pipeline.retrain import heldout_records
     from storage import repository
     from storage.db import Database
 
@@ -171,7 +183,7 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     records = jobs.qa_records(settings) if records is None else records
     review = read_review(settings) if review is None else review
     documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
-    heldout = {str(r.get("id") or r.get("question")) for r in heldout_records(records, 10 ** 9)}
+    heldout = training_exclusions(records)
     examples, counts = build_examples(records, review, documents, heldout_ids=heldout, replay=args.replay,
                                       seed=args.seed)
     if counts["positives"] + counts["negatives"] == 0:
@@ -188,6 +200,9 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     final = settings.models_dir / "adapters" / version
     staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
     init = initial_adapter(settings)
+    from pipeline.runs import Heartbeat
+
+    heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
     try:
         per_epoch = max(1, -(-len(examples) // args.batch_size))
         epochs = min(args.epochs, args.max_steps / per_epoch)
@@ -223,4 +238,5 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                                            error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
+        heartbeat.stop()
         database.dispose()

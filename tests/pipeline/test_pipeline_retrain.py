@@ -80,7 +80,11 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_a_telegram_vote_reaches_export_index_and_training_data_and_the_bot_serves_the_promotion(make_settings):
+@pytest.mark.parametrize("strategy", ["reader", "extractive"])
+def test_a_telegram_vote_reaches_export_index_and_training_data_and_the_bot_serves_the_promotion(make_settings,
+                                                                                                strategy):
+    """reader (the default): the reader's adapter learns from the 👍 span; extractive: the LLM's adapter."""
+    settings_for = lambda **kw: make_settings(ANSWER_STRATEGY=strategy, **kw)  # noqa: E731
     seen = {}
 
     async def scenario(server, app, service):
@@ -95,8 +99,8 @@ def test_a_telegram_vote_reaches_export_index_and_training_data_and_the_bot_serv
         seen["report"] = report.result["text"]
         await say(server, "Quando foi criada a UFMS?", user=OTHER)  # answered by the promoted index, no restart
 
-    run_bot(make_settings, scenario)
-    settings = make_settings()
+    run_bot(settings_for, scenario)
+    settings = settings_for()
     assert seen["report"].startswith("✅ Retreinamento concluído"), seen["report"]
     assert "promoção" in seen["report"] and "índice promovido" in seen["report"]
     service = Oraculo(settings)
@@ -109,18 +113,24 @@ def test_a_telegram_vote_reaches_export_index_and_training_data_and_the_bot_serv
     assert new_index != seen["before"] and run["serving_after"]["index"] == new_index
     entries = read_jsonl(settings.index_dir / "versions" / new_index / "entries.jsonl")
     assert any(e.get("qa_id") == qa_id and e["text"] == QUESTION for e in entries)
-    train_data = read_jsonl(settings.data_dir / "retrain" / run["run_id"] / "train_data.jsonl")
-    assert qa_id in {r["id"] for r in train_data}
     adapter = serving_adapter(settings)
     metadata = json.loads((adapter / "metadata.json").read_text())
-    assert metadata["hyperparameters"]["data"].endswith(f"{run['run_id']}/train_data.jsonl")
-    assert metadata["data"]["records"] == len(train_data)
+    if strategy == "reader":  # the 👍 answer's span is the reader's positive example; the bot serves it now
+        assert metadata["kind"] == "reader" and metadata["metrics"]["positives"] == 1
+        assert interactions(service)[-1].model_version == adapter.name
+    else:
+        train_data = read_jsonl(settings.data_dir / "retrain" / run["run_id"] / "train_data.jsonl")
+        assert qa_id in {r["id"] for r in train_data}
+        assert metadata["hyperparameters"]["data"].endswith(f"{run['run_id']}/train_data.jsonl")
+        assert metadata["data"]["records"] == len(train_data)
     assert interactions(service)[-1].index_version == new_index  # hot reload: same process, new index
 
 
-def test_a_failing_training_leaves_serving_versions_untouched_and_the_admin_gets_the_error(make_settings, tmp_path):
+@pytest.mark.parametrize("strategy,model", [("reader", "READER_MODEL"), ("extractive", "LLM_MODEL")])
+def test_a_failing_training_leaves_serving_versions_untouched_and_the_admin_gets_the_error(make_settings, tmp_path,
+                                                                                          strategy, model):
     missing = tmp_path / "no-such-model"
-    settings_for = lambda **kw: make_settings(LLM_MODEL=str(missing), **kw)  # noqa: E731
+    settings_for = lambda **kw: make_settings(ANSWER_STRATEGY=strategy, **{model: str(missing)}, **kw)  # noqa: E731
     seen = {}
 
     async def scenario(server, app, service):
@@ -183,7 +193,7 @@ def test_one_run_at_a_time_a_second_retrain_is_told_one_is_running(make_settings
 def test_the_fast_path_answers_near_identical_questions_from_a_liked_answer_and_logs_it(make_settings):
     service = Oraculo.from_settings(make_settings())
     first = service.ask(QUESTION, user_ref=1, channel="cli")
-    assert first.answer.strategy == "extractive"
+    assert first.answer.strategy == "reader" and not first.answer.abstained
     service.vote(interaction_id=first.interaction_id, user_ref=1, vote=+1)
     again = service.ask("a UFMS é sediada onde", user_ref=2, channel="cli")  # same words, other order and case
     assert (again.answer.strategy, again.answer.text) == ("fastpath", first.answer.text)
@@ -202,8 +212,8 @@ def test_a_disliked_answer_is_not_given_again_for_that_question(make_settings):
     first = service.ask(QUESTION, user_ref=1, channel="cli")
     service.vote(interaction_id=first.interaction_id, user_ref=1, vote=-1)
     second = service.ask(QUESTION + " ", user_ref=2, channel="cli")
-    assert second.answer.strategy == "extractive" and not second.answer.abstained
-    assert second.answer.text != first.answer.text
+    assert second.answer.strategy == "reader"
+    assert second.answer.abstained or second.answer.text != first.answer.text
 
 
 def test_a_promoted_index_is_picked_up_by_the_running_service_without_restart(make_settings, sample_chunks):
