@@ -209,7 +209,8 @@ def citizen_words(fusion: dict, chunk_chars: int = 900) -> dict:
             rows[f"BM25-pt, expansion {expansion}"] = passage_metrics(
                 with_options(retriever, query_expansion=expansion, dense_weight=0.0, title_weight=0.0), questions)
         minilm, _ = indexed(document_chunks(docs, max_chars=chunk_chars), MINILM,
-                            RetrievalOptions(dense_weight=0.15, title_weight=0.1, query_expansion="off"))
+                            RetrievalOptions(dense_weight=0.15, title_weight=0.1, dense_floor=0.0,
+                                             query_expansion="off"))
         rows["MiniLM hybrid (old defaults), no expansion"] = passage_metrics(minilm, questions)
         out[name] = rows
     return out
