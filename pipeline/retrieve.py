@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 # Defaults of the Settings fields of the same names; tuned on FaQuAD's 'train' articles, reported on the
 # held-out ones (pipeline.eval_answers.article_split; scripts/bench_retrieval.py), for the embedded e5-small.
-# Grid 0-1 x title 0-0.2 on the 646 'train' questions: best 0.4 (nDCG@10 0.941; BM25 alone 0.928, e5 alone
+# Grid 0-1 x title 0-0.2 on the 646 'train' questions: best 0.4 (nDCG@10 0.944; BM25 alone 0.930, e5 alone
 # 0.837). The embedded MiniLM was tuned at 0.15 (dense floor 0, title 0.1).
 DENSE_WEIGHT = 0.4
 # Cosine below which the dense score counts 0 (the 0-1 scale starts there): e5-small's median cosine of a
@@ -52,7 +52,7 @@ QUERY_EXPANSION = "both"  # off | lexical | both (see pipeline.abbreviations)
 QUESTION_WEIGHT = 0.85
 # A query naming a document ("o edital do PROUNI", "a UFMS") favours that document's chunks: IDF-weighted word
 # overlap between the query and the document title, added with this weight (the sum is rescaled to 0-1).
-# Nearly neutral on FaQuAD's 'train' articles (with e5 at 0.4: nDCG@10 0.9407 at 0, 0.9409 at 0.05-0.1), it
+# Nearly neutral on FaQuAD's 'train' articles (with e5 at 0.4: nDCG@10 0.9434 at 0, 0.9437 at 0.05-0.1), it
 # ranks "Onde é sediada a UFMS?" in UFMS.
 TITLE_WEIGHT = 0.05
 # Long documents: a chunk's score plus this weight times the best score among its document's candidates (the
@@ -65,7 +65,8 @@ RERANK_DEPTH = 20
 
 @dataclass(frozen=True)
 class RetrievalOptions:
-    """Query-time knobs (Settings: DENSE_WEIGHT, QUESTION_WEIGHT, RERANKER_MODEL, RERANK_DEPTH, QUERY_THREADS)."""
+    """Query-time knobs (Settings: DENSE_WEIGHT, DENSE_FLOOR, QUERY_EXPANSION, QUESTION_WEIGHT, TITLE_WEIGHT,
+    DOCUMENT_WEIGHT, RERANKER_MODEL, RERANK_DEPTH, QUERY_THREADS)."""
 
     dense_weight: float = DENSE_WEIGHT
     dense_floor: float = DENSE_FLOOR
@@ -213,10 +214,11 @@ class Retriever:
         the query with its expansions in parentheses when ``query_expansion`` is ``"both"``."""
         from pipeline.embeddings import encode_query, torch_threads
 
+        from pipeline.abbreviations import expand_query
+
         query = query.strip()
         if self.options.query_expansion == "both":
-            expansions = self._expansions(query)
-            query = f"{query} ({', '.join(expansions)})" if expansions else query
+            query = expand_query(query)
         with torch_threads(self.options.query_threads):
             return encode_query(self._embedder, query)
 
