@@ -139,8 +139,8 @@ DTYPES = ("float32", "bfloat16", "int8", *ONNX_DTYPES)
 
 def resolve_dtype(dtype: str, model: str | None = None) -> str:
     """``"auto"`` -> ``"onnx-int8"`` for the embedded models, e5 and MiniLM (ONNX Runtime, int8 per channel;
-    ``"int8"``, torch's dynamic quantisation, when onnxruntime is not installed), else ``"bfloat16"`` on CPUs with native bf16,
-    else ``"float32"``; other values unchanged. The ``onnx-*`` values run the model in ONNX Runtime
+    ``"int8"``, torch's dynamic quantisation, when onnxruntime is not installed), else ``"bfloat16"`` on CPUs
+    with native bf16, else ``"float32"``; other values unchanged. The ``onnx-*`` values run the model in ONNX Runtime
     (:mod:`pipeline.embeddings_onnx`)."""
     if dtype == "auto":
         if model is not None and (model == EMBEDDED or model.lower() in _MINILM_NAMES):
