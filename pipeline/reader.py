@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ STRIDE = 96
 MAX_ANSWER_TOKENS = 48
 TARGET_MODULES = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
 MAX_QUESTION_CHARS = 250  # longer questions are cut: the passage must keep room in the window
+_SPELLED = re.compile(r"\s?\((?=[^\W\d])[^()\n]{1,60}\)")  # "(cinquenta)", "(vinte e cinco reais)"
+_CELL_OR_LINE = re.compile(r"\n|\s\|\s")  # an answer never runs across lines or table cells
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
 
 
@@ -113,6 +116,14 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
             close = text.find(closing, end, end + 40)
             if close >= 0:
                 end = close + 1
+    # Official documents write amounts as "R$ 25,00 (vinte e cinco reais)" and "50 (cinquenta)": a number
+    # is given with its currency sign and its spelled-out form.
+    if start < end and text[end - 1].isdigit():
+        spelled = _SPELLED.match(text, end)
+        if spelled:
+            end = spelled.end()
+    if start < end and text[start].isdigit() and text[max(0, start - 3):start] == "R$ ":
+        start -= 3
     while start < end and text[start] in _PUNCT_EDGE:
         start += 1
     while end > start and text[end - 1] in _PUNCT_EDGE:
@@ -136,6 +147,9 @@ class SpanReader:
         self.max_length = max_length
         self.stride = stride
         self.max_answer_tokens = max_answer_tokens
+        # "no answer" score: the lowest over all windows read (SQuAD 2.0's rule for one long text), or the one
+        # of the answer's own passage
+        self.per_passage_null = False
         self._lock = threading.Lock()
 
     @classmethod
@@ -181,7 +195,10 @@ class SpanReader:
             return []
         encoding, starts, ends = self.logits(question, [passages[i] for i in keep])
         windows = encoding["overflow_to_sample_mapping"].numpy()
-        null = float(min(starts[w, 0] + ends[w, 0] for w in range(len(windows))))
+        nulls: dict[int, float] = {}
+        for w, sample in enumerate(windows):
+            nulls[int(sample)] = min(nulls.get(int(sample), np.inf), float(starts[w, 0] + ends[w, 0]))
+        null_all = min(nulls.values())
         candidates: list[tuple[float, int, int, int]] = []
         for w, sample in enumerate(windows):
             sequence_ids = encoding.sequence_ids(w)
@@ -202,10 +219,12 @@ class SpanReader:
         candidates.sort(key=lambda c: -c[0])
         spans: list[ReadSpan] = []
         seen: set[tuple[int, int, int]] = set()
+        position = {p: i for i, p in enumerate(keep)}
         for score, passage, start, end in candidates:
+            null = nulls[position[passage]] if self.per_passage_null else null_all
             text = passages[passage]
             start, end = words_edge(text, start, end)
-            if end <= start or (passage, start, end) in seen:
+            if end <= start or (passage, start, end) in seen or _CELL_OR_LINE.search(text, start, end):
                 continue
             if any(p == passage and start < e and s < end for p, s, e in exclude):
                 continue

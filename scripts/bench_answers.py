@@ -107,7 +107,9 @@ def retrieval_recall(retriever, questions: list[tuple[str, int]]) -> dict:
     ranks = []
     for question, paragraph in questions:
         ids = [h.chunk.id for h in retriever.search(" ".join(question.split()), 3)]
-        ranks.append(ids.index(f"squad:{paragraph}") if f"squad:{paragraph}" in ids else 99)
+        # a paragraph longer than a chunk is indexed as "squad:<n>:<start>-<end>" pieces
+        found = [r for r, i in enumerate(ids) if i == f"squad:{paragraph}" or i.startswith(f"squad:{paragraph}:")]
+        ranks.append(found[0] if found else 99)
     return {"r@1": round(float(np.mean([r == 0 for r in ranks])), 4),
             "r@3": round(float(np.mean([r < 3 for r in ranks])), 4)}
 

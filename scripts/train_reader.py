@@ -84,6 +84,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-adapter", type=Path, help="continue this adapter (a second pass) instead of a new one")
     return parser.parse_args(argv)
 
 
@@ -103,14 +104,15 @@ def run(args: argparse.Namespace) -> dict:
     faquad, faquad_neg = faquad_examples(DATA / "faquad" / "train.json", "train", rng)
     examples = answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg
     rng.shuffle(examples)
-    counts = {"squad_answerable": len(answerable), "squad_unanswerable": len(unanswerable),
+    counts = {"init_adapter": str(args.init_adapter) if args.init_adapter else None, "seed": args.seed,
+              "squad_answerable": len(answerable), "squad_unanswerable": len(unanswerable),
               "faquad_train_questions": len(faquad), "faquad_repeat": args.faquad_repeat,
               "faquad_hard_negatives": len(faquad_neg), "total": len(examples), "relocation": stats,
               "squad_heldout_articles": held_squad}
     print(json.dumps(counts, ensure_ascii=False), flush=True)
     report = main(ReaderTrainArgs(output_dir=args.output, examples=examples, epochs=args.epochs, lr=args.lr,
                                   batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
-                                  precision=args.precision, answer_windows_only=True,
+                                  precision=args.precision, answer_windows_only=True, init_adapter=args.init_adapter,
                                   max_seconds=args.max_minutes * 60 if args.max_minutes else None))
     print(json.dumps(report.__dict__, ensure_ascii=False), flush=True)
 
