@@ -56,7 +56,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
         def flush(self):
             pass
 
-    read = _scripted(["O que é o POSCOMP?", "s", "Quem pode se inscrever no POSCOMP?", "n", "faltou o prazo", "sair"])
+    read = _scripted(["Onde é sediada a UFMS?", "s", "Quem pode se inscrever no POSCOMP?", "n", "faltou o prazo", "sair"])
     assert run_chat(service, user_ref="cli:ana", read=read, out=Out()) == 0
     with service.database.session() as session:
         votes = session.scalars(select(Feedback).order_by(Feedback.interaction_id)).all()
@@ -69,7 +69,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     assert main(["export-feedback"]) == 0
     assert "1 validated" in capsys.readouterr().out
     validated = [json.loads(line) for line in (data / "exports" / "feedback_validated.jsonl").read_text().splitlines()]
-    assert [r["question"] for r in validated] == ["O que é o POSCOMP?"]
+    assert [r["question"] for r in validated] == ["Onde é sediada a UFMS?"]
     assert validated[0]["generator"] == "feedback"
     review = (data / "exports" / "feedback_review.jsonl").read_text()
     assert "faltou o prazo" in review
@@ -78,7 +78,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     from pipeline.jobs import qa_records
 
     questions = {r["question"] for r in qa_records(settings)}
-    assert "O que é o POSCOMP?" in questions
+    assert "Onde é sediada a UFMS?" in questions
     assert "Quem pode se inscrever no POSCOMP?" not in questions
 
 

@@ -19,7 +19,7 @@ def trained(tiny_llm_dir, sample_qa_records, session_settings, tmp_path_factory)
     data_dir = tmp_path_factory.mktemp("publish") / "data"
     result = main(TrainArgs(model=str(tiny_llm_dir), data=str(session_settings.qa_dir), max_steps=2,
                             batch_size=4, max_train_examples=4, max_val_examples=2, max_length=384),
-                  settings=Settings(DATA_DIR=data_dir))
+                  settings=Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample"))
     return data_dir, result
 
 

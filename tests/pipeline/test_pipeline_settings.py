@@ -22,7 +22,7 @@ def test_env_example_copied_to_dot_env_loads_with_the_defaults(tmp_path, monkeyp
     assert settings.usd_brl_fallback is None
     assert settings.telegram_webhook_url is None
     assert settings.telegram_bot_token is None
-    assert settings.answer_strategy == "extractive"
+    assert settings.answer_strategy == "reader"
     assert settings.retrain_cron == "0 3 * * *"
 
 
