@@ -27,6 +27,7 @@ import hashlib
 import logging
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -165,7 +166,9 @@ class SpanReader:
         if adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+            with warnings.catch_warnings():  # transformers' deprecation notice raised inside peft's merge
+                warnings.filterwarnings("ignore", category=FutureWarning)
+                model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         return cls(model, tokenizer, version=adapter_version(Path(adapter) if adapter else None))
 
     def encode(self, question: str, passages: Sequence[str]):
