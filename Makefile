@@ -1,5 +1,5 @@
 # Oráculo: `make demo` sets everything up and runs the offline pipeline; `make test` runs the test suite.
-# Installs are reproducible: requirements.lock pins every package the tests passed with (made by uv, see `lock`).
+# Installs are reproducible: scripts/requirements.lock pins every package the tests passed with (made by uv, see `lock`).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,13 +14,13 @@ UPGRADE ?=
 
 .PHONY: setup demo test bot clean lock
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml scripts/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of torch first (a plain `torch` would pull several GB of CUDA packages)
 	$(BIN)/pip install --quiet $(TORCH)
 	# every other package exactly as locked, nothing resolved again; llama-cpp-python only with LLAMACPP=1
-	grep -v $(if $(filter 1,$(LLAMACPP)),'^$$','^llama-cpp-python==') requirements.lock > $(VENV)/requirements.txt
+	grep -v $(if $(filter 1,$(LLAMACPP)),'^$$','^llama-cpp-python==') scripts/requirements.lock > $(VENV)/requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r $(VENV)/requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
@@ -42,8 +42,8 @@ lock: $(STAMP)
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra llamacpp --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 $(TORCH_CPU_WHEELS) --override .ci/torch-cpu.txt \
-		--no-emit-package torch --custom-compile-command "make lock" $(UPGRADE) -o requirements.lock
-	! grep -Eqi '^(nvidia-|triton==|torch==)' requirements.lock
+		--no-emit-package torch --custom-compile-command "make lock" $(UPGRADE) -o scripts/requirements.lock
+	! grep -Eqi '^(nvidia-|triton==|torch==)' scripts/requirements.lock
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

