@@ -47,10 +47,10 @@ _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
 
 @dataclass
 class ReaderRunArgs:
-    max_steps: int = 60          # optimiser steps (few: a night's votes are few)
-    epochs: float = 4.0          # passes over the examples, capped by max_steps
+    max_steps: int = 60          # optimiser steps at most (a night's votes are few)
+    epochs: float = 2.0          # passes over the examples, capped by max_steps: more overfits a few votes
     batch_size: int = 8
-    lr: float = 2e-4             # lower than the first training: the adapter is refined, not relearned
+    lr: float = 1e-4             # a fifth of the first training's: the adapter is refined, not relearned
     replay: int = 2              # other QA records mixed in per feedback example
     seed: int = 0
     precision: str = "auto"

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     asking_s = time.perf_counter() - started
     load_before = uptime()
     job_started = time.perf_counter()
-    report = retrain_job(settings, trigger="bench", chunks=lambda: chunks)
+    # as every night: QA pairs generated from the documents (offline) join the index and the replay sample
+    report = retrain_job(settings, trigger="bench", chunks=lambda: chunks, generate_qa=True)
     job_s = time.perf_counter() - job_started
     load_after = uptime()
     after = {"voted": ask_all(service, voted, round_name="day2", vote=False),
