@@ -26,10 +26,7 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
-import shutil
 import struct
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,21 +207,14 @@ def convert(source: Path, target: Path) -> Path:
     missing, unexpected = model.load_state_dict(_state_dict(packed), strict=False)
     if unexpected or [m for m in missing if "position_ids" not in m]:
         raise E5FormatError(f"{source}: tensors do not fit BertModel (missing {missing}, unexpected {unexpected})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    from storage.export import atomic_dir
+
+    with atomic_dir(target, marker="config.json") as tmp:
         model.save_pretrained(tmp)
         _tokenizer(packed).save_pretrained(tmp)
         (tmp / "oraculo_e5.json").write_text(json.dumps(
             {"source": str(source), "converter_version": CONVERTER_VERSION, "prefixes": ["query: ", "passage: "]}),
             encoding="utf-8")
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

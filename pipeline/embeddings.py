@@ -97,30 +97,19 @@ def ensure_embedding_model(name: str) -> str:
     resolved = resolve_embedding_model(name)
     if name != EMBEDDED or (Path(resolved) / "modules.json").is_file():
         return resolved
-    import os
-    import shutil
-    import tempfile
-
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     from pipeline.e5 import DEFAULT_VARIANT, embedded_e5_dir
+    from storage.export import atomic_dir
 
     target = Path(resolved)
     checkpoint = embedded_e5_dir(DEFAULT_VARIANT, target.parent)
     transformer = Transformer(str(checkpoint), max_seq_length=E5_MAX_SEQ_LENGTH)
     pooling = Pooling(transformer.get_embedding_dimension(), "mean")  # e5: mean over all tokens, prefix included
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], prompts=dict(E5_PROMPTS), device="cpu")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_dir(target, marker="modules.json") as tmp:
         model.save(str(tmp))
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / "modules.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("embedded e5-small wrapped as a sentence-transformers model: %s", target)
     return resolved
 

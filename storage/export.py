@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -119,6 +120,24 @@ def atomic_file(path: Path) -> Iterator[TextIO]:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_dir(target: Path, *, marker: str) -> Iterator[Path]:
+    """A temporary folder beside ``target`` that becomes ``target`` in one rename when the block ends without
+    error, so readers never see half a folder. Built once: when another process renamed its own copy into place
+    first (its ``marker`` file exists), that one is kept and this one dropped. On error nothing is left."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first: theirs is identical
+            if not (target / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -111,3 +111,23 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
         write_jsonl_atomic(path, [{"n": 3}, {"not json": object()}])
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_atomic_dir_appears_whole_keeps_a_finished_twin_and_leaves_nothing_on_error(tmp_path):
+    import pytest
+
+    from storage.export import atomic_dir
+
+    target = tmp_path / "model"
+    with atomic_dir(target, marker="config.json") as tmp:
+        (tmp / "config.json").write_text("first")
+        assert not target.exists()  # nothing visible until the block ends
+    assert (target / "config.json").read_text() == "first"
+    with atomic_dir(target, marker="config.json") as tmp:  # another process finished first: theirs stays
+        (tmp / "config.json").write_text("second")
+    assert (target / "config.json").read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "broken", marker="config.json") as tmp:
+            (tmp / "config.json").write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
