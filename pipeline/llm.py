@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -36,6 +37,33 @@ _COMPLETE_MARKER = "config.json"  # written by save_pretrained; the folder is re
 _cache: dict[str, "LocalLLM"] = {}
 _cache_lock = threading.Lock()
 _materialise_lock = threading.Lock()
+_last_call = threading.local()
+
+
+class LLMUnavailable(RuntimeError):
+    """The model could not answer (an answer engine down, timing out, cut mid-stream): give another answer."""
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """What one generation cost: logged and kept with the interaction (LLM_BACKEND=openai)."""
+    model: str
+    latency_ms: float
+    first_piece_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def note_call(call: LLMCall) -> None:
+    """Remember ``call`` for the calling thread (the answerer reads it right after generating)."""
+    _last_call.value = call
+
+
+def take_last_call() -> LLMCall | None:
+    """The call this thread made last, once (``None`` when the backend notes none)."""
+    call = getattr(_last_call, "value", None)
+    _last_call.value = None
+    return call
 
 
 def _embedded_gguf() -> Path:
@@ -182,7 +210,8 @@ def load_llm(name: str, *, backend: str = "transformers", models_dir: Path):
     """The generative model behind one interface (``generate``, ``stream``, ``version``), loaded once per process.
 
     ``backend="transformers"``: :class:`LocalLLM` (any HF id or checkpoint, LoRA-merged models included);
-    ``backend="llamacpp"``: :class:`pipeline.llm_llamacpp.LlamaCppLLM` (a GGUF file or ``"embedded"``).
+    ``backend="llamacpp"``: :class:`pipeline.llm_llamacpp.LlamaCppLLM` (a GGUF file or ``"embedded"``);
+    ``backend="openai"`` needs the server's settings: :func:`pipeline.promote.load_serving_llm` builds it.
     """
     if backend == "llamacpp":
         from pipeline.llm_llamacpp import LlamaCppLLM

@@ -12,6 +12,11 @@ on 2 cores); without it this backend raises a clear error. Models are loaded wit
 types" (weight repacking for the CPU's AMX/AVX-512 kernels): on Intel CPUs with AMX, llama-cpp-python 0.3.36
 segfaults in ``ggml_backend_amx_mul_mat`` as soon as a prompt is evaluated when they are on.
 
+The same file can be served to several bot processes (``LLM_BACKEND=openai``) by llama-cpp-python's
+OpenAI-compatible server, loaded the same safe way: ``python -m pipeline.llm_llamacpp serve --model embedded
+--host 127.0.0.1 --port 8080 --n_ctx 2048`` (any ``python -m llama_cpp.server`` flag; the ``llamacpp`` extra
+installs the server's packages).
+
 Example::
 
     >>> from pipeline.llm_llamacpp import LlamaCppLLM
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -143,3 +149,35 @@ class LlamaCppLLM:
                 piece = chunk["choices"][0].get("delta", {}).get("content")
                 if piece:
                     yield piece
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server`` flags), its models loaded
+    without extra buffer types; ``--model embedded`` is the packaged SmolLM2 GGUF. Runs until stopped."""
+    llama_cpp = _import_llama()
+    try:
+        from llama_cpp.server.__main__ import main
+    except ImportError as exc:  # fastapi, uvicorn, sse-starlette...: the server's own packages
+        raise RuntimeError("the llama.cpp server needs the 'llamacpp' extra: pip install 'oraculo[llamacpp]'") from exc
+    args = list(sys.argv[1:] if argv is None else argv)
+    for flag in ("--model", "--model_path"):
+        if flag in args[:-1] and args[args.index(flag) + 1] == "embedded":
+            args[args.index(flag) + 1] = str(resolve_gguf("embedded"))
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def params_without_extra_bufts():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    module.llama_model_default_params = params_without_extra_bufts  # for the whole (dedicated) server process
+    sys.argv = [f"{sys.argv[0]} serve"] + args
+    main()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "serve":
+        serve(sys.argv[2:])
+    else:
+        sys.exit("usage: python -m pipeline.llm_llamacpp serve --model embedded|FILE.gguf [--host H] [--port P] ...")

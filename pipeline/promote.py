@@ -4,7 +4,9 @@ Two pointers, each a one-line file replaced atomically (temp file + ``os.replace
 
 - ``DATA_DIR/index/CURRENT`` names the serving index version (``pipeline.index``);
 - ``DATA_DIR/models/SERVING_ADAPTER`` names the serving adapter folder under ``DATA_DIR/models/adapters``
-  (absent: the base model as configured).
+  (absent: the base model as configured);
+- with ``LLM_BACKEND=openai``, ``DATA_DIR/models/ENGINE_ADAPTER`` names the adapter the engine answers with,
+  moved only once the engine loaded it (:mod:`pipeline.engine`).
 
 The nightly job builds its candidate index *aside*, under ``DATA_DIR/index_staging`` (reusing the serving
 version's vectors, so only new text is embedded), and trains its adapter into its own folder; nothing serving
@@ -69,10 +71,11 @@ def serving_adapter(settings: Settings) -> Path | None:
 
 def serving_stamp(settings: Settings) -> tuple:
     """Changes whenever a pointer is replaced (new inode, time, size): the cheap hot-reload check."""
+    from pipeline.engine import engine_pointer
     from pipeline.index import CURRENT_FILE
 
     stamp = []
-    for path in (Path(settings.index_dir) / CURRENT_FILE, adapter_pointer(settings)):
+    for path in (Path(settings.index_dir) / CURRENT_FILE, adapter_pointer(settings), engine_pointer(settings)):
         try:
             st = os.stat(path)
             stamp.append((st.st_ino, st.st_mtime_ns, st.st_size))
@@ -92,6 +95,14 @@ def load_serving_llm(settings: Settings):
     """The generative model: the configured base with the serving adapter merged in memory, if there is one."""
     from pipeline.llm import LocalLLM, load_llm
 
+    if settings.llm_backend == "openai":  # the engine applies the adapter: call it by its published name
+        from pipeline.engine import answer_base_url, served_model
+        from pipeline.llm_openai import OpenAIChatLLM
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIChatLLM(base_url=answer_base_url(settings), api_key=key, model=served_model(settings),
+                             timeout_s=settings.openai_answer_timeout_s,
+                             max_retries=settings.openai_answer_max_retries)
     adapter = serving_adapter(settings)
     if adapter is not None and adapter_kind(adapter) == "reader":
         adapter = None  # the serving adapter is the reader's: the LLM runs as configured
