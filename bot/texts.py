@@ -171,6 +171,11 @@ NOT_FOUND = (
     "exemplos de perguntas que sei responder."
 )
 ERROR = "Desculpe, algo deu errado do meu lado. 😓 Tente de novo em instantes, por favor."
+# Answer.notice values (pipeline/answer.py) -> the line shown above the answer.
+NOTICES = {
+    "llm_unavailable": ("⚠️ Meu gerador de respostas está fora do ar agora. Enquanto ele volta, esta é a "
+                        "resposta que encontrei direto nos documentos:"),
+}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -179,7 +184,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _unique_sources(sources: Iterable[_Source]) -> list[_Source]:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, int]] = set()
     unique = []
     for source in sources:
         key = (source.document, source.section or "")
@@ -212,19 +217,23 @@ def render_answer(answer: _Answer) -> str:
 
     May be longer than one Telegram message: send it through ``split_message``.
     """
+    notice = NOTICES.get(getattr(answer, "notice", ""), "")
+    lead = [escape(notice), ""] if notice else []
     if answer.abstained or not answer.text.strip():
-        return escape(NOT_FOUND)
+        return "\n".join(lead + [escape(NOT_FOUND)])
     text = escape(_clip(answer.text, MAX_ANSWER_CHARS))
     if getattr(answer, "confident", False) and len(answer.text) <= MAX_BOLD_CHARS:
         text = f"<b>{text}</b>"  # short: never reaches split_message's cut
-    return "\n".join([text] + [escape(line) for line in _source_lines(answer)])
+    return "\n".join(lead + [text] + [escape(line) for line in _source_lines(answer)])
 
 
 def render_answer_plain(answer: _Answer) -> str:
     """The same answer as plain text, for the terminal."""
+    notice = NOTICES.get(getattr(answer, "notice", ""), "")
+    lead = [notice, ""] if notice else []
     if answer.abstained or not answer.text.strip():
-        return NOT_FOUND
-    return "\n".join([answer.text.strip()] + _source_lines(answer))
+        return "\n".join(lead + [NOT_FOUND])
+    return "\n".join(lead + [answer.text.strip()] + _source_lines(answer))
 
 
 def split_message(html: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -428,7 +437,7 @@ CHART_LABELS = {"questions": "perguntas", "answered": "respondidas", "up": "aval
 RETRAIN_SCHEDULED_TITLE = "Retreinamento agendado"
 RETRAIN_STEP_NAMES = {"export": "feedback exportado", "index": "índice candidato", "train": "adaptador LoRA",
                       "evaluate": "avaliação", "promote": "promoção", "publish": "publicação no Hub",
-                      "record": "registro"}
+                      "engine": "motor de respostas", "record": "registro"}
 
 
 def _score(block: dict | None) -> str:
@@ -463,6 +472,14 @@ def retrain_step_lines(report) -> list[tuple[str, str]]:
                     + ("" if all(promoted.values()) and promoted else f" ({d.get('reason', '')})"))
         elif step.name == "publish":
             text = f"pulada ({d['skipped']})" if "skipped" in d else f"publicado em {d.get('url')}"
+        elif step.name == "engine":
+            if "failed" in d:
+                text = f"falhou ({d['failed']}); segue em uso {d.get('kept') or 'o modelo base'}"
+            elif "skipped" in d:
+                text = f"pulado ({d['skipped']})"
+            else:
+                text = f"{d.get('name')} em uso no motor ({d.get('engine')})" + (
+                    f", {d['unloaded']} descarregado" if d.get("unloaded") else "")
         else:
             continue
         lines.append((f"{RETRAIN_STEP_NAMES.get(step.name, step.name)} ({step.seconds:.0f} s)", text))

@@ -13,7 +13,9 @@ Three strategies (``Settings.answer_strategy``):
 - ``"generative"``: the LLM (``Settings.llm_backend``: transformers or llama.cpp) answers from the top passages
   only; its answer is *grounding-checked* — most of its words, and every number or date in it, must occur in
   the passages — and replaced by the extractive answer when it fails. ``on_partial`` receives the growing text
-  while it is generated (the bot streams it into the Telegram message).
+  while it is generated (the bot streams it into the Telegram message). When the model cannot answer at all
+  (``LLM_BACKEND=openai`` and the engine down or cut mid-answer: :class:`pipeline.llm.LLMUnavailable`), the
+  reader's answer (``LLM_FALLBACK``, or the extractive one) is given with ``notice=NOTICE_LLM_UNAVAILABLE``.
 
 Either way the answer abstains (``abstained=True``, empty text: the bot shows its own "not found" message)
 when retrieval found nothing, when the question has no meaningful word, or when too little of the question's
@@ -32,16 +34,18 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold
 from pipeline.fastpath import best_excluding
 from pipeline.index import current_version
+from pipeline.llm import LLMUnavailable, take_last_call
 from pipeline.retrieve import Hit, Retriever
 from pipeline.settings import Settings
 
@@ -59,6 +63,8 @@ MAX_QUOTE_CHARS = 300
 NOT_FOUND_MARKER = "NAO_ENCONTRADO"
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOPWORDS = STOPWORDS  # kept for importers of the old name
+NOTICE_LLM_UNAVAILABLE = "llm_unavailable"  # Answer.notice: the generative model could not answer (bot/texts.py)
+log = logging.getLogger(__name__)
 
 # The generative prompt. Portuguese on purpose: the model must answer the citizen in Brazilian Portuguese.
 SYSTEM_PROMPT = (
@@ -90,6 +96,8 @@ class Answer:
     index_version: str = ""
     latency_ms: float = 0.0
     confident: bool = False  # the reader's margin is high: the short answer is shown in bold
+    notice: str = ""  # NOTICE_LLM_UNAVAILABLE: a fallback answer, given because the LLM could not answer
+    llm_usage: dict | None = None  # latency, first piece, tokens of the generation (LLM_BACKEND=openai)
 
 
 # --- grounding ----------------------------------------------------------------------------------------------
@@ -282,12 +290,20 @@ class Answerer:
                                  else self._quote(question, hits[i]))[:MAX_QUOTE_CHARS],
                           score=round(float(hits[i].score), 4)) for i in order]
         if strategy == "generative":
-            text = self._generate(question, hits, on_partial)
+            try:
+                text = self._generate(question, hits, on_partial)
+            except LLMUnavailable as exc:
+                log.warning("LLM unavailable (%s): giving the %s answer", exc, self.settings.llm_fallback)
+                return self._llm_fallback(question, rejected or [], started, self._result(
+                    extraction.text, sources, "extractive", False, retriever.version, started))
+            call = take_last_call()
+            usage = None if call is None else {k: v for k, v in vars(call).items() if k != "model"}
             if NOT_FOUND_MARKER in fold(text).upper().replace(" ", "_"):
-                return self._result("", [], strategy, True, retriever.version, started)
+                return replace(self._result("", [], strategy, True, retriever.version, started), llm_usage=usage)
             context = "\n".join(h.chunk.text for h in hits)
             if is_grounded(text, question=question, context_terms=found_terms, context_text=context):
-                return self._result(text, sources, strategy, False, retriever.version, started)
+                return replace(self._result(text, sources, strategy, False, retriever.version, started),
+                               llm_usage=usage)
         # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
         return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
 
@@ -334,6 +350,16 @@ class Answerer:
                       model_version=reader_version, index_version=version,
                       latency_ms=round((time.perf_counter() - started) * 1000, 1),
                       confident=best.margin >= self.settings.reader_confident)
+
+    def _llm_fallback(self, question: str, rejected: list, started: float, extractive: Answer) -> Answer:
+        """The reader's answer (or ``extractive``) marked with the notice that the LLM could not answer."""
+        answer = extractive
+        if self.settings.llm_fallback == "reader":
+            try:
+                answer = self._answer_reader(question, rejected, started)
+            except Exception:  # noqa: BLE001 (a citizen still gets the extractive answer)
+                log.exception("reader fallback failed: giving the extractive answer")
+        return replace(answer, notice=NOTICE_LLM_UNAVAILABLE)
 
     def _generate(self, question: str, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
         messages = build_messages(question, hits)

@@ -16,7 +16,10 @@ as they were (the run is recorded with its error, and the caller tells the admin
    strategy is generative, else by its validation loss against the serving adapter's;
 5. promote — whatever is not worse (within ``RETRAIN_TOLERANCE``) becomes serving, atomically
    (``pipeline.promote``); running bots reload on their next question;
-6. publish — merge and push the promoted adapter to the Hub when ``HF_REPO_ID`` and ``HF_TOKEN`` are set;
+6. publish — load a promoted LLM adapter into the answer engine when ``ENGINE_PUBLISH`` is set
+   (``pipeline.engine``: vLLM's adapter endpoints or a command; on failure the engine keeps the previous
+   adapter and the admins get the error), then merge and push it to the Hub when ``HF_REPO_ID`` and
+   ``HF_TOKEN`` are set;
 7. record — ``retrain/runs/<run>.json`` (steps, timings, metrics, cost; the training run is also a
    ``training_runs`` row) and a summary the bot sends to the admins.
 
@@ -396,6 +399,21 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             report.reason = "; ".join(reasons) or "candidate not worse than serving: promoted"
             return {"promoted": report.promoted, "reason": report.reason}
 
+        def engine() -> dict:
+            from pipeline.engine import EngineError, publish_adapter, published_adapter
+
+            meta = state.get("adapter") or {}
+            if not report.promoted.get("adapter") or meta.get("kind", "llm") != "llm":
+                return {"skipped": "no new LLM adapter"}
+            try:
+                return publish_adapter(settings, Path(meta["adapter_dir"]))
+            except EngineError as exc:  # nothing moved on the engine: the previous adapter keeps answering
+                kept = published_adapter(settings)
+                report.failed_step, report.error = "engine", f"engine: {exc}"[:1000]
+                log.error("retrain %s: engine publication failed, %s keeps serving: %s", report.run_id,
+                          kept["name"] if kept else "the base model", exc)
+                return {"failed": str(exc)[:300], "kept": kept["name"] if kept else None}
+
         def publish() -> dict:
             if not report.promoted.get("adapter"):
                 return {"skipped": "no new adapter"}
@@ -411,6 +429,8 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             step("train", train)
             step("evaluate", evaluate_step)
             step("promote", promote_step)
+            if settings.engine_publish != "none":
+                step("engine", engine)
             try:
                 step("publish", publish)
             except Exception:  # the promoted versions are better: keep them, tell the admins the push failed
@@ -425,7 +445,7 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             report.metrics = {k: v for k, v in (state.get("eval") or {}).items()}
             report.cost = (state.get("adapter") or {}).get("cost") or {}
             record(settings, report)
-        if report.failed_step and report.failed_step != "publish":
+        if report.failed_step and report.failed_step not in ("publish", "engine"):
             raise RetrainFailed(report)
         return report
 

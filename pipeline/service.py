@@ -108,8 +108,10 @@ class Oraculo:
                 chat_hash=self.user_hash(chat_ref) if chat_ref is not None else None,
             )
             interaction_id = interaction.id
-        log.info("answered interaction=%s channel=%s abstained=%s latency_ms=%.0f",
-                 interaction_id, channel, answer.abstained, answer.latency_ms)
+        # The generation's own cost (LLM_BACKEND=openai): engine latency, first piece, tokens; and any fallback.
+        extra = "".join(f" llm_{key}={value}" for key, value in (answer.llm_usage or {}).items())
+        log.info("answered interaction=%s channel=%s abstained=%s latency_ms=%.0f%s%s", interaction_id, channel,
+                 answer.abstained, answer.latency_ms, extra, f" notice={answer.notice}" if answer.notice else "")
         return AskResult(interaction_id=interaction_id, answer=answer)
 
     def _answer(self, question: str, on_partial) -> Answer:
@@ -127,7 +129,8 @@ class Oraculo:
         if recall.approved is not None:
             voted = recall.approved
             sources = [Source(**{k: src.get(k, "" if k != "score" else 0.0) for k in
-                                 ("document", "title", "section", "chunk_id", "quote", "score")})
+                                 ("document", "title", "section", "chunk_id", "quote", "score")},
+                              page=int(src.get("page") or 0))
                        for src in voted.sources]
             log.info("fast path: answer of interaction %s", voted.interaction_id)
             return Answer(text=voted.answer, sources=sources, strategy="fastpath", abstained=False,
@@ -190,6 +193,8 @@ def source_to_dict(source) -> dict:
         "quote": source.quote,
         "score": round(float(source.score), 4),
     }
+    if getattr(source, "page", 0):  # the page of a PDF passage, cited as "p. 4"
+        out["page"] = int(source.page)
     if getattr(source, "span", None):  # where the answer itself is (the nightly reader training uses it)
         out["span"] = [int(source.span[0]), int(source.span[1])]
     return out

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
     reader_threshold: float = Field(default=1.8, description="no-answer margin below which the reader abstains (calibrated on SQuAD-pt articles the reader never saw: scripts/bench_answers.py --calibrate; 6% of answerable questions abstained there).")
     reader_confident: float = Field(default=3.0, description="margin from which the short answer is shown in bold.")
-    llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded')")
+    llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded') | openai (an OpenAI-compatible engine: vLLM, llama.cpp's server, Ollama)")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
     # Retrieval (pipeline/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(default=60.0, gt=0)
     openai_concurrency: int = Field(default=4, ge=1, le=64, description="QA generation requests in flight at once.")
     openai_max_retries: int = Field(default=4, ge=0, le=20, description="retries of 408/409/429/5xx/timeouts (backoff, retry-after honoured).")
+    # LLM_BACKEND=openai: answers from an OpenAI-compatible engine (pipeline/llm_openai.py), adapters published to it
+    # after a promotion (pipeline/engine.py).
+    openai_answer_base_url: str | None = Field(default=None, description="the answer engine's /v1 URL; default OPENAI_BASE_URL.")
+    openai_answer_model: str = Field(default="", description="model or adapter name the engine answers under (LLM_BACKEND=openai); an adapter published after a promotion takes its place.")
+    openai_answer_timeout_s: float = Field(default=30.0, gt=0, description="per request to the answer engine (connecting: at most 5 s).")
+    openai_answer_max_retries: int = Field(default=2, ge=0, le=10, description="retries of 429/5xx/connection errors to the answer engine (exponential backoff).")
+    llm_fallback: str = Field(default="reader", description="reader | extractive: the answer given, with a notice, when the LLM cannot answer (engine down).")
+    engine_publish: str = Field(default="none", description="none | vllm | command: after a promotion, load the new LLM adapter into the engine (vLLM's /v1/load_lora_adapter) or run ENGINE_PUBLISH_COMMAND.")
+    engine_url: str | None = Field(default=None, description="the engine's base URL for adapter loading; default the answer engine's URL.")
+    engine_adapters_dir: str = Field(default="", description="DATA_DIR/models/adapters as the engine sees it (another machine, a container); default the same path.")
+    engine_publish_command: str = Field(default="", description="ENGINE_PUBLISH=command: run with the adapter folder and its name appended (e.g. convert to GGUF and restart llama.cpp's server); exit 0 = published.")
+    engine_timeout_s: float = Field(default=120.0, gt=0, description="loading an adapter into the engine (or the publish command) may take this long.")
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
@@ -135,8 +147,22 @@ class Settings(BaseSettings):
     @field_validator("llm_backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value not in {"transformers", "llamacpp"}:
-            raise ValueError("LLM_BACKEND must be 'transformers' or 'llamacpp'")
+        if value not in {"transformers", "llamacpp", "openai"}:
+            raise ValueError("LLM_BACKEND must be 'transformers', 'llamacpp' or 'openai'")
+        return value
+
+    @field_validator("llm_fallback")
+    @classmethod
+    def _known_fallback(cls, value: str) -> str:
+        if value not in {"reader", "extractive"}:
+            raise ValueError("LLM_FALLBACK must be 'reader' or 'extractive'")
+        return value
+
+    @field_validator("engine_publish")
+    @classmethod
+    def _known_publish(cls, value: str) -> str:
+        if value not in {"none", "vllm", "command"}:
+            raise ValueError("ENGINE_PUBLISH must be 'none', 'vllm' or 'command'")
         return value
 
     @field_validator("admin_ids")
