@@ -7,7 +7,8 @@ for a heading: it starts a new chunk and names the ``section`` of the chunks tha
 
 Official documents: a line opening with ``Art. 5º``, ``§ 2º``/``Parágrafo único``, an inciso (``IV -``), an
 alínea (``b)``) or a numbered item of an edital (``5.2.1``) starts a unit even without a blank line; each
-article starts a new chunk, and the ``section`` of a chunk is its path, e.g.
+article starts a new chunk (so does a new page of a PDF: ``Chunk.page`` is the page a citation names), and the
+``section`` of a chunk is its path, e.g.
 ``CAPÍTULO II — Das Inscrições > Art. 5º > § 2º``, so an answer can cite it. Tables (three or more lines of
 cells split by ``|``, tabs or runs of spaces) are kept whole, or split by rows with the header line(s) repeated
 in ``context`` (indexed with the chunk, not part of its span).
@@ -65,6 +66,7 @@ class Chunk:
     end: int
     section: str = ""  # path: heading > Art. > § > inciso > alínea (or item of an edital)
     context: str = ""  # indexed before the text but outside the span: a split table's repeated header
+    page: int = 0  # page the chunk starts on (PDF, paged DOCX), for citations ("p. 4"); 0: no pages
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -244,7 +246,8 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
         if current is not None:
             s, e = current
             chunks.append(Chunk(id=f"{doc.name}:{s}-{e}", document=doc.name, title=doc.title, text=text[s:e],
-                                start=s, end=e, section=current_section, context=current_context))
+                                start=s, end=e, section=current_section, context=current_context,
+                                page=doc.page_at(s)))
         current = None
 
     for start, end, kind, context in _units(text, max_chars):
@@ -268,6 +271,8 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
         section = _path(heading, levels)
         # Articles and tables start chunks of their own; so does what follows a table.
         new_article = (marker is not None and marker[0] == "art") or kind == "table" or current_is_table
+        # A chunk stays on one page (unless one paragraph runs across the break), so its page can be cited.
+        new_article = new_article or (current is not None and doc.page_at(start) != doc.page_at(current[0]))
         if heading_start is not None:  # headings open the next chunk: their words help retrieval
             flush()
             current, current_section, current_context, heading_start = [heading_start, end], section, context, None

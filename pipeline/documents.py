@@ -1,9 +1,13 @@
-"""Load the public documents Oráculo answers from: one plain-text file per document.
+"""Load the public documents Oráculo answers from: one file per document (.txt, .pdf, .docx, .html/.htm).
 
-Every ``.txt`` file of the folder and its subfolders counts, whatever the case of the extension (``.TXT``,
-``.Txt``). Symbolic links and hidden files or folders (names starting with ``.``) are not read unless the
-caller allows it (settings ``DOCUMENTS_FOLLOW_SYMLINKS``, ``DOCUMENTS_INCLUDE_HIDDEN``): a link to
-``/etc/passwd`` or a stray ``.env`` must never reach the index. A document in a subfolder is named by its
+Every ``.txt``, ``.pdf``, ``.docx``, ``.html`` and ``.htm`` file of the folder and its subfolders counts,
+whatever the case of the extension (``.TXT``, ``.Pdf``). PDF, DOCX and HTML files are read by
+:mod:`pipeline.ingest` (told by their content; tables as rows, running headers dropped, pages kept in
+``Document.page_starts``); a PDF without a text layer is skipped with the reason "needs OCR".
+
+Symbolic links and hidden files or folders (names starting with ``.``) are not read unless the caller allows
+it (settings ``DOCUMENTS_FOLLOW_SYMLINKS``, ``DOCUMENTS_INCLUDE_HIDDEN``): a link to ``/etc/passwd`` or a stray
+``.env`` must never reach the index. A document in a subfolder is named by its
 path (``editais/2025/EDITAL`` -> ``editais__2025__EDITAL``), one at the top by its stem.
 
 Files are read as UTF-8, or UTF-16/UTF-32 when they start with a byte-order mark (a UTF-8 BOM is dropped);
@@ -27,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
 import logging
@@ -43,6 +48,7 @@ logger = logging.getLogger(__name__)
 # the same share bounds the stray NUL bytes a text file may carry (one NUL in 11 KB of text is not binary).
 _MAX_CONTROL_SHARE = 0.01
 TITLE_MAX_CHARS = 90  # titles head every source shown to a citizen: keep them to one line
+DOCUMENT_SUFFIXES = (".txt", ".pdf", ".docx", ".html", ".htm")  # read by name; the content decides the reader
 
 
 class DocumentsError(Exception):
@@ -76,6 +82,12 @@ class Document:
     text: str
     path: Path
     sha256: str  # of the normalised text (UTF-8), so re-encoding a file does not count as a change
+    page_starts: tuple[int, ...] = ()  # offset where each page begins (PDF; DOCX when Word recorded pages)
+    kind: str = "txt"  # txt | pdf | docx | html
+
+    def page_at(self, offset: int) -> int:
+        """The 1-based page holding ``text[offset]``; 0 when the document has no pages."""
+        return bisect.bisect_right(self.page_starts, offset) if self.page_starts else 0
 
 
 def sample_corpus_dir() -> Path:
@@ -183,6 +195,10 @@ def title_from_text(text: str, *, limit: int = TITLE_MAX_CHARS) -> str | None:
 
 def _read(path: Path, name: str) -> "Document | str":
     """The document at ``path``, or the reason it cannot be one."""
+    if path.suffix.lower() != ".txt":
+        from pipeline.ingest import read_rich
+
+        return read_rich(path, name)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -239,8 +255,8 @@ def _find_files(root: Path, *, follow_symlinks: bool, include_hidden: bool) -> t
                 reason = "hidden file (DOCUMENTS_INCLUDE_HIDDEN=false)"
             elif path.is_symlink() and not follow_symlinks:
                 reason = "symbolic link (DOCUMENTS_FOLLOW_SYMLINKS=false)"
-            elif path.suffix.lower() != ".txt":
-                reason = "not a .txt file (only plain text is read)"
+            elif path.suffix.lower() not in DOCUMENT_SUFFIXES:
+                reason = "not a .txt, .pdf, .docx or .html file"
             elif not path.is_file():
                 reason = "not a regular file"
             else:
@@ -251,7 +267,8 @@ def _find_files(root: Path, *, follow_symlinks: bool, include_hidden: bool) -> t
 
 
 def scan_documents(folder: Path, *, follow_symlinks: bool = False, include_hidden: bool = False) -> DocumentScan:
-    """Every readable ``.txt`` (any case) under ``folder``, recursively, and every file skipped with the reason.
+    """Every readable document (``.txt``, ``.pdf``, ``.docx``, ``.html``, any case) under ``folder``, recursively,
+    and every file skipped with the reason.
 
     Raises :class:`DocumentsError` when ``folder`` is missing or not a folder.
     """
@@ -282,7 +299,8 @@ def require_documents(scan: DocumentScan) -> DocumentScan:
     """``scan`` itself; :class:`DocumentsError` naming the folder and every file skipped when it found no document."""
     if not scan.documents:
         detail = "".join(f"\n  skipped {skip}" for skip in scan.skipped)
-        raise DocumentsError(f"no readable .txt document in {scan.folder}{detail}\n(set DOCUMENTS_DIR to the "
+        raise DocumentsError(f"no readable document (.txt, .pdf, .docx, .html) in {scan.folder}{detail}\n(set "
+                             "DOCUMENTS_DIR to the "
                              "folder of your documents, or DOCUMENTS_DIR=sample for the bundled sample corpus)")
     return scan
 

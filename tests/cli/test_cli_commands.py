@@ -100,7 +100,7 @@ def test_input_folder_is_used_and_an_empty_folder_is_an_error_not_the_sample_cor
     capsys.readouterr()
     assert main(["generate-qa", "--input", str(empty), "--output", str(tmp_path / "qa")]) == 2
     err = capsys.readouterr().err
-    assert f"no readable .txt document in {empty}" in err and "scan.pdf: not a .txt file" in err
+    assert f"no readable document (.txt, .pdf, .docx, .html) in {empty}" in err and "scan.pdf: broken PDF" in err
     assert not list((tmp_path / "qa").glob("*.jsonl"))  # never the bundled sample corpus in its place
     monkeypatch.setenv("DOCUMENTS_DIR", str(tmp_path / "nowhere"))
     get_settings.cache_clear()

@@ -62,7 +62,7 @@ def test_the_sample_corpus_only_when_asked_for_never_as_a_fallback(tmp_path):
     (tmp_path / "notes.md").write_text("# not a document", encoding="utf-8")
     with pytest.raises(DocumentsError) as err:  # folder without .txt
         load_documents(tmp_path)
-    assert str(tmp_path) in str(err.value) and "notes.md: not a .txt file" in str(err.value)
+    assert str(tmp_path) in str(err.value) and "notes.md: not a .txt, .pdf, .docx or .html file" in str(err.value)
     with pytest.raises(DocumentsError, match="does not exist"):
         load_documents(tmp_path / "missing")
     assert "UFMS" in [d.name for d in load_documents(None)]  # asked for in code
