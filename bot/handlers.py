@@ -31,6 +31,7 @@ from bot.admin import register_admin_handlers
 from bot.keyboards import FORGET_PATTERN, comment_request, feedback_keyboard, forget_keyboard, parse_feedback_data
 from bot.ratelimit import PerUserLimiter
 from bot.streaming import StreamingReply
+from bot.uploads import list_for_admin, register_upload_handlers
 from pipeline.service import MAX_QUESTION_CHARS
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def documents_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/documentos: the titles of the known documents."""
+    """/documentos: the titles of the known documents (for admins: the files, with types and dates)."""
+    if await list_for_admin(update, context):
+        return
     documents = await asyncio.to_thread(_service(context).documents)
     await update.effective_message.reply_html(texts.documents_list(documents))
 
@@ -289,6 +292,7 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("sobre", about_command, filters=new_message))
     application.add_handler(CommandHandler("esquecer", forget_command, filters=new_message & private))
     register_admin_handlers(application)  # before the catch-all "unknown command"
+    register_upload_handlers(application)  # /adicionar, /remover and admins' files, before "unsupported"
     application.add_handler(CallbackQueryHandler(forget_confirmed, pattern=FORGET_PATTERN))
     application.add_handler(CallbackQueryHandler(feedback))
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, edited_message))

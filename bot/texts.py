@@ -187,7 +187,7 @@ def _unique_sources(sources: Iterable[_Source]) -> list[_Source]:
     seen: set[tuple[str, str, int]] = set()
     unique = []
     for source in sources:
-        key = (source.document, source.section or "")
+        key = (source.document, source.section or "", getattr(source, "page", 0))
         if key not in seen:
             seen.add(key)
             unique.append(source)
@@ -195,7 +195,12 @@ def _unique_sources(sources: Iterable[_Source]) -> list[_Source]:
 
 
 def _source_label(source: _Source) -> str:
-    return f"{source.title}, {source.section}" if source.section else source.title
+    section = source.section or ""
+    if section == source.title or section.startswith(f"{source.title} > "):  # the title line heads the path
+        section = section[len(source.title):].removeprefix(" > ")
+    label = f"{source.title}, {section}" if section else source.title
+    page = getattr(source, "page", 0)  # PDFs (and DOCX with pages) only
+    return f"{label}, p. {page}" if page else label
 
 
 def _source_lines(answer: _Answer) -> list[str]:
@@ -484,3 +489,88 @@ def retrain_step_lines(report) -> list[tuple[str, str]]:
             continue
         lines.append((f"{RETRAIN_STEP_NAMES.get(step.name, step.name)} ({step.seconds:.0f} s)", text))
     return lines
+
+
+# --- documents sent by admins (/adicionar, /documentos, /remover) --------------------------------------
+
+_KIND_NAMES = {"pdf": "PDF", "docx": "DOCX", "html": "HTML", "txt": "texto"}
+DOCUMENT_BUSY = ("⏳ Já estou processando outro documento, um retreinamento ou uma reindexação. "
+                 "Tente de novo quando terminar.")
+REMOVE_USAGE = "Diga qual documento remover: <code>/remover nome</code> (o nome aparece em /documentos)."
+DOCUMENT_REFUSED = {
+    "too_large": "o arquivo passa do limite de {max_mb} MB.",
+    "unsupported": "não é um PDF, DOCX, HTML nem texto. Envie o documento em um desses formatos.",
+    "no_text": "sem texto: precisa de OCR. O PDF parece ser uma digitalização (só imagens). "
+               "Envie a versão com texto selecionável, ou passe-o antes por um programa de OCR.",
+    "broken": "o arquivo está corrompido ou incompleto e não pôde ser lido. Envie-o de novo.",
+    "encrypted": "o PDF está protegido por senha. Envie uma versão sem senha.",
+    "empty": "o arquivo não tem texto.",
+    "read_only": "os documentos em uso são o corpus de exemplo, que não pode ser alterado "
+                 "(configure DOCUMENTS_DIR).",
+    "not_found": "não encontrei esse documento. Veja os nomes em /documentos.",
+    "last": "é o único documento do índice: adicione outro antes de removê-lo.",
+    "download": "não consegui baixar o arquivo do Telegram. Tente enviá-lo de novo.",
+}
+
+
+def document_howto(max_mb: float) -> str:
+    """The /adicionar message: how an admin adds a document."""
+    return ("📎 Para adicionar um documento, envie o arquivo aqui nesta conversa (PDF, DOCX, HTML ou texto, "
+            f"até {max_mb:g} MB). Eu confiro, guardo, indexo e aviso quando ele já puder ser consultado.")
+
+
+def document_received(file_name: str) -> str:
+    return f"📥 Recebi <b>{escape(file_name)}</b>. Vou ler, guardar e indexar; aviso aqui quando terminar."
+
+
+def document_refused(code: str, *, file_name: str, max_mb: float) -> str:
+    """Why a document sent by an admin was not added (HTML)."""
+    reason = DOCUMENT_REFUSED.get(code, DOCUMENT_REFUSED["broken"]).format(max_mb=f"{max_mb:g}")
+    return f"❌ Não adicionei <b>{escape(file_name)}</b>: {escape(reason)}"
+
+
+def document_added(report) -> str:
+    """The summary of a document added (HTML): title, file, pages, chunks, QA pairs, time."""
+    if report.unchanged:
+        return f"ℹ️ <b>{escape(report.title)}</b> já estava no índice, idêntico ({escape(report.file)})."
+    head = "🔁 Documento atualizado" if report.replaced else "✅ Documento adicionado"
+    lines = [f"<b>{head}:</b> {escape(report.title)}",
+             f"• arquivo: {escape(report.file)} ({_KIND_NAMES.get(report.kind, report.kind)})"]
+    if report.pages:
+        lines.append(f"• páginas: {report.pages}")
+    if report.pages_without_text:
+        pages = ", ".join(str(p) for p in report.pages_without_text[:20])
+        lines.append(f"• ⚠️ páginas sem texto (precisam de OCR), ignoradas: {pages}")
+    if report.tables:
+        lines.append(f"• tabelas: {report.tables}")
+    lines += [f"• trechos indexados: {report.chunks}", f"• perguntas geradas: {report.qa_pairs}",
+              f"• tempo: {report.seconds:.1f} s", "Já pode ser consultado."]
+    return "\n".join(lines)
+
+
+def document_failed(file_name: str, error: str) -> str:
+    return f"❌ Não consegui indexar <b>{escape(file_name)}</b>: <code>{escape(_clip(error, 300))}</code>"
+
+
+def document_files(entries) -> str:
+    """/documentos for admins (HTML): each document's title, file, type, pages and date."""
+    if not entries:
+        return NO_DOCUMENTS
+    lines = [f"<b>Documentos ({len(entries)}):</b>"]
+    for entry in entries[:100]:
+        pages = f", {entry.pages} p." if entry.pages else ""
+        lines.append(f"• {escape(entry.title)} — <code>{escape(entry.name)}</code> "
+                     f"({escape(entry.file)}, {_KIND_NAMES.get(entry.kind, entry.kind)}{pages}, "
+                     f"{entry.modified:%d/%m/%Y})")
+    lines.append("Para remover um: <code>/remover nome</code>")
+    return "\n".join(lines)
+
+
+def document_removed(entry, *, seconds: float) -> str:
+    return (f"🗑️ <b>{escape(entry.title)}</b> ({escape(entry.file)}) saiu do índice em {seconds:.1f} s. "
+            "O arquivo foi guardado na pasta <code>removed</code> dos dados, caso precise voltar.")
+
+
+def document_not_removed(code: str, *, wanted: str) -> str:
+    reason = DOCUMENT_REFUSED.get(code, DOCUMENT_REFUSED["not_found"])
+    return f"❌ Não removi <b>{escape(wanted)}</b>: {escape(reason)}"

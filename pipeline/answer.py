@@ -84,6 +84,7 @@ class Source:
     quote: str
     score: float
     span: tuple[int, int] | None = None  # the answer's offsets in the document (reader answers)
+    page: int = 0  # page of the passage in a PDF (Chunk.page), shown as "p. 4"; 0: no pages
 
 
 @dataclass
@@ -285,7 +286,7 @@ class Answerer:
         # The passage the answer comes from is cited first, quoted by the sentence that holds the answer.
         order = [extraction.passage] + [i for i in range(len(hits)) if i != extraction.passage]
         sources = [Source(document=hits[i].chunk.document, title=hits[i].chunk.title,
-                          section=hits[i].chunk.section, chunk_id=hits[i].chunk.id,
+                          section=hits[i].chunk.section, chunk_id=hits[i].chunk.id, page=hits[i].chunk.page,
                           quote=(extraction.sentence if i == extraction.passage
                                  else self._quote(question, hits[i]))[:MAX_QUOTE_CHARS],
                           score=round(float(hits[i].score), 4)) for i in order]
@@ -344,7 +345,7 @@ class Answerer:
         hit = hits[best.passage]
         quote = supporting_quote(hit.chunk, best.start, best.end)
         source = Source(document=hit.chunk.document, title=hit.chunk.title, section=quote.section,
-                        chunk_id=hit.chunk.id, quote=quote.text, score=round(float(hit.score), 4),
+                        chunk_id=hit.chunk.id, quote=quote.text, score=round(float(hit.score), 4), page=hit.chunk.page,
                         span=(hit.chunk.start + best.start, hit.chunk.start + best.end))
         return Answer(text=best.text, sources=[source], strategy="reader", abstained=False,
                       model_version=reader_version, index_version=version,

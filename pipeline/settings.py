@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = Field(default="https://api.telegram.org/file/bot", description="where the bot downloads the files people send (Bot API file URL).")
+    document_max_mb: float = Field(default=20.0, gt=0, le=2000, description="largest document an admin may send to the bot, in MB (the public Bot API serves files up to 20 MB).")
     admin_ids: str = Field(default="", description="Comma-separated Telegram user ids.")
     user_hash_salt: SecretStr | None = Field(default=None, description="Salt for hashing user ids; default: a random one kept in DATA_DIR.")
     # Bot (bot/app.py): webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling.

@@ -104,15 +104,16 @@ def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, 
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[TextIO]:
+def atomic_file(path: Path, *, binary: bool = False) -> Iterator[TextIO]:
     """A text handle whose content replaces ``path`` in one step (temp file in the same folder, fsync,
     ``os.replace``) when the block ends without error; on error the temp file is removed and ``path`` is
-    untouched, so a reader never sees a half-written file, even after a kill."""
+    untouched, so a reader never sees a half-written file, even after a kill. ``binary``: a bytes handle.
+    The temp file's name starts with a dot: folder scans skip it as hidden."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other tools
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -6,7 +6,9 @@ parse_mode=HTML the way Telegram does (unknown tags, bare ``<``/``&``, unbalance
 entities"), records every call (uploaded files too), and fails on demand (429 with ``parameters.retry_after``,
 500, …) or at random (``failure_rate``, for load tests). After ``setWebhook`` (or with ``webhook_targets``
 set: the fake then plays Telegram and a round-robin load balancer) updates are POSTed to the bot instead of
-being served by getUpdates, with the secret token header, retried until the bot answers 200.
+being served by getUpdates, with the secret token header, retried until the bot answers 200. Files people send
+(``push_document``) are served as Telegram does: ``getFile`` gives a ``file_path`` (400 "file is too big" above
+20 MB) and ``GET /file/bot<token>/<file_path>`` (``base_file_url``) the bytes; each download is recorded.
 
 Example::
 
@@ -34,6 +36,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from tests.fakes.telegram_files import FileServing
 from tests.fakes.telegram_html import HtmlError, parse_html
 from tests.fakes.telegram_http import (  # noqa: F401  (re-exported for tests)
     ApiError, _inline_markup, _read_params, command_entities, running_application)
@@ -84,7 +87,7 @@ class FakeChat:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-class FakeTelegramServer:
+class FakeTelegramServer(FileServing):
     """The fake Bot API. Use as ``async with FakeTelegramServer() as server``; point PTB at ``base_url``."""
 
     # Methods random failures never hit: the bot's start-up and polling, which tests do not measure.
@@ -115,6 +118,7 @@ class FakeTelegramServer:
         self._tasks: set[asyncio.Task] = set()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._init_files()
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -122,6 +126,7 @@ class FakeTelegramServer:
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
