@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -228,6 +229,9 @@ def remove_document(settings: Settings, wanted: str) -> tuple[DocumentEntry, Pat
     removed.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = removed / f"{stamp}__{entry.file.replace('/', '__')}"
-    os.replace(folder / entry.file, target)  # one rename: the document is in one place or the other
+    try:
+        os.replace(folder / entry.file, target)  # one rename: the document is in one place or the other
+    except OSError:  # another file system: copy, then remove (shutil.move)
+        shutil.move(str(folder / entry.file), target)
     log.info("document %s removed from the library (kept in %s)", entry.name, target)
     return entry, target, reindex(settings)
