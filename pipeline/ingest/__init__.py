@@ -30,7 +30,7 @@ from pathlib import Path
 from pipeline.ingest.layout import ExtractionError, Extracted
 
 __all__ = ["ExtractionError", "Extracted", "KINDS", "SUFFIXES", "extract", "extract_document", "read_rich",
-           "sniff", "to_document"]
+           "remember", "sniff", "to_document"]
 
 SUFFIXES = {".txt": "txt", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"}
 KINDS = {"txt": ".txt", "pdf": ".pdf", "docx": ".docx", "html": ".html"}
@@ -117,6 +117,24 @@ def extract_document(data: bytes, *, name: str, path: Path | None = None):
     return to_document(extract(data, kind), name=name, path=path or Path(name + KINDS[kind]))
 
 
+def _cache_key(path: Path, name: str) -> tuple:
+    stat = path.stat()
+    return (str(path), name, stat.st_size, stat.st_mtime_ns)
+
+
+def _cache_put(key: tuple, result: object) -> None:
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def remember(document) -> None:
+    """Keep a Document just extracted from the file now at ``document.path`` (an upload just stored), so the
+    folder scans that index it do not read the file again."""
+    _cache_put(_cache_key(Path(document.path), document.name), document)
+
+
 def read_rich(path: Path, name: str):
     """The Document in the PDF/DOCX/HTML file at ``path``, or the reason it cannot be one (a string).
 
@@ -124,8 +142,7 @@ def read_rich(path: Path, name: str):
     same files many times.
     """
     try:
-        stat = path.stat()
-        key = (str(path), name, stat.st_size, stat.st_mtime_ns)
+        key = _cache_key(path, name)
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
     with _cache_lock:
@@ -146,8 +163,5 @@ def read_rich(path: Path, name: str):
             result = to_document(extract(data, kind), name=name, path=path)
         except ExtractionError as exc:
             result = str(exc)
-    with _cache_lock:
-        _cache[key] = result
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    _cache_put(key, result)
     return result

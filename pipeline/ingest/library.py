@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -30,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.documents import Document, decode_bytes, normalise_text, title_from_name, title_from_text
-from pipeline.ingest import KINDS, extract, sniff, to_document, unsupported_reason
+from pipeline.ingest import KINDS, extract, remember, sniff, to_document, unsupported_reason
 from pipeline.ingest.layout import ExtractionError
 from pipeline.settings import Settings
 from storage.export import atomic_file
@@ -148,6 +149,8 @@ def store_document(settings: Settings, data: bytes, filename: str) -> AddReport:
     if not unchanged:
         with atomic_file(target, binary=True) as handle:
             handle.write(data)
+        if kind != "txt":  # the scans that index it will not extract it again
+            remember(dataclasses.replace(doc, name=target.stem, path=target))
         log.info("document stored: %s (%s, %d bytes%s)", target, kind, len(data), ", replacing" if replaced else "")
     return AddReport(name=target.stem, file=target.name, title=doc.title, kind=kind, pages=pages,
                      pages_without_text=without_text, tables=tables, replaced=replaced and not unchanged,

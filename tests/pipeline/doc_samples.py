@@ -79,8 +79,17 @@ def edital_pdf() -> bytes:
     return buffer.getvalue()
 
 
+SPECIAL_VALUE = "R$ 321,00"  # the auxílio-creche, the one article unlike the others in long_pdf
+
+
+def special_page(pages: int) -> int:
+    """The page of long_pdf that holds the auxílio-creche article."""
+    return max(1, pages * 2 // 3)
+
+
 def long_pdf(pages: int = 40) -> bytes:
-    """``pages`` pages, each with a running header, a footer and six articles of about 60 words."""
+    """``pages`` pages, each with a running header, a footer and six articles of about 60 words; on
+    :func:`special_page` the last article is the auxílio-creche (:data:`SPECIAL_VALUE`)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
@@ -97,12 +106,15 @@ def long_pdf(pages: int = 40) -> bytes:
             c.drawString(50, y, "Regulamento Geral de Bolsas e Auxílios Estudantis")
             c.setFont("Helvetica", 10)
             y -= 30
-        for _ in range(6):
+        for slot in range(6):
             article += 1
             lines = [f"Art. {article}º O auxílio de número {article} é pago ao estudante regularmente matriculado",
                      f"que comprove renda familiar per capita de até {article % 3 + 1} salários mínimos, mediante",
                      f"inscrição no setor de assistência estudantil até o dia {article % 28 + 1} do mês, com valor",
                      f"mensal de R$ {100 + article},00 e duração de {article % 12 + 1} meses, renovável uma vez."]
+            if page == special_page(pages) and slot == 5:
+                lines = [f"Art. {article}º O auxílio-creche é pago à estudante mãe ou ao estudante pai de criança",
+                         f"de até seis anos, no valor mensal de {SPECIAL_VALUE}, enquanto durar a matrícula."]
             for line in lines:
                 c.drawString(50, y, line)
                 y -= 13
