@@ -316,13 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole offline pipeline on the sample corpus")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("generate-qa", help="generate QA pairs from .txt documents")
-    p.add_argument("--input", type=Path, help="folder of .txt documents (default DATA_DIR/documents)")
+    p = sub.add_parser("generate-qa", help="generate QA pairs from the documents (.txt, .pdf, .docx, .html)")
+    p.add_argument("--input", type=Path, help="folder of documents (default DATA_DIR/documents)")
     p.add_argument("--output", type=Path, help="output folder (default DATA_DIR/data_qa)")
     p.set_defaults(func=cmd_generate_qa)
 
     p = sub.add_parser("index", help="build the search index")
-    p.add_argument("--input", type=Path, help="folder of .txt documents (default DATA_DIR/documents)")
+    p.add_argument("--input", type=Path, help="folder of documents (default DATA_DIR/documents)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer one question")

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Where everything Oráculo writes lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")
-    documents_dir: Path | None = Field(default=None, description="Folder of .txt documents (subfolders too); default DATA_DIR/documents; 'sample' = the bundled sample corpus.")
+    documents_dir: Path | None = Field(default=None, description="Folder of documents: .txt, .pdf, .docx, .html/.htm (subfolders too); default DATA_DIR/documents; 'sample' = the bundled sample corpus.")
     documents_follow_symlinks: bool = Field(default=False, description="read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed).")
     documents_include_hidden: bool = Field(default=False, description="read hidden files and folders (names starting with '.') among the documents.")
 
