@@ -1,7 +1,8 @@
 """Real documents made in the tests: PDFs drawn with reportlab, a DOCX written with python-docx, HTML pages.
 
 - :func:`edital_pdf` — three pages: a running header and "Página n de 3" footer on each, a big title, a
-  two-column page with a word hyphenated at a line end, a ruled table, an article on the last page.
+  two-column page (drawn row by row, so the file's order mixes the columns) with a word hyphenated at a line
+  end, a ruled table, an article on the last page.
 - :func:`long_pdf` — ``pages`` pages of articles with a running header (benchmarks, the 40-page upload).
 - :func:`scanned_pdf` — a page that is only an image of text (no text layer).
 - :func:`broken_pdf` — a PDF cut in the middle.
@@ -53,11 +54,12 @@ def edital_pdf() -> bytes:
     c.setFont("Helvetica-Bold", 16)
     c.drawString(50, height - 80, TITLE)
     c.setFont("Helvetica", 10)
-    for column, x in ((LEFT_COLUMN, 50), (RIGHT_COLUMN, 310)):
-        y = height - 120
-        for line in column:
-            c.drawString(x, y, line)
-            y -= 13
+    # Drawn row by row, left line then right line, as many producers write them: the file's own order mixes
+    # the columns, so reading in that order (pypdf, pypdfium2) interleaves them.
+    for row in range(max(len(LEFT_COLUMN), len(RIGHT_COLUMN))):
+        for column, x in ((LEFT_COLUMN, 50), (RIGHT_COLUMN, 310)):
+            if row < len(column):
+                c.drawString(x, height - 120 - 13 * row, column[row])
     c.showPage()
     # page 2: a ruled table and an article
     _frame(c, 2, 3, width=width, height=height)
