@@ -122,3 +122,25 @@ def test_hyphens_clitics_tables_and_running_lines():
     assert table_lines([["A", "B|C", None], ["1", "", None]]) == ["A | B/C", "1 | —"]
     edges = [["Prefeitura X", "Página 1 de 3"], ["Prefeitura X", "Página 2 de 3"], ["Outro", "Página 3 de 3"]]
     assert running_lines(edges) == {"prefeitura x", "página # de #"}
+
+
+def test_a_long_table_is_split_by_rows_with_its_header_repeated():
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Tabela de Remuneração 2025", level=1)
+    table = document.add_table(rows=0, cols=3)
+    for row in [["Cargo", "Carga horária", "Salário"]] + [[f"Cargo {n}", "40 h", f"R$ {1000 + n},00"]
+                                                            for n in range(60)]:
+        for cell, value in zip(table.add_row().cells, row):
+            cell.text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    doc = extract_document(buffer.getvalue(), name="tabela")
+    pieces = [c for c in chunk_document(doc, max_chars=400) if "Cargo " in c.text]
+    assert len(pieces) > 3
+    assert "Cargo | Carga horária | Salário\nCargo 0 | 40 h" in pieces[0].text  # under its heading
+    assert all(p.context == "Cargo | Carga horária | Salário" for p in pieces[1:])
+    assert "Cargo 59 | 40 h | R$ 1059,00" in pieces[-1].text
