@@ -1,7 +1,8 @@
 """Read a PDF into text in reading order, page by page, with pdfplumber (MIT; pdfminer.six underneath).
 
 Per page: ruled tables are found (``find_tables``) and written as rows (``Cargo | Vagas | Salário``); the words
-outside them are grouped into lines; a vertical gutter that no line crosses makes the page two columns, read
+outside them are grouped into lines, and a line whose words are split by wide gaps is a row of a table without
+rules (``Prova objetiva | 20 de abril de 2025``); a vertical gutter that no line crosses makes the page two columns, read
 left then right, with full-width lines (a title, a table) between column blocks kept in place. Lines become
 paragraphs by vertical gaps and font size (a bigger font is a heading); an article, paragraph sign or item at
 the start of a line keeps its own line, so chunking still sees the structure; words broken by a hyphen at a
@@ -37,6 +38,8 @@ HEADING_SIZE = 1.15  # a line this much bigger than the body text is a heading
 PARAGRAPH_GAP = 0.8  # a vertical gap above this share of the line height starts a paragraph
 GUTTER_MIN_ROWS = 3
 WORD_SPACE = 0.8  # of the font size: wider than a justified line's spaces, narrower than a column gutter
+CELL_GAP = 2.0  # of the font size: a gap this wide inside a line separates the cells of a table without rules
+LEFT_FULL = 0.6  # in two columns the left one's lines reach at least this share of the way to the gutter
 GUTTER_MIN_SHARE = 0.6  # of the lines reaching across a candidate gutter, this share must not cross it
 _LINE_START = re.compile(r"(?:Art\.?\s*\d|Artigo\s+\d|§|Par[áa]grafo\s+[úu]nico|[IVXLC]{1,6}\s*[-–—)]\s|[a-z]\)\s"
                          r"|\d{1,2}(?:\.\d{1,2})+\.?\s|[•▪●◦*-]\s|CAP[ÍI]TULO\b|SE[ÇC][ÃA]O\b|ANEXO\b)")
@@ -53,6 +56,7 @@ class _Line:
     bottom: float
     size: float
     bold: bool
+    cells: int = 1  # groups of words split by wide gaps: 2 or more is a row of a table without rules
 
 
 @dataclass
@@ -96,10 +100,13 @@ def _gutter(rows: list[list[dict]], width: float) -> float | None:
     crossing = np.zeros(len(xs), dtype=int)
     split = np.zeros(len(xs), dtype=int)
     for row in rows:
+        spans = (xs > row[0]["x0"]) & (xs < row[-1]["x1"])
+        if len(_cell_groups(row)) >= 3:  # a row of a table without rules: its gaps are not a gutter
+            crossing += spans
+            continue
         crosses = np.zeros(len(xs), dtype=bool)
         for w in row:
             crosses |= (xs > w["x0"]) & (xs < _reach(w))
-        spans = (xs > row[0]["x0"]) & (xs < row[-1]["x1"])
         crossing += crosses & spans
         split += ~crosses & spans
     total = crossing + split
@@ -108,14 +115,35 @@ def _gutter(rows: list[list[dict]], width: float) -> float | None:
     if not good.any():
         return None
     best = np.flatnonzero(good & (split == split[good].max()))
-    return float(xs[best[len(best) // 2]])  # the middle of the widest clear band
+    gutter = float(xs[best[len(best) // 2]])  # the middle of the widest clear band
+    # Text in columns fills the left column; a two-cell table ("Etapa   Data") leaves it mostly empty.
+    margin = min(float(row[0]["x0"]) for row in rows)
+    reach = [max(float(w["x1"]) for w in row if w["x1"] <= gutter) for row in rows
+             if row[0]["x1"] <= gutter and any(w["x0"] >= gutter for w in row)]
+    if not reach or statistics.median(reach) - margin < LEFT_FULL * (gutter - margin):
+        return None
+    return gutter
+
+
+def _cell_groups(words: list[dict]) -> list[list[dict]]:
+    """The words of a row in groups split by gaps wider than ``CELL_GAP`` font sizes (table cells)."""
+    groups = [[words[0]]]
+    for before, word in zip(words, words[1:]):
+        if float(word["x0"]) - float(before["x1"]) > CELL_GAP * float(word["size"]):
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return groups
 
 
 def _line(words: list[dict]) -> _Line:
     sizes = [float(w["size"]) for w in words]
     bold = sum("bold" in str(w.get("fontname", "")).lower() for w in words) > len(words) / 2
-    return _Line(" ".join(w["text"] for w in words), min(w["x0"] for w in words), max(w["x1"] for w in words),
-                 min(w["top"] for w in words), max(w["bottom"] for w in words), max(sizes), bold)
+    groups = _cell_groups(words)
+    text = " | ".join(" ".join(w["text"].replace("|", "/") for w in group) for group in groups) \
+        if len(groups) > 1 else " ".join(w["text"] for w in words)
+    return _Line(text, min(w["x0"] for w in words), max(w["x1"] for w in words), min(w["top"] for w in words),
+                 max(w["bottom"] for w in words), max(sizes), bold, cells=len(groups))
 
 
 def _page_items(page) -> tuple[list[_Line | _Table], int]:
@@ -200,6 +228,8 @@ def _paragraphs(items: list[_Line | _Table], body_size: float) -> str:
                              or heading != prev_heading or abs(item.size - prev.size) > 0.15 * body_size)
         if new_paragraph:
             end_paragraph()
+            para.append([item.text])
+        elif item.cells > 1 or prev.cells > 1:  # a row of a table without rules stays a line of its own
             para.append([item.text])
         elif heading:
             para[-1].append(item.text)

@@ -2,7 +2,7 @@
 
 - :func:`edital_pdf` — three pages: a running header and "Página n de 3" footer on each, a big title, a
   two-column page (drawn row by row, so the file's order mixes the columns) with a word hyphenated at a line
-  end, a ruled table, an article on the last page.
+  end, a ruled table, an article and a table without rules (a schedule) on the last page.
 - :func:`long_pdf` — ``pages`` pages of articles with a running header (benchmarks, the 40-page upload).
 - :func:`scanned_pdf` — a page that is only an image of text (no text layer).
 - :func:`broken_pdf` — a PDF cut in the middle.
@@ -30,6 +30,8 @@ RIGHT_COLUMN = [
     "Art. 4º Candidatos inscritos no CadÚnico podem",
     "pedir isenção da taxa até 5 de março de 2025.",
 ]
+SCHEDULE = [("Etapa", "Data"), ("Inscrições", "1º a 15 de março de 2025"), ("Prova objetiva", "20 de abril de 2025"),
+            ("Resultado final", "30 de maio de 2025")]
 TABLE = [["Cargo", "Vagas", "Salário"], ["Agente administrativo", "12", "R$ 2.450,00"],
          ["Motorista", "4", "R$ 2.100,00"], ["Vigia", "6", "R$ 1.900,00"]]
 
@@ -76,6 +78,10 @@ def edital_pdf() -> bytes:
     _frame(c, 3, 3, width=width, height=height)
     c.setFont("Helvetica", 10)
     c.drawString(50, height - 80, "Art. 7º O resultado final será publicado no Diário Oficial do Município.")
+    c.drawString(50, height - 110, "ANEXO I – CRONOGRAMA")
+    for row, (stage, date) in enumerate(SCHEDULE):  # a table without rules: only the gap splits the cells
+        c.drawString(50, height - 130 - 14 * row, stage)
+        c.drawString(250, height - 130 - 14 * row, date)
     c.showPage()
     c.save()
     return buffer.getvalue()

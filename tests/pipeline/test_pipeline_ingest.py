@@ -48,6 +48,14 @@ def test_pdf_table_comes_out_as_rows_with_its_header_and_chunking_keeps_it_whole
     assert table_chunk.text.startswith(rows[0]) and rows[-1] in table_chunk.text
 
 
+def test_pdf_table_without_rules_comes_out_as_rows_too(edital):
+    rows = [" | ".join(row) for row in doc_samples.SCHEDULE]
+    assert "\n".join(rows) in edital.text
+    assert edital.text.index("ANEXO I – CRONOGRAMA") < edital.text.index(rows[0])
+    [chunk] = [c for c in chunk_document(edital) if "Prova objetiva | 20 de abril" in c.text]
+    assert all(row in chunk.text for row in rows) and chunk.page == 3
+
+
 def test_pdf_pages_are_kept_for_every_chunk(edital):
     assert len(edital.page_starts) == 3
     pages = {c.text.split()[0] + c.text.split()[1]: c.page for c in chunk_document(edital)
