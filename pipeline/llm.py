@@ -52,6 +52,7 @@ class LLMCall:
     first_piece_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    pieces: int | None = None  # streamed pieces (some servers report no usage when streaming)
 
 
 def note_call(call: LLMCall) -> None:

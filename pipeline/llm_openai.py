@@ -69,14 +69,15 @@ class OpenAIChatLLM:
                     f" status={status}" if status else "")
         return LLMUnavailable(f"{type(exc).__name__}{f' ({status})' if status else ''}")
 
-    def _note(self, started: float, first_piece: float | None, usage) -> None:
+    def _note(self, started: float, first_piece: float | None, usage, pieces: int | None = None) -> None:
         call = LLMCall(model=self.model, latency_ms=round((time.perf_counter() - started) * 1000, 1),
                        first_piece_ms=None if first_piece is None else round((first_piece - started) * 1000, 1),
                        prompt_tokens=getattr(usage, "prompt_tokens", None),
-                       completion_tokens=getattr(usage, "completion_tokens", None))
+                       completion_tokens=getattr(usage, "completion_tokens", None), pieces=pieces)
         note_call(call)
-        log.info("answer engine model=%s latency_ms=%.0f first_piece_ms=%s prompt_tokens=%s completion_tokens=%s",
-                 call.model, call.latency_ms, call.first_piece_ms, call.prompt_tokens, call.completion_tokens)
+        log.info("answer engine model=%s latency_ms=%.0f first_piece_ms=%s prompt_tokens=%s completion_tokens=%s "
+                 "pieces=%s", call.model, call.latency_ms, call.first_piece_ms, call.prompt_tokens,
+                 call.completion_tokens, call.pieces)
 
     def generate(self, messages: list[dict], *, max_new_tokens: int) -> str:
         """Greedy reply to ``messages``; :class:`LLMUnavailable` when the server cannot give one."""
@@ -105,6 +106,7 @@ class OpenAIChatLLM:
         """The same reply piece by piece; :class:`LLMUnavailable` also when the stream breaks in the middle."""
         started = time.perf_counter()
         first_piece = usage = None
+        pieces = 0
         try:
             chunks = self._open_stream(messages, max_new_tokens)
             with chunks:
@@ -113,7 +115,8 @@ class OpenAIChatLLM:
                     piece = chunk.choices[0].delta.content if chunk.choices else None
                     if piece:
                         first_piece = first_piece or time.perf_counter()
+                        pieces += 1
                         yield piece
         except self._transport_errors as exc:
             raise self._unavailable(exc, started) from exc
-        self._note(started, first_piece, usage)
+        self._note(started, first_piece, usage, pieces)

@@ -135,7 +135,7 @@ def test_the_llama_cpp_server_answers_and_streams_through_the_openai_client(llam
     assert text and call.prompt_tokens > 0 and 0 < call.completion_tokens <= 12
     pieces = list(llm.stream(MESSAGES, max_new_tokens=12))
     call = take_last_call()
-    assert len(pieces) > 1 and "".join(pieces).strip()
+    assert len(pieces) > 1 and "".join(pieces).strip() and call.pieces == len(pieces)
     assert call.first_piece_ms is not None and 0 < call.first_piece_ms <= call.latency_ms
 
 
