@@ -332,13 +332,29 @@ class Answerer:
         spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])]
         return hits, spans
 
+    def answerable(self, hits: list[Hit], spans: list) -> tuple[bool, bool]:
+        """``(answer, confident)`` for the reader's best span: the learned abstention model kept beside the
+        reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answerability`), else the
+        margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``."""
+        from pipeline.answerability import features_of
+
+        if not spans:
+            return False, False
+        model = getattr(self.reader, "abstention", None) if self.settings.reader_abstention == "learned" else None
+        if model is None:
+            margin = spans[0].margin
+            return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident
+        decision = model.decision(features_of(hits, spans))
+        return decision >= model.threshold, decision >= model.confident
+
     def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
         from pipeline.citation import supporting_quote
 
         version = self.retriever.version
         hits, spans = self.read(question, rejected)
         reader_version = getattr(self.reader, "version", "reader")
-        if not spans or spans[0].margin < self.settings.reader_threshold:
+        answers, confident = self.answerable(hits, spans)
+        if not answers:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
                           index_version=version, latency_ms=round((time.perf_counter() - started) * 1000, 1))
         best = spans[0]
@@ -350,7 +366,7 @@ class Answerer:
         return Answer(text=best.text, sources=[source], strategy="reader", abstained=False,
                       model_version=reader_version, index_version=version,
                       latency_ms=round((time.perf_counter() - started) * 1000, 1),
-                      confident=best.margin >= self.settings.reader_confident)
+                      confident=confident)
 
     def _llm_fallback(self, question: str, rejected: list, started: float, extractive: Answer) -> Answer:
         """The reader's answer (or ``extractive``) marked with the notice that the LLM could not answer."""

@@ -55,6 +55,8 @@ class ReadSpan:
     end: int
     text: str
     margin: float     # span score minus the "no answer" score of the same passages
+    score: float = 0.0  # the span's own score (start + end logits)
+    null: float = 0.0   # the "no answer" score it is compared with
 
 
 def resolve_base(name: str | Path, cache_dir: Path | None = None) -> str:
@@ -151,6 +153,7 @@ class SpanReader:
         # "no answer" score: the lowest over all windows read (SQuAD 2.0's rule for one long text), or the one
         # of the answer's own passage
         self.per_passage_null = False
+        self.abstention = None  # the AnswerabilityModel kept beside the adapter (pipeline.answerability), if any
         self._lock = threading.Lock()
 
     @classmethod
@@ -169,7 +172,11 @@ class SpanReader:
             with warnings.catch_warnings():  # transformers' deprecation notice raised inside peft's merge
                 warnings.filterwarnings("ignore", category=FutureWarning)
                 model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        return cls(model, tokenizer, version=adapter_version(Path(adapter) if adapter else None))
+        from pipeline.answerability import load_for
+
+        reader = cls(model, tokenizer, version=adapter_version(Path(adapter) if adapter else None))
+        reader.abstention = load_for(Path(adapter) if adapter else None)
+        return reader
 
     def encode(self, question: str, passages: Sequence[str]):
         """Tokenised windows of every (question, passage) pair, with offsets and their passage index."""
@@ -232,7 +239,8 @@ class SpanReader:
             if any(p == passage and start < e and s < end for p, s, e in exclude):
                 continue
             seen.add((passage, start, end))
-            spans.append(ReadSpan(passage, start, end, text[start:end], round(score - null, 4)))
+            spans.append(ReadSpan(passage, start, end, text[start:end], round(score - null, 4),
+                                  round(score, 4), round(null, 4)))
             if len(spans) >= top:
                 break
         return spans

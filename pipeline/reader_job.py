@@ -6,8 +6,12 @@ Examples come from the QA records the loop already keeps (``pipeline.jobs.qa_rec
   answer at its recorded ``span`` — positives;
 - every 👎 answer of the review file (``exports/feedback_review.jsonl``): the question over its passage, the
   rejected span as a *negative* (unlikelihood, :func:`pipeline.reader_train.reader_loss`), never a positive;
-- a replay sample of the other QA records (generated or hand-written, located in their passage), at most
-  ``replay`` per feedback example, so one night's few votes do not pull the reader away from everything else.
+- a rehearsal sample: ``replay`` examples per feedback example drawn from the first training's mix, kept
+  beside the adapter (``rehearsal.jsonl``, :func:`pipeline.reader_train.load_rehearsal`), so that one night's
+  few votes do not pull the reader away from everything else (without it, F1 fell on the documents nobody
+  voted on); hand-written QA records (``generator == "human"``) join the votes as positives. QA pairs
+  generated offline are not trained on: their answers are whole clauses, and the reader learnt to answer
+  longer (exact match fell on every document).
 
 Records held out for the evaluation (:func:`pipeline.retrain.heldout_records`) are never trained on. The run
 continues the serving reader adapter (else the shipped one), is recorded as a ``training_runs`` row with its
@@ -28,12 +32,14 @@ import json
 import logging
 import random
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
-from pipeline.reader_train import QAExample, ReaderTrainArgs, locate_answer
+from pipeline.reader_train import REHEARSAL_FILE, QAExample, ReaderTrainArgs, load_rehearsal, locate_answer
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,8 @@ REVIEW_FILE = "feedback_review.jsonl"
 # Below this many feedback records, all of them train (holding one of three out would leave nothing to learn
 # from); the candidate is then checked on the held-out generated / hand-written records only.
 MIN_FEEDBACK_TO_HOLD_OUT = 5
+CARRIED_FILES = (REHEARSAL_FILE, "abstention.json")
+TAUGHT_BY_PEOPLE = ("feedback", "human")  # QA records that are positives: validated 👍 and hand-written pairs
 _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
 
 
@@ -51,7 +59,7 @@ class ReaderRunArgs:
     epochs: float = 2.0          # passes over the examples, capped by max_steps: more overfits a few votes
     batch_size: int = 8
     lr: float = 1e-4             # a fifth of the first training's: the adapter is refined, not relearned
-    replay: int = 2              # other QA records mixed in per feedback example
+    replay: int = 3              # rehearsal examples (the first training's mix) per feedback example
     seed: int = 0
     precision: str = "auto"
 
@@ -127,17 +135,16 @@ def read_review(settings: Settings) -> list[dict]:
 
 
 def build_examples(records: list[dict], review: list[dict], documents: dict[str, str], *, heldout_ids: set,
-                   replay: int, seed: int) -> tuple[list[QAExample], dict]:
-    """Positives (👍), negatives (👎) and the replay sample; held-out records never enter."""
+                   replay: int, seed: int, rehearsal: Sequence[QAExample] = ()) -> tuple[list[QAExample], dict]:
+    """Positives (👍 and hand-written pairs), negatives (👎) and ``replay`` rehearsal examples per feedback
+    example; held-out records never enter."""
     train = [r for r in records if str(r.get("id") or r.get("question")) not in heldout_ids]
-    feedback = [r for r in train if r.get("generator") == "feedback"]
-    others = [r for r in train if r.get("generator") != "feedback"]
-    positives = positive_examples(feedback, documents)
+    taught = [r for r in train if r.get("generator") in TAUGHT_BY_PEOPLE]
+    positives = positive_examples(taught, documents)
     negatives = negative_examples(review, documents)
     rng = random.Random(seed)
-    rng.shuffle(others)
     budget = replay * max(len(positives) + len(negatives), 1)
-    replayed = positive_examples(others[:budget * 2], documents)[:budget]
+    replayed = rng.sample(list(rehearsal), min(budget, len(rehearsal)))
     examples = positives + negatives + replayed
     rng.shuffle(examples)
     return examples, {"positives": len(positives), "negatives": len(negatives), "replay": len(replayed)}
@@ -168,6 +175,18 @@ def initial_adapter(settings: Settings) -> Path | None:
     return Path(settings.reader_adapter)
 
 
+def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
+    """The adapter folder whose rehearsal sample (and abstention model) the run carries on: the one it
+    continues, else the shipped one when the base is the embedded model it was trained for."""
+    from pipeline.reader import EMBEDDED, SHIPPED_ADAPTER
+
+    if init is not None and (Path(init) / REHEARSAL_FILE).is_file():
+        return Path(init)
+    if settings.reader_model == EMBEDDED and (SHIPPED_ADAPTER / REHEARSAL_FILE).is_file():
+        return SHIPPED_ADAPTER
+    return Path(init) if init is not None else None
+
+
 def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, records: list[dict] | None = None,
                      review: list[dict] | None = None) -> dict:
     """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
@@ -184,8 +203,10 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     review = read_review(settings) if review is None else review
     documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
     heldout = training_exclusions(records)
+    init = initial_adapter(settings)
+    rehearsal_from = rehearsal_source(settings, init)
     examples, counts = build_examples(records, review, documents, heldout_ids=heldout, replay=args.replay,
-                                      seed=args.seed)
+                                      seed=args.seed, rehearsal=load_rehearsal(rehearsal_from))
     if counts["positives"] + counts["negatives"] == 0:
         raise ValueError("no citizen feedback to learn from yet (no 👍 or 👎 answer located in its passage)")
     digest = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True,
@@ -199,7 +220,6 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     version = f"reader-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
     final = settings.models_dir / "adapters" / version
     staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
-    init = initial_adapter(settings)
     from pipeline.runs import Heartbeat
 
     heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
@@ -219,6 +239,9 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                     "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
                     "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        for name in CARRIED_FILES:  # what the next night (and the abstention) needs, passed along
+            if rehearsal_from is not None and (Path(rehearsal_from) / name).is_file():
+                shutil.copyfile(Path(rehearsal_from) / name, staging / name)
         staging.rename(final)
         metadata["adapter_dir"] = str(final)
         with database.session() as session:
@@ -230,8 +253,6 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
         log.info("reader run %s: adapter %s (%s)", run_id, final, counts)
         return metadata
     except BaseException as exc:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         with database.session() as session:
             repository.finish_training_run(session, run_id=run_id, status="failed",

@@ -34,6 +34,8 @@ from typing import Iterable, Sequence
 
 logger = logging.getLogger(__name__)
 
+REHEARSAL_FILE = "rehearsal.jsonl"  # a sample of an adapter's first training mix, kept beside it
+
 
 @dataclass(frozen=True)
 class QAExample:
@@ -132,6 +134,35 @@ def squad_examples(path: Path, *, articles: Iterable[str] | None = None, exclude
     return out
 
 
+def load_rehearsal(adapter: Path | str | None) -> list[QAExample]:
+    """The rehearsal sample kept beside ``adapter`` (``[]`` without one). Lines that are not JSON examples,
+    or whose answer is not at its offset, are skipped with a warning: a damaged sample must not stop a night."""
+    path = Path(adapter) / REHEARSAL_FILE if adapter else None
+    if path is None or not path.is_file():
+        return []
+    out, bad = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            example = QAExample(str(row["question"]), str(row["context"]), row.get("answer_start"),
+                                row.get("answer_text"))
+        except (ValueError, KeyError, TypeError):
+            bad += 1
+            continue
+        if example.answer_start is not None and (
+                not isinstance(example.answer_start, int) or not example.answer_text
+                or example.context[example.answer_start:example.answer_start + len(example.answer_text)]
+                != example.answer_text):
+            bad += 1
+            continue
+        out.append(example)
+    if bad:
+        logger.warning("%s: %d malformed rehearsal lines skipped", path, bad)
+    return out
+
+
 def hard_negatives(examples: Sequence[QAExample], contexts_by_group: dict[str, list[str]],
                    group_of: dict[str, str], rng: random.Random) -> list[QAExample]:
     """For each answerable example, the same question over another passage of the same document that does
@@ -144,6 +175,30 @@ def hard_negatives(examples: Sequence[QAExample], contexts_by_group: dict[str, l
                   if c != ex.context and _fold_chars(ex.answer_text or "") not in _fold_chars(c)]
         if others:
             out.append(QAExample(ex.question, rng.choice(others)))
+    return out
+
+
+def retrieval_negatives(examples: Sequence[QAExample], contexts_by_group: dict[str, list[str]],
+                        group_of: dict[str, str]) -> list[QAExample]:
+    """For each answerable example, the same question over the passage of the same document that matches it
+    best (TF-IDF cosine) among those without the answer: the passage retrieval brings when the answer is not
+    in the index, the hardest on-topic "no answer here"."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizers = {}
+    out = []
+    for ex in examples:
+        group = group_of.get(ex.context, "")
+        others = [c for c in contexts_by_group.get(group, [])
+                  if c != ex.context and _fold_chars(ex.answer_text or "") not in _fold_chars(c)]
+        if ex.answer_start is None or not others:
+            continue
+        if group not in vectorizers:
+            texts = contexts_by_group[group]
+            vectorizers[group] = TfidfVectorizer(preprocessor=_fold_chars, sublinear_tf=True).fit(texts)
+        vectorizer = vectorizers[group]
+        similarity = (vectorizer.transform(others) @ vectorizer.transform([ex.question]).T).toarray()[:, 0]
+        out.append(QAExample(ex.question, others[int(similarity.argmax())]))
     return out
 
 

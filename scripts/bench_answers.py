@@ -4,8 +4,9 @@ Rows (all on the articles ``pipeline.eval_answers.article_split`` marks ``heldou
 nor the older extractor was trained or tuned on; one paragraph in four of those articles is left out of the
 index, and its questions are the *on-topic unanswerable* ones, reported as ``unanswerable_refused``):
 
-- ``reader`` (Oráculo's default): retrieval + the e5-small span reader + its learned no-answer margin (the
-  threshold chosen with ``--calibrate`` on held-out SQuAD-pt articles, not on FaQuAD);
+- ``reader`` (Oráculo's default): retrieval + the e5-small span reader + its learned abstention (fitted with
+  ``--calibrate`` on held-out SQuAD-pt articles, not on FaQuAD); ``reader/margin``: the same reader deciding
+  by its no-answer margin alone (``READER_ABSTENTION=margin``);
 - ``citizen``: crude, extractive and reader on the six citizen documents of ``scripts/bench_data/citizen``
   (informal questions + on-topic unanswerable ones), when present;
 
@@ -20,7 +21,7 @@ index, and its questions are the *on-topic unanswerable* ones, reported as ``una
 
 Generation is slow on 2 cores, so generative rows use the first ``--gen-n`` held-out questions (the extractive
 row uses them all and also reports its F1 on that same subset). ``--calibrate`` instead chooses the reader's
-threshold on SQuAD-pt articles held out from its training.
+abstention model (:mod:`pipeline.answerability`) on SQuAD-pt articles held out from its training.
 
 Example::
 
@@ -124,43 +125,67 @@ def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: in
             "decode_pieces_per_s": round(decode, 1)}
 
 
-def reader_margins(answerer, questions: list[str]) -> np.ndarray:
-    """The reader's best margin for each question (-inf when retrieval found nothing)."""
-    out = []
+def reader_features(answerer, questions: list[str]) -> list[dict]:
+    """The abstention signals (:func:`pipeline.answerability.features_of`) of each question."""
+    from pipeline.answerability import features_of
+
+    rows = []
     for question in questions:
-        _, spans = answerer.read(" ".join(question.split()))
-        out.append(spans[0].margin if spans else -np.inf)
-    return np.array(out)
+        hits, spans = answerer.read(" ".join(question.split()))
+        rows.append(features_of(hits, spans))
+    return rows
 
 
-def calibrate(settings: Settings) -> dict:
-    """The reader's no-answer threshold, chosen on SQuAD-pt articles the reader never saw (not on FaQuAD):
-    the highest margin that still answers 93% of the answerable questions; the sweep is printed."""
-    from scripts.train_reader import squad_heldout
+def calibrate(settings: Settings, output: Path) -> dict:
+    """Fit the reader's abstention model on SQuAD-pt articles the reader never saw (not on FaQuAD) and save it
+    to ``output``: answerable questions against on-topic unanswerable ones (one paragraph in four of those
+    articles is left out of the index, as in the benchmark), SQuAD 2.0's unanswerable questions (half weight:
+    their paragraph is in the index and nearly answers them) and the even-numbered off-topic questions. The
+    threshold answers 93% of the answerable calibration questions; the margin-only sweep is printed beside."""
+    from pipeline.answerability import fit
     from pipeline.squad import SquadCorpus
+    from scripts.train_reader import squad_heldout
 
     v2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad_pt" / "squad-v2.0-pt-dev.json"
     raw = json.loads(v2.read_text(encoding="utf-8"))["data"]
     articles = [a for a in raw if squad_heldout(a["title"])]
-    paragraphs, titles, on, off = [], [], [], []
+    paragraphs, titles = [], []
+    groups: dict[str, list[str]] = {"answerable": [], "unanswerable": [], "adversarial": [],
+                                    "off_topic": list(OFF_TOPIC_QUESTIONS[0::2])}
+    number = 0
     for article in articles:
         for p in article["paragraphs"]:
-            paragraphs.append(p["context"])
-            titles.append(article["title"])
+            removed = removed_paragraph(number)
+            number += 1
+            if not removed:
+                paragraphs.append(p["context"])
+                titles.append(article["title"])
             for qa in p["qas"]:
-                (off if qa.get("is_impossible") else on).append(qa["question"])
+                if qa.get("is_impossible"):
+                    if not removed:
+                        groups["adversarial"].append(qa["question"])
+                else:
+                    groups["unanswerable" if removed else "answerable"].append(qa["question"])
     corpus = SquadCorpus(paragraphs=paragraphs, titles=titles, questions=[])
     retriever = build_squad_retriever(settings, corpus, settings.data_dir / "calibration-index")
     answerer = Answerer(settings, retriever=retriever)
-    m_on, m_off = reader_margins(answerer, on[:400]), reader_margins(answerer, off[:400])
-    for t in np.arange(-4.0, 4.01, 0.5):
-        print(f"threshold {t:+.1f}: answerable abstained {np.mean(m_on < t):.3f}  "
-              f"unanswerable refused {np.mean(m_off < t):.3f}")
-    threshold = float(np.floor(np.quantile(m_on[np.isfinite(m_on)], 0.07) * 10) / 10)
-    result = {"threshold": threshold, "answerable_abstained": round(float(np.mean(m_on < threshold)), 4),
-              "unanswerable_refused": round(float(np.mean(m_off < threshold)), 4),
-              "n_answerable": len(m_on), "n_unanswerable": len(m_off),
-              "articles": [a["title"] for a in articles]}
+    rows = {name: reader_features(answerer, questions) for name, questions in groups.items()}
+    negatives = rows["unanswerable"] + rows["adversarial"] + rows["off_topic"]
+    weights = [1.0] * len(rows["unanswerable"]) + [0.5] * len(rows["adversarial"]) + [1.0] * len(rows["off_topic"])
+    model = fit(rows["answerable"], negatives, negative_weights=weights, answer_share=0.93,
+                fitted_on=f"SQuAD 2.0 pt dev, {len(articles)} articles held out from the reader's training")
+    model.save(output)
+
+    def rates(decide) -> dict:
+        return {name: round(float(np.mean([not decide(r) for r in group])), 4) for name, group in rows.items()}
+
+    margins = np.array([r["margin"] for r in rows["answerable"]])
+    margin_cut = float(np.quantile(margins, 0.07))
+    result = {"model": str(output), "threshold": model.threshold, "coef": dict(zip(model.features, model.coef)),
+              "refused_learned": rates(lambda r: model.decision(r) >= model.threshold),
+              "refused_margin_only": {"threshold": round(margin_cut, 2),
+                                      **rates(lambda r: r["margin"] >= margin_cut)},
+              "n": {name: len(group) for name, group in rows.items()}, "articles": [a["title"] for a in articles]}
     print(json.dumps(result, ensure_ascii=False))
     return result
 
@@ -194,14 +219,17 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--skip", default="", help="comma list of rows to skip: seed,transformers,llamacpp")
     parser.add_argument("--calibrate", action="store_true",
-                        help="choose the reader's no-answer threshold on held-out SQuAD-pt articles and exit")
+                        help="fit the reader's abstention model on held-out SQuAD-pt articles, save it and exit")
+    parser.add_argument("--abstention-out", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "pipeline" / "reader_adapter" / "abstention.json",
+                        help="where --calibrate saves the model (default: beside the shipped adapter)")
     parser.add_argument("--citizen", type=Path, default=Path(__file__).with_name("bench_data") / "citizen")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     settings = Settings(DATA_DIR=Path(tempfile.mkdtemp(prefix="bench-answers-")), max_new_tokens=args.max_new_tokens)
     if args.calibrate:
-        result = calibrate(settings)
+        result = calibrate(settings, args.abstention_out)
         if args.json:
             args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         return 0
@@ -231,6 +259,9 @@ def main(argv=None) -> int:
     reader = Answerer(settings, retriever=retriever)
     reader.warm_up()
     results["reader"] = {**score_answers(reader, heldout, off, unanswerable), "load": _load()}
+    margin_only = Answerer(settings.model_copy(update={"reader_abstention": "margin"}), retriever=retriever,
+                           reader=reader.reader)
+    results["reader/margin"] = {**score_answers(margin_only, heldout, off, unanswerable), "load": _load()}
     results["reader@gen_subset"] = {**score_answers(reader, gen, []), "load": _load()}
     print(json.dumps(results, ensure_ascii=False), flush=True)
     if (args.citizen / "questions.json").is_file():
@@ -238,7 +269,9 @@ def main(argv=None) -> int:
             "crude": lambda r: CrudeAnswerer(r),
             "extractive": lambda r: Answerer(settings.model_copy(update={"answer_strategy": "extractive"}),
                                              retriever=r),
-            "reader": lambda r: Answerer(settings, retriever=r, reader=reader.reader)})
+            "reader": lambda r: Answerer(settings, retriever=r, reader=reader.reader),
+            "reader/margin": lambda r: Answerer(settings.model_copy(update={"reader_abstention": "margin"}),
+                                                retriever=r, reader=reader.reader)})
         print(json.dumps(results["citizen"], ensure_ascii=False), flush=True)
 
     messages = answer_module.build_messages(gen[0][0], retriever.search(gen[0][0], settings.top_k))

@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.eval_answers import article_split  # noqa: E402
-from pipeline.reader_train import QAExample, ReaderTrainArgs, hard_negatives, main, squad_examples  # noqa: E402
+from pipeline.reader_train import (REHEARSAL_FILE, QAExample, ReaderTrainArgs, hard_negatives, main,  # noqa: E402
+                                   retrieval_negatives, squad_examples)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -36,16 +37,25 @@ def squad_heldout(title: str) -> bool:
     return int(hashlib.md5(title.encode("utf-8")).hexdigest(), 16) % 7 == 0
 
 
-def faquad_examples(path: Path, split: str, rng: random.Random) -> tuple[list[QAExample], list[QAExample]]:
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    titles = {a["title"] for a in data if article_split(a["title"]) == split}
-    examples = squad_examples(path, articles=titles)
+def article_contexts(path: Path, titles) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Paragraphs by article and the article of each paragraph, for the given titles of a SQuAD-style file."""
     group_of, contexts = {}, {}
-    for article in data:
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
         if article["title"] in titles:
             for p in article["paragraphs"]:
                 group_of[p["context"]] = article["title"]
                 contexts.setdefault(article["title"], []).append(p["context"])
+    return contexts, group_of
+
+
+def faquad_examples(path: Path, split: str, rng: random.Random,
+                    negatives: str = "random") -> tuple[list[QAExample], list[QAExample]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    titles = {a["title"] for a in data if article_split(a["title"]) == split}
+    examples = squad_examples(path, articles=titles)
+    contexts, group_of = article_contexts(path, titles)
+    if negatives == "retrieval":
+        return examples, retrieval_negatives(examples, contexts, group_of)
     return examples, hard_negatives(examples, contexts, group_of, rng)
 
 
@@ -84,12 +94,17 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--negatives", choices=("random", "retrieval"), default="random",
+                        help="on-topic negatives: another paragraph of the same article at random, or the one that "
+                             "matches the question best (TF-IDF) without the answer (also for SQuAD's articles)")
+    parser.add_argument("--write-rehearsal", type=int, default=0, metavar="N",
+                        help="only write N examples of the training mix to OUTPUT/rehearsal.jsonl (no training)")
     parser.add_argument("--init-adapter", type=Path, help="continue this adapter (a second pass) instead of a new one")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> dict:
-    rng = random.Random(args.seed)
+def training_examples(args: argparse.Namespace, rng: random.Random) -> tuple[list[QAExample], dict]:
+    """The training mix (shuffled) and its counts."""
     stats: dict = {}
     v2 = DATA / "squad_pt" / "squad-v2.0-pt-dev.json"
     titles = [a["title"] for a in json.loads(v2.read_text(encoding="utf-8"))["data"]]
@@ -101,14 +116,49 @@ def run(args: argparse.Namespace) -> dict:
     rng.shuffle(answerable)
     rng.shuffle(unanswerable)
     answerable, unanswerable = answerable[:args.max_answerable], unanswerable[:args.max_unanswerable]
-    faquad, faquad_neg = faquad_examples(DATA / "faquad" / "train.json", "train", rng)
-    examples = answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg
+    faquad, faquad_neg = faquad_examples(DATA / "faquad" / "train.json", "train", rng, args.negatives)
+    squad_neg: list[QAExample] = []
+    if args.negatives == "retrieval":  # SQuAD's articles give on-topic negatives too
+        for path, titles_of in ((v2, [t for t in titles if t not in held_squad]),
+                                (DATA / "squad_pt" / "squad-v1.1-pt-sample.json", None)):
+            if titles_of is None:
+                titles_of = [a["title"] for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
+            contexts, group_of = article_contexts(path, set(titles_of))
+            squad_neg += retrieval_negatives([e for e in answerable if e.context in group_of], contexts, group_of)
+        rng.shuffle(squad_neg)
+        squad_neg = squad_neg[:args.max_unanswerable]
+    examples = answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg + squad_neg
     rng.shuffle(examples)
     counts = {"init_adapter": str(args.init_adapter) if args.init_adapter else None, "seed": args.seed,
               "squad_answerable": len(answerable), "squad_unanswerable": len(unanswerable),
               "faquad_train_questions": len(faquad), "faquad_repeat": args.faquad_repeat,
-              "faquad_hard_negatives": len(faquad_neg), "total": len(examples), "relocation": stats,
+              "faquad_hard_negatives": len(faquad_neg), "negatives": args.negatives,
+              "squad_retrieval_negatives": len(squad_neg), "total": len(examples), "relocation": stats,
               "squad_heldout_articles": held_squad}
+    return examples, counts
+
+
+def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random.Random) -> Path:
+    """A sample of the training mix, kept beside the adapter: the nightly runs replay it among the citizens'
+    votes so that a few votes do not pull the reader away from what it learned first (rehearsal)."""
+    from storage.export import atomic_file
+
+    sample = rng.sample(examples, min(n, len(examples)))
+    lines = [json.dumps({"question": e.question, "context": e.context, "answer_start": e.answer_start,
+                         "answer_text": e.answer_text}, ensure_ascii=False) for e in sample]
+    path = Path(folder) / REHEARSAL_FILE
+    with atomic_file(path) as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def run(args: argparse.Namespace) -> dict:
+    rng = random.Random(args.seed)
+    examples, counts = training_examples(args, rng)
+    if args.write_rehearsal:
+        path = write_rehearsal(examples, args.output, args.write_rehearsal, rng)
+        print(f"{args.write_rehearsal} rehearsal examples written to {path}")
+        return counts
     print(json.dumps(counts, ensure_ascii=False), flush=True)
     report = main(ReaderTrainArgs(output_dir=args.output, examples=examples, epochs=args.epochs, lr=args.lr,
                                   batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
@@ -121,8 +171,16 @@ def run(args: argparse.Namespace) -> dict:
     reader = SpanReader.load(adapter=args.output)
     held_faquad, held_neg = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1))
     held_v2 = squad_examples(v2, articles=held_squad)
+    _, held_hard = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1), "retrieval")
     evaluation = {"faquad_heldout_gold": gold_eval(reader, held_faquad + held_neg),
+                  "faquad_heldout_retrieval_negatives": gold_eval(reader, held_hard),
                   "squad_heldout_gold": gold_eval(reader, held_v2[:600])}
+    positives = evaluation["faquad_heldout_gold"]["margins_answerable"]
+    for name in ("faquad_heldout_gold", "faquad_heldout_retrieval_negatives"):
+        # on-topic negatives refused when the margin threshold answers 90% of the answerable questions
+        cut = sorted(positives)[len(positives) // 10] if positives else 0.0
+        negatives = evaluation[name]["margins_unanswerable"]
+        evaluation[name]["refused_at_90pct_answered"] = round(sum(m < cut for m in negatives) / max(len(negatives), 1), 4)
     for name, ev in evaluation.items():
         print(name, {k: v for k, v in ev.items() if not k.startswith("margins")}, flush=True)
     result = {"data": counts, "training": report.__dict__, "evaluation": evaluation}

@@ -211,7 +211,31 @@ def test_reader_never_gives_a_rejected_answer_again(session_settings, retriever)
         assert a[1] <= b[0] or b[1] <= a[0]  # nor one overlapping its place
 
 
-def test_reader_abstains_below_its_threshold(session_settings, retriever):
-    strict = session_settings.model_copy(update={"reader_threshold": 1e6})
+def test_reader_abstains_below_its_margin_threshold(session_settings, retriever):
+    strict = session_settings.model_copy(update={"reader_threshold": 1e6, "reader_abstention": "margin"})
     answer = Answerer(strict, retriever=retriever).answer(POSCOMP_QUESTION)
     assert answer.abstained and answer.sources == [] and answer.strategy == "reader"
+
+
+def test_the_learned_abstention_model_decides_when_the_reader_carries_one(session_settings, retriever):
+    from dataclasses import replace
+
+    answerer = Answerer(session_settings, retriever=retriever)
+    model = answerer.reader.abstention
+    assert model is not None  # the shipped adapter carries its abstention model
+    try:
+        answerer.reader.abstention = replace(model, threshold=1e6)
+        assert answerer.answer(POSCOMP_QUESTION).abstained
+        answerer.reader.abstention = replace(model, threshold=-1e6, confident=1e6)
+        answer = answerer.answer(POSCOMP_QUESTION)
+        assert not answer.abstained and not answer.confident
+        answerer.reader.abstention = replace(model, threshold=-1e6, confident=-1e6)
+        assert answerer.answer(POSCOMP_QUESTION).confident
+        # READER_ABSTENTION=margin ignores the model: only the margin threshold decides
+        margin_only = Answerer(session_settings.model_copy(update={"reader_abstention": "margin",
+                                                                   "reader_threshold": -1e6}),
+                               retriever=retriever, reader=answerer.reader)
+        answerer.reader.abstention = replace(model, threshold=1e6)
+        assert not margin_only.answer(POSCOMP_QUESTION).abstained
+    finally:
+        answerer.reader.abstention = model

@@ -46,14 +46,46 @@ def test_held_out_feedback_trains_only_when_there_is_enough_of_it():
     assert held and training_exclusions(many) == held
 
 
-def test_held_out_records_never_train_and_replay_is_bounded():
+def test_held_out_records_never_train_and_rehearsal_is_bounded():
+    from pipeline.reader_train import QAExample
+
     records = [_record("Onde fica a sede?", "Campo Grande", rid="f1"),
                _record("Quanto custa?", "R$ 80,00", rid="f2"),
+               _record("Até quando vai a inscrição?", "10 de março", rid="h1", generator="human"),
                *[_record(f"Pergunta gerada {i}?", "Campo Grande", rid=f"g{i}", generator="offline")
                  for i in range(10)]]
-    examples, counts = build_examples(records, [], {"edital": DOC}, heldout_ids={"f2"}, replay=2, seed=0)
-    assert counts == {"positives": 1, "negatives": 0, "replay": 2}
-    assert all(e.question != "Quanto custa?" for e in examples)
+    rehearsal = [QAExample(f"Pergunta antiga {i}?", "Texto antigo.", None) for i in range(10)]
+    examples, counts = build_examples(records, [], {"edital": DOC}, heldout_ids={"f2"}, replay=2, seed=0,
+                                      rehearsal=rehearsal)
+    # the 👍 and the hand-written pair train, the held-out 👍 and the generated pairs never do
+    assert counts == {"positives": 2, "negatives": 0, "replay": 4}
+    questions = {e.question for e in examples}
+    assert "Quanto custa?" not in questions and not any(q.startswith("Pergunta gerada") for q in questions)
+    assert sum(q.startswith("Pergunta antiga") for q in questions) == 4
+
+
+def test_the_rehearsal_sample_skips_damaged_lines(tmp_path, caplog):
+    from pipeline.reader_train import REHEARSAL_FILE, load_rehearsal
+
+    good = {"question": "Onde fica a sede?", "context": DOC, "answer_start": DOC.index("Campo"),
+            "answer_text": "Campo Grande"}
+    lines = [json.dumps(good), "{not json", json.dumps({**good, "answer_start": 0}),  # answer not at its offset
+             json.dumps({"question": "Sem resposta?", "context": DOC, "answer_start": None}), ""]
+    (tmp_path / REHEARSAL_FILE).write_text("\n".join(lines), encoding="utf-8")
+    examples = load_rehearsal(tmp_path)
+    assert [(e.question, e.answer_text) for e in examples] == [("Onde fica a sede?", "Campo Grande"),
+                                                               ("Sem resposta?", None)]
+    assert "2 malformed rehearsal lines" in caplog.text
+    assert load_rehearsal(tmp_path / "missing") == [] and load_rehearsal(None) == []
+
+
+def test_the_shipped_adapter_carries_a_rehearsal_sample_of_its_training():
+    from pipeline.reader import SHIPPED_ADAPTER
+    from pipeline.reader_train import load_rehearsal
+
+    sample = load_rehearsal(SHIPPED_ADAPTER)
+    assert len(sample) >= 300
+    assert any(e.answer_start is None for e in sample) and any(e.answer_start is not None for e in sample)
 
 
 def test_no_feedback_means_no_run(tmp_path):
@@ -85,6 +117,8 @@ def test_a_run_is_recorded_promoted_and_served_without_restart(tmp_path, sample_
     assert stored["metrics"]["positives"] == len(records)  # fewer than 5 votes: all of them train
     assert stored["kind"] == "reader" and stored["metrics"]["steps"] == 2
     assert not [p for p in adapter.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    assert (adapter / "rehearsal.jsonl").is_file()  # carried on for the next night
+    assert stored["metrics"]["replay"] == 3 * len(records)
     database = Database(settings.database_url)
     with database.session() as session:
         run = session.get(TrainingRun, meta["run_id"])
