@@ -25,7 +25,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import texts
-from bot.admin import _EXECUTOR_KEY, _RUNNING_KEY, admin_only
+from bot.admin import _EXECUTOR_KEY, _RUNNING_KEY, _retrain_running, admin_only
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ async def _run_job(update: Update, context: ContextTypes.DEFAULT_TYPE, work, nam
     bot_data = context.application.bot_data
     running: threading.Lock = bot_data.setdefault(_RUNNING_KEY, threading.Lock())
     if not running.acquire(blocking=False):
+        await update.effective_message.reply_text(texts.DOCUMENT_BUSY)
+        return
+    if _retrain_running(bot_data):  # the nightly run rebuilds the index too: one at a time
+        running.release()
         await update.effective_message.reply_text(texts.DOCUMENT_BUSY)
         return
     try:
