@@ -310,9 +310,9 @@ class Answerer:
 
     def read(self, question: str, rejected: list | None = None):
         """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
-        ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question nor a
-        heading line."""
-        from pipeline.citation import heading_lines
+        ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
+        heading line or a table's header row."""
+        from pipeline.citation import heading_lines, table_header_lines
         from pipeline.fastpath import same_answer
 
         hits = self.retriever.search(question, self.settings.top_k)
@@ -321,7 +321,7 @@ class Answerer:
             return hits, []
         exclude = []
         for p, hit in enumerate(passages):
-            exclude += [(p, s, e) for s, e in heading_lines(hit.chunk)]
+            exclude += [(p, s, e) for s, e in heading_lines(hit.chunk) + table_header_lines(hit.chunk)]
             for r in rejected or []:
                 if r.chunk_id is not None and r.chunk_id == hit.chunk.id and r.text:
                     at = hit.chunk.text.find(r.text)

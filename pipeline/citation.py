@@ -99,6 +99,14 @@ def heading_lines(chunk) -> list[tuple[int, int]]:
     return out
 
 
+def table_header_lines(chunk) -> list[tuple[int, int]]:
+    """The header row of the chunk's table, if it holds one: a column label is never an answer (the value is
+    in a row under it)."""
+    lines = _lines(chunk.text, 0, len(chunk.text))
+    table = _table_rows(chunk.text, lines)
+    return [lines[table[0]]] if table is not None else []
+
+
 def _table_quote(chunk, start: int) -> tuple[int, int, int, int] | None:
     """``(header_start, header_end, row_start, row_end)`` when ``start`` is in a row of a table."""
     text = chunk.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.chunking import Chunk, chunk_document
-from pipeline.citation import heading_lines, section_at, supporting_quote
+from pipeline.citation import heading_lines, section_at, supporting_quote, table_header_lines
 from pipeline.documents import Document
 
 PORTARIA = """PORTARIA Nº 34, DE 3 DE FEVEREIRO DE 2025
@@ -79,6 +79,13 @@ def test_heading_lines_are_the_chunks_leading_headings():
     chunk, _ = _chunk_with(PORTARIA, "Art. 5º")
     lines = [chunk.text[s:e] for s, e in heading_lines(chunk)]
     assert "Do Benefício" in lines and not any("Art." in line for line in lines)
+
+
+def test_a_tables_header_row_is_never_an_answer_and_prose_has_none():
+    chunk, _ = _chunk_with(TABELA, "Certidão")
+    assert [chunk.text[s:e] for s, e in table_header_lines(chunk)] == ["Serviço | Unidade | Valor (R$)"]
+    prose, _ = _chunk_with(PORTARIA, "Art. 5º")
+    assert table_header_lines(prose) == []
 
 
 def test_a_very_long_sentence_is_clipped_around_the_answer():
