@@ -538,6 +538,8 @@ def document_added(report) -> str:
              f"• arquivo: {escape(report.file)} ({_KIND_NAMES.get(report.kind, report.kind)})"]
     if report.pages:
         lines.append(f"• páginas: {report.pages}")
+    if report.ocr_pages:
+        lines.append(f"• páginas lidas por OCR (confira o texto): {len(report.ocr_pages)}")
     if report.pages_without_text:
         pages = ", ".join(str(p) for p in report.pages_without_text[:20])
         lines.append(f"• ⚠️ páginas sem texto (precisam de OCR), ignoradas: {pages}")

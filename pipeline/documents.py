@@ -193,12 +193,12 @@ def title_from_text(text: str, *, limit: int = TITLE_MAX_CHARS) -> str | None:
     return line or None
 
 
-def _read(path: Path, name: str) -> "Document | str":
-    """The document at ``path``, or the reason it cannot be one."""
+def _read(path: Path, name: str, *, ocr: bool = False) -> "Document | str":
+    """The document at ``path``, or the reason it cannot be one (``ocr``: scanned PDF pages through Tesseract)."""
     if path.suffix.lower() != ".txt":
         from pipeline.ingest import read_rich
 
-        return read_rich(path, name)
+        return read_rich(path, name, ocr=ocr)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -266,7 +266,8 @@ def _find_files(root: Path, *, follow_symlinks: bool, include_hidden: bool) -> t
     return sorted(files, key=lambda f: _document_name(f.relative_to(root))), skipped
 
 
-def scan_documents(folder: Path, *, follow_symlinks: bool = False, include_hidden: bool = False) -> DocumentScan:
+def scan_documents(folder: Path, *, follow_symlinks: bool = False, include_hidden: bool = False,
+                   ocr: bool = False) -> DocumentScan:
     """Every readable document (``.txt``, ``.pdf``, ``.docx``, ``.html``, any case) under ``folder``, recursively,
     and every file skipped with the reason.
 
@@ -284,7 +285,7 @@ def scan_documents(folder: Path, *, follow_symlinks: bool = False, include_hidde
         if name in names:  # EDITAL.txt and EDITAL.TXT side by side
             scan.skipped.append(SkippedFile(path, f"same document name {name!r} as {names[name]}"))
             continue
-        result = _read(path, name)
+        result = _read(path, name, ocr=ocr)
         if isinstance(result, str):
             scan.skipped.append(SkippedFile(path, result))
         else:
@@ -306,11 +307,11 @@ def require_documents(scan: DocumentScan) -> DocumentScan:
 
 
 def load_documents(folder: Path | None, *, follow_symlinks: bool = False,
-                   include_hidden: bool = False) -> list[Document]:
+                   include_hidden: bool = False, ocr: bool = False) -> list[Document]:
     """The documents under ``folder`` (see :func:`scan_documents`); ``None`` asks for the bundled sample corpus.
 
     Raises :class:`DocumentsError`, naming the folder and every file skipped, when there is no usable document.
     """
     scan = scan_documents(sample_corpus_dir() if folder is None else folder, follow_symlinks=follow_symlinks,
-                          include_hidden=include_hidden)
+                          include_hidden=include_hidden, ocr=ocr)
     return require_documents(scan).documents

@@ -29,7 +29,8 @@ def _scan(settings: Settings, input_dir: Path | None):
 
     folder = Path(input_dir) if input_dir else Path(settings.documents_dir)
     return require_documents(scan_documents(folder, follow_symlinks=settings.documents_follow_symlinks,
-                                            include_hidden=settings.documents_include_hidden))
+                                            include_hidden=settings.documents_include_hidden,
+                                            ocr=settings.documents_ocr))
 
 
 def _documents(settings: Settings, input_dir: Path | None):

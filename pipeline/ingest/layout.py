@@ -39,6 +39,7 @@ class Extracted:
     pages_without_text: list[int] = field(default_factory=list)  # 1-based
     n_tables: int = 0
     paged: bool = True  # the pages are real pages (a citation may name them)
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based pages read by OCR (DOCUMENTS_OCR)
 
 
 class ExtractionError(Exception):

@@ -50,8 +50,9 @@ class AddReport:
     file: str  # the stored file's name
     title: str
     kind: str
-    pages: int  # pages read (0 for formats without pages)
+    pages: int = 0  # pages read (0 for formats without pages)
     pages_without_text: list[int] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # read by Tesseract (DOCUMENTS_OCR)
     tables: int = 0
     chunks: int = 0
     qa_pairs: int = 0
@@ -98,9 +99,9 @@ def _documents_dir(settings: Settings) -> Path:
     return folder
 
 
-def read_upload(data: bytes, filename: str, *, max_bytes: int) -> tuple[Document, str, int, list[int], int]:
-    """``(document, kind, pages, pages_without_text, tables)`` of an uploaded file, checked by size and by
-    content; :class:`ExtractionError` when it cannot become a document. Nothing is written."""
+def read_upload(data: bytes, filename: str, *, max_bytes: int, ocr: bool = False):
+    """``(document, extracted or None)`` of an uploaded file, checked by size and by content (``None`` for
+    plain text); :class:`ExtractionError` when it cannot become a document. Nothing is written."""
     if len(data) > max_bytes:
         raise ExtractionError("too_large", f"file of {len(data)} bytes, above the limit of {max_bytes}")
     if not data.strip():
@@ -117,11 +118,9 @@ def read_upload(data: bytes, filename: str, *, max_bytes: int) -> tuple[Document
             raise ExtractionError("empty", "empty file")
         doc = Document(name=stem, title=title_from_text(text) or title_from_name(stem), text=text, path=path,
                        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
-        return doc, kind, 0, [], 0
-    extracted = extract(data, kind)
-    doc = to_document(extracted, name=stem, path=path)
-    return doc, kind, len(extracted.pages) if extracted.paged else 0, extracted.pages_without_text, \
-        extracted.n_tables
+        return doc, None
+    extracted = extract(data, kind, ocr=ocr)
+    return to_document(extracted, name=stem, path=path), extracted
 
 
 def _place(folder: Path, stem: str, suffix: str, data: bytes) -> tuple[Path, bool, bool]:
@@ -144,17 +143,22 @@ def store_document(settings: Settings, data: bytes, filename: str) -> AddReport:
     """Check and store an uploaded file under the documents folder (atomically); no indexing."""
     folder = _documents_dir(settings)
     max_bytes = int(settings.document_max_mb * 1024 * 1024)
-    doc, kind, pages, without_text, tables = read_upload(data, filename, max_bytes=max_bytes)
+    doc, extracted = read_upload(data, filename, max_bytes=max_bytes, ocr=settings.documents_ocr)
+    kind = doc.kind if extracted is not None else "txt"
     target, replaced, unchanged = _place(folder, safe_stem(filename), KINDS[kind], data)
     if not unchanged:
         with atomic_file(target, binary=True) as handle:
             handle.write(data)
         if kind != "txt":  # the scans that index it will not extract it again
-            remember(dataclasses.replace(doc, name=target.stem, path=target))
+            remember(dataclasses.replace(doc, name=target.stem, path=target), ocr=settings.documents_ocr)
         log.info("document stored: %s (%s, %d bytes%s)", target, kind, len(data), ", replacing" if replaced else "")
-    return AddReport(name=target.stem, file=target.name, title=doc.title, kind=kind, pages=pages,
-                     pages_without_text=without_text, tables=tables, replaced=replaced and not unchanged,
-                     unchanged=unchanged)
+    report = AddReport(name=target.stem, file=target.name, title=doc.title, kind=kind,
+                       replaced=replaced and not unchanged, unchanged=unchanged)
+    if extracted is not None:
+        report.pages = len(extracted.pages) if extracted.paged else 0
+        report.pages_without_text, report.ocr_pages = extracted.pages_without_text, extracted.ocr_pages
+        report.tables = extracted.n_tables
+    return report
 
 
 def _qa_pairs(settings: Settings, name: str) -> int:
@@ -199,7 +203,7 @@ def list_documents(settings: Settings) -> list[DocumentEntry]:
     if not folder.is_dir():
         return []
     scan = scan_documents(folder, follow_symlinks=settings.documents_follow_symlinks,
-                          include_hidden=settings.documents_include_hidden)
+                          include_hidden=settings.documents_include_hidden, ocr=settings.documents_ocr)
     entries = []
     for doc in scan.documents:
         modified = datetime.fromtimestamp(doc.path.stat().st_mtime, tz=timezone.utc)

@@ -265,8 +265,11 @@ def _title(first_page: list[_Line | _Table], body_size: float) -> str:
     return good_title(join_lines(parts))
 
 
-def extract_pdf(data: bytes) -> Extracted:
-    """The text of a PDF's pages in reading order; ``ExtractionError`` when it is broken, locked or has no text."""
+def extract_pdf(data: bytes, *, ocr: bool = False) -> Extracted:
+    """The text of a PDF's pages in reading order; ``ExtractionError`` when it is broken, locked or has no text.
+
+    ``ocr``: pages without a text layer are read by Tesseract when it is installed (:mod:`pipeline.ingest.ocr`).
+    """
     import pdfplumber
     from pdfplumber.utils.exceptions import PdfminerException
 
@@ -287,20 +290,35 @@ def extract_pdf(data: bytes) -> Extracted:
             raise ExtractionError("empty", "PDF without pages")
         items_by_page = [items for (items, _), _ in pages]
         n_tables = sum(n for (_, n), _ in pages)
-        heights = [float(page.height) for _, page in pages]
     sizes = [i.size for items in items_by_page for i in items if isinstance(i, _Line)]
     without_text = [n for n, items in enumerate(items_by_page, start=1) if not items]
-    if not sizes and not n_tables:
-        raise ExtractionError("no_text", "no text layer (a scanned document?): needs OCR")
+    ocr_text: dict[int, str] = {}
+    missing = ""
+    if without_text and ocr:
+        from pipeline.ingest.ocr import ocr_missing, ocr_pages
+
+        missing = ocr_missing() or ""
+        if missing:
+            logger.warning("DOCUMENTS_OCR is on but OCR cannot run: %s", missing)
+        else:
+            ocr_text = ocr_pages(data, without_text)
+    if not sizes and not n_tables and not ocr_text:
+        raise ExtractionError("no_text", "no text layer (a scanned document?): needs OCR"
+                              + (f" ({missing})" if missing else ""))
     body_size = statistics.median(sizes) if sizes else 10.0
     title = metadata_title or _title(items_by_page[0], body_size)
 
     running = running_lines([[line.text for line in _edges(items)] for items in items_by_page if items])
     texts = []
-    for items, height in zip(items_by_page, heights):
+    for number, items in enumerate(items_by_page, start=1):
+        if number in ocr_text:
+            texts.append(ocr_text[number])
+            continue
         edges = {id(line) for line in _edges(items)}
         kept = [i for i in items if not (id(i) in edges and (shape(i.text) in running or is_page_number(i.text)))]
         texts.append(_paragraphs(kept, body_size))
+    without_text = [n for n in without_text if n not in ocr_text]
     if without_text:
         logger.warning("PDF pages without a text layer (scanned? need OCR): %s", without_text)
-    return Extracted(kind="pdf", pages=texts, title=title, pages_without_text=without_text, n_tables=n_tables)
+    return Extracted(kind="pdf", pages=texts, title=title, pages_without_text=without_text, n_tables=n_tables,
+                     ocr_pages=sorted(ocr_text))

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 HEADER = "Prefeitura Municipal de Boa Vista do Sul"
 TITLE = "Edital nº 12/2025 – Concurso Público"
@@ -87,6 +88,8 @@ def edital_pdf() -> bytes:
     return buffer.getvalue()
 
 
+SCANNED_LINES = ["EDITAL Nº 7/2025 - CURSO DE INFORMÁTICA", "Art. 1º A taxa de inscrição é de R$ 50,00.",
+                 "Art. 2º As aulas começam em 3 de março."]
 SPECIAL_VALUE = "R$ 321,00"  # the auxílio-creche, the one article unlike the others in long_pdf
 
 
@@ -134,16 +137,20 @@ def long_pdf(pages: int = 40) -> bytes:
 
 def scanned_pdf() -> bytes:
     """One page holding only a picture of text, as a scanner makes: no text layer."""
-    from PIL import Image, ImageDraw
+    import reportlab
+    from PIL import Image, ImageDraw, ImageFont
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
-    image = Image.new("RGB", (800, 300), "white")
-    ImageDraw.Draw(image).text((20, 20), "EDITAL 7/2025 - Art. 1 A taxa e de R$ 50,00.", fill="black")
+    image = Image.new("RGB", (1700, 420), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"), 44)  # with accents
+    for row, line in enumerate(SCANNED_LINES):  # big and clean enough for OCR (DOCUMENTS_OCR)
+        draw.text((40, 40 + 90 * row), line, fill="black", font=font)
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer, pagesize=A4)
-    c.drawImage(ImageReader(image), 50, 400, width=500, height=190)
+    c.drawImage(ImageReader(image), 40, 500, width=510, height=126)
     c.showPage()
     c.save()
     return buffer.getvalue()
