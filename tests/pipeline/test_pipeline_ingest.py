@@ -152,3 +152,25 @@ def test_a_long_table_is_split_by_rows_with_its_header_repeated():
     assert "Cargo | Carga horária | Salário\nCargo 0 | 40 h" in pieces[0].text  # under its heading
     assert all(p.context == "Cargo | Carga horária | Salário" for p in pieces[1:])
     assert "Cargo 59 | 40 h | R$ 1059,00" in pieces[-1].text
+
+
+def test_a_pdf_locked_by_a_password_is_refused_as_such():
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, encrypt="segredo")
+    c.drawString(50, 700, "Art. 1º Documento reservado.")
+    c.showPage()
+    c.save()
+    with pytest.raises(ExtractionError) as err:
+        extract_document(buffer.getvalue(), name="reservado")
+    assert err.value.code == "encrypted"
+
+
+def test_html_in_windows_1252_is_read_with_its_accents():
+    page = doc_samples.BOLSAS_HTML.replace('<meta charset="utf-8">', '<meta charset="windows-1252">')
+    doc = extract_document(page.encode("cp1252", errors="replace"), name="bolsas")
+    assert doc.title == "Edital nº 3/2025 — Bolsas de Estudo"
+    assert "A Secretaria de Educação abre inscrições" in doc.text
