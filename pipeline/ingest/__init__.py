@@ -4,8 +4,9 @@ The type is told by the content, never by the name (:func:`sniff`): ``%PDF-`` in
 ``word/document.xml``, text that opens as HTML, else plain text. Each format has its extractor
 (``pdf_text``, ``docx_text``, ``html_text``); :func:`to_document` joins their pages with a blank line and keeps
 where each page starts (``Document.page_starts``), so every chunk knows its page. A file that cannot be read
-raises :class:`ExtractionError` with a ``code`` (``no_text``: a scan without text layer, needs OCR;
-``broken``; ``encrypted``; ``empty``; ``unsupported``).
+raises :class:`ExtractionError` with a ``code`` (``no_text``: a scan without text layer, needs OCR — read by
+Tesseract when ``ocr=True`` and it is installed, :mod:`pipeline.ingest.ocr`; ``broken``; ``encrypted``; ``empty``;
+``unsupported``).
 
 Example::
 
