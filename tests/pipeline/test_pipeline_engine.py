@@ -161,6 +161,8 @@ def test_the_nightly_job_publishes_the_promoted_adapter_and_a_refusal_reaches_th
         assert first.ok and first.promoted["adapter"], first.error
         [engine_step] = [s for s in first.steps if s.name == "engine"]
         assert served_model(settings) == engine_step.detail["name"] == f"oraculo-{first.serving_after['adapter']}"
+        assert (f"motor de respostas ({engine_step.seconds:.0f} s)", f"{engine_step.detail['name']} em uso no motor "
+                "(vllm)") in texts.retrain_step_lines(first)
         vllm.fail_next("/v1/load_lora_adapter", 400, "LoRA rank 64 is greater than max_lora_rank 16.")
         second = retrain_job(settings)  # no exception: the promotion stands, only the engine refused
     assert second.promoted["adapter"] and second.failed_step == "engine" and not second.ok
