@@ -55,10 +55,10 @@ _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
 
 @dataclass
 class ReaderRunArgs:
-    max_steps: int = 60          # optimiser steps at most (a night's votes are few)
-    epochs: float = 2.0          # passes over the examples, capped by max_steps: more overfits a few votes
+    max_steps: int = 80          # optimiser steps at most (a night's votes are few)
+    epochs: float = 3.0          # passes over the votes and their rehearsal sample, capped by max_steps
     batch_size: int = 8
-    lr: float = 1e-4             # a fifth of the first training's: the adapter is refined, not relearned
+    lr: float = 2e-4             # below the first training's 3e-4-5e-4: the adapter is refined, not relearned
     replay: int = 3              # rehearsal examples (the first training's mix) per feedback example
     seed: int = 0
     precision: str = "auto"
@@ -228,7 +228,7 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
         epochs = min(args.epochs, args.max_steps / per_epoch)
         report = train_main(ReaderTrainArgs(
             output_dir=staging, examples=examples, base=settings.reader_model, init_adapter=init,
-            cache_dir=settings.model_cache_dir, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
+            cache_dir=settings.model_cache_dir, epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
             seed=args.seed, precision=args.precision, log_every=10))
         wall = time.perf_counter() - started
         cost = run_cost(settings, seconds=wall)

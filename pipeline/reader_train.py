@@ -64,6 +64,7 @@ class ReaderTrainArgs:
     dropout: float = 0.05
     seed: int = 0
     precision: str = "auto"                     # auto | bf16 | fp32 (auto: bf16 autocast where the CPU has it)
+    max_steps: int | None = None                # at most this many optimiser steps (long passages make more windows)
     max_seconds: float | None = None            # stop early (and still save) after this much training time
     log_every: int = 50
     answer_windows_only: bool = False           # skip the windows of answerable examples that miss the answer
@@ -328,6 +329,8 @@ def main(args: ReaderTrainArgs) -> ReaderTrainReport:
     precision = resolve_precision(args.precision)
     steps_per_epoch = math.ceil(len(features) / args.batch_size)
     total = max(1, math.ceil(steps_per_epoch * args.epochs))
+    if args.max_steps:
+        total = min(total, args.max_steps)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, int(total * args.warmup), total)

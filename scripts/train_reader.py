@@ -97,6 +97,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--negatives", choices=("random", "retrieval"), default="random",
                         help="on-topic negatives: another paragraph of the same article at random, or the one that "
                              "matches the question best (TF-IDF) without the answer (also for SQuAD's articles)")
+    parser.add_argument("--evaluate-only", action="store_true", help="only evaluate the adapter at --output")
     parser.add_argument("--write-rehearsal", type=int, default=0, metavar="N",
                         help="only write N examples of the training mix to OUTPUT/rehearsal.jsonl (no training)")
     parser.add_argument("--init-adapter", type=Path, help="continue this adapter (a second pass) instead of a new one")
@@ -155,6 +156,8 @@ def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random
 def run(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     examples, counts = training_examples(args, rng)
+    if args.evaluate_only:
+        return {"evaluation": evaluate(args.output)}
     if args.write_rehearsal:
         path = write_rehearsal(examples, args.output, args.write_rehearsal, rng)
         print(f"{args.write_rehearsal} rehearsal examples written to {path}")
@@ -166,9 +169,20 @@ def run(args: argparse.Namespace) -> dict:
                                   max_seconds=args.max_minutes * 60 if args.max_minutes else None))
     print(json.dumps(report.__dict__, ensure_ascii=False), flush=True)
 
+    evaluation = evaluate(args.output)
+    result = {"data": counts, "training": report.__dict__, "evaluation": evaluation}
+    if args.report:
+        args.report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    return result
+
+
+def evaluate(adapter: Path) -> dict:
+    """The reader with ``adapter`` on the gold paragraphs of held-out FaQuAD and SQuAD-pt articles."""
     from pipeline.reader import SpanReader
 
-    reader = SpanReader.load(adapter=args.output)
+    v2 = DATA / "squad_pt" / "squad-v2.0-pt-dev.json"
+    held_squad = [a["title"] for a in json.loads(v2.read_text(encoding="utf-8"))["data"] if squad_heldout(a["title"])]
+    reader = SpanReader.load(adapter=adapter)
     held_faquad, held_neg = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1))
     held_v2 = squad_examples(v2, articles=held_squad)
     _, held_hard = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1), "retrieval")
@@ -183,10 +197,7 @@ def run(args: argparse.Namespace) -> dict:
         evaluation[name]["refused_at_90pct_answered"] = round(sum(m < cut for m in negatives) / max(len(negatives), 1), 4)
     for name, ev in evaluation.items():
         print(name, {k: v for k, v in ev.items() if not k.startswith("margins")}, flush=True)
-    result = {"data": counts, "training": report.__dict__, "evaluation": evaluation}
-    if args.report:
-        args.report.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    return result
+    return evaluation
 
 
 if __name__ == "__main__":
