@@ -36,23 +36,27 @@ FILE = "abstention.json"
 # dense_top: cosine of the question with the span's passage and with the first passage (the embedder's);
 # lexical_span: the normalised BM25 score of the span's passage; rank: which passage the span came from;
 # other_margin: the best margin found in another passage (agreement or confusion between passages).
+# Similarities are the passage's own (Hit.passage_dense/passage_lexical), never those of a question indexed about
+# it: a vague "O que é isso?" matches generated "O que é ...?" questions closely, and the calibration corpus has
+# no such entries, so entry-level scores would not mean the same thing there and in production.
 FEATURES = ("margin", "score", "null", "dense_span", "dense_top", "lexical_span", "rank", "other_margin")
 NO_SPAN = -20.0  # the margin given when the reader found no span at all
 
 
 def features_of(hits: Sequence, spans: Sequence) -> dict[str, float]:
-    """The signals of one question: ``hits`` from the retriever (``.dense``, ``.lexical``), ``spans`` from
+    """The signals of one question: ``hits`` from the retriever (``.passage_dense``, ``.passage_lexical``), ``spans`` from
     :meth:`pipeline.reader.SpanReader.read` (best first)."""
     if not spans or not hits:
         return {"margin": NO_SPAN, "score": 0.0, "null": -NO_SPAN, "dense_span": 0.0,
-                "dense_top": float(hits[0].dense) if hits else 0.0, "lexical_span": 0.0,
+                "dense_top": float(hits[0].passage_dense) if hits else 0.0, "lexical_span": 0.0,
                 "rank": float(len(hits)), "other_margin": NO_SPAN}
     best = spans[0]
     others = [s.margin for s in spans if s.passage != best.passage]
     hit = hits[best.passage]
     return {"margin": float(best.margin), "score": float(best.score), "null": float(best.null),
-            "dense_span": float(hit.dense), "dense_top": float(hits[0].dense), "lexical_span": float(hit.lexical),
-            "rank": float(best.passage), "other_margin": float(others[0]) if others else NO_SPAN}
+            "dense_span": float(hit.passage_dense), "dense_top": float(hits[0].passage_dense),
+            "lexical_span": float(hit.passage_lexical), "rank": float(best.passage),
+            "other_margin": float(others[0]) if others else NO_SPAN}
 
 
 @dataclass(frozen=True)

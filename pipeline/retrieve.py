@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,9 @@ class Hit:
     dense: float = 0.0  # cosine similarity of that entry
     lexical: float = 0.0  # normalised BM25 score of that entry
     rerank: float | None = field(default=None, compare=False)  # cross-encoder score when reranked
+    # the passage's own entry (not a question about it): what the reader's abstention compares across corpora
+    passage_dense: float = 0.0
+    passage_lexical: float = 0.0
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -119,6 +122,7 @@ class Retriever:
         self._entry_chunk = [e["chunk_id"] for e in entries]
         self._entry_kind = [e["kind"] for e in entries]
         self._is_question = np.array([k == "question" for k in self._entry_kind], dtype=bool)
+        self._chunk_row = {e["chunk_id"]: i for i, e in enumerate(entries) if e["kind"] == "chunk"}
         from pipeline.lexical import tokenize
 
         self._question_tokens = {i: tokenize(e["text"]) for i, e in enumerate(entries) if e["kind"] == "question"}
@@ -238,8 +242,8 @@ class Retriever:
         if opts.dense_weight > 0:
             vector = query_vector if query_vector is not None else self.embed_query(query)
             vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        rows, lexical = self._candidates(query, vector)
-        lexical = lexical[rows]
+        rows, all_lexical = self._candidates(query, vector)
+        lexical = all_lexical[rows]
         questions = [i for i, row in enumerate(rows) if self._is_question[row]]
         if questions:  # a question entry matches by paraphrase: symmetric word overlap, not BM25 containment
             overlap = self._lexical.overlap(query, [self._question_tokens[int(rows[i])] for i in questions])
@@ -262,9 +266,12 @@ class Retriever:
             row = int(rows[i])
             chunk_id = self._entry_chunk[row]
             if chunk_id not in best:  # rows come best first: the first one seen is the chunk's best entry
+                own = self._chunk_row.get(chunk_id, row)
                 best[chunk_id] = Hit(chunk=self._chunks[chunk_id], score=float(fused[i]),
                                      via=self._entry_kind[row], dense=float(dense[i]),
-                                     lexical=float(lexical[i]))
+                                     lexical=float(lexical[i]),
+                                     passage_dense=float(self._vectors[own] @ vector[0]) if vector is not None else 0.0,
+                                     passage_lexical=float(all_lexical[own]))
                 if len(best) >= max(k, opts.rerank_depth if opts.reranker_model else 0):
                     break
         hits = list(best.values())
@@ -282,5 +289,4 @@ class Retriever:
 
         scores = rerank_scores(self._reranker, query, [chunk_embedding_text(h.chunk) for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -scores[i])
-        return [Hit(chunk=hits[i].chunk, score=hits[i].score, via=hits[i].via, dense=hits[i].dense,
-                    lexical=hits[i].lexical, rerank=float(scores[i])) for i in order]
+        return [replace(hits[i], rerank=float(scores[i])) for i in order]

@@ -125,6 +125,9 @@ def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: in
             "decode_pieces_per_s": round(decode, 1)}
 
 
+ANSWER_SHARE = 0.90  # the calibration keeps abstentions on answerable questions at the target's 10%
+
+
 def reader_features(answerer, questions: list[str]) -> list[dict]:
     """The abstention signals (:func:`pipeline.answerability.features_of`) of each question."""
     from pipeline.answerability import features_of
@@ -136,12 +139,13 @@ def reader_features(answerer, questions: list[str]) -> list[dict]:
     return rows
 
 
-def calibrate(settings: Settings, output: Path) -> dict:
+def calibrate(settings: Settings, output: Path, features_out: Path | None = None) -> dict:
     """Fit the reader's abstention model on SQuAD-pt articles the reader never saw (not on FaQuAD) and save it
     to ``output``: answerable questions against on-topic unanswerable ones (one paragraph in four of those
     articles is left out of the index, as in the benchmark), SQuAD 2.0's unanswerable questions (half weight:
     their paragraph is in the index and nearly answers them) and the even-numbered off-topic questions. The
-    threshold answers 93% of the answerable calibration questions; the margin-only sweep is printed beside."""
+    threshold is the issue's constraint applied to the calibration set: answer 90% of its answerable questions
+    (abstain on at most 10%) and refuse as many of the others as that allows; margin-only figures beside."""
     from pipeline.answerability import fit
     from pipeline.squad import SquadCorpus
     from scripts.train_reader import squad_heldout
@@ -170,9 +174,11 @@ def calibrate(settings: Settings, output: Path) -> dict:
     retriever = build_squad_retriever(settings, corpus, settings.data_dir / "calibration-index")
     answerer = Answerer(settings, retriever=retriever)
     rows = {name: reader_features(answerer, questions) for name, questions in groups.items()}
+    if features_out is not None:  # to refit without reading everything again
+        features_out.write_text(json.dumps(rows), encoding="utf-8")
     negatives = rows["unanswerable"] + rows["adversarial"] + rows["off_topic"]
     weights = [1.0] * len(rows["unanswerable"]) + [0.5] * len(rows["adversarial"]) + [1.0] * len(rows["off_topic"])
-    model = fit(rows["answerable"], negatives, negative_weights=weights, answer_share=0.93,
+    model = fit(rows["answerable"], negatives, negative_weights=weights, answer_share=ANSWER_SHARE,
                 fitted_on=f"SQuAD 2.0 pt dev, {len(articles)} articles held out from the reader's training")
     model.save(output)
 
@@ -180,7 +186,7 @@ def calibrate(settings: Settings, output: Path) -> dict:
         return {name: round(float(np.mean([not decide(r) for r in group])), 4) for name, group in rows.items()}
 
     margins = np.array([r["margin"] for r in rows["answerable"]])
-    margin_cut = float(np.quantile(margins, 0.07))
+    margin_cut = float(np.quantile(margins, 1.0 - ANSWER_SHARE))
     result = {"model": str(output), "threshold": model.threshold, "coef": dict(zip(model.features, model.coef)),
               "refused_learned": rates(lambda r: model.decision(r) >= model.threshold),
               "refused_margin_only": {"threshold": round(margin_cut, 2),
@@ -229,7 +235,8 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     settings = Settings(DATA_DIR=Path(tempfile.mkdtemp(prefix="bench-answers-")), max_new_tokens=args.max_new_tokens)
     if args.calibrate:
-        result = calibrate(settings, args.abstention_out)
+        result = calibrate(settings, args.abstention_out,
+                           args.json.with_suffix(".features.json") if args.json else None)
         if args.json:
             args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         return 0

@@ -17,7 +17,9 @@ def _row(margin: float, dense: float) -> dict:
 
 
 def test_features_come_from_the_best_span_and_its_passage():
-    hits = [SimpleNamespace(dense=0.9, lexical=0.5), SimpleNamespace(dense=0.8, lexical=0.7)]
+    # the passage's own similarities count, not those of a question indexed about it (dense/lexical)
+    hits = [SimpleNamespace(passage_dense=0.9, passage_lexical=0.5, dense=0.99, lexical=0.9),
+            SimpleNamespace(passage_dense=0.8, passage_lexical=0.7, dense=0.99, lexical=0.9)]
     spans = [ReadSpan(1, 0, 4, "2006", 3.5, 9.0, 5.5), ReadSpan(1, 5, 9, "Peru", 1.0, 6.5, 5.5),
              ReadSpan(0, 0, 3, "UFMS", -2.0, 3.5, 5.5)]
     row = features_of(hits, spans)

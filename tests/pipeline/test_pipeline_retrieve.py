@@ -47,6 +47,18 @@ def test_a_generated_question_leads_to_its_chunk(retriever, sample_qa_records):
     assert hit.chunk.id == record["chunk_id"] and hit.via == "question"
 
 
+def test_a_hit_found_through_a_question_still_reports_its_passages_own_similarity(retriever, sample_qa_records):
+    record = sample_qa_records[0]
+    hit = next(h for h in retriever.search(record["question"], 3) if h.chunk.id == record["chunk_id"])
+    assert hit.via == "question"
+    query = retriever.embed_query(record["question"])[0]
+    own_row = next(i for i, (c, kind) in enumerate(zip(retriever._entry_chunk, retriever._entry_kind))
+                   if c == hit.chunk.id and kind == "chunk")
+    # the same float32 dot product the retriever computes, on the stored vector of the passage's own entry
+    assert hit.passage_dense == pytest.approx(float(retriever._vectors[own_row] @ query), abs=1e-6)
+    assert hit.passage_dense < hit.dense  # the generated question itself matched better than its passage
+
+
 def test_k_larger_than_the_index_returns_every_chunk(tmp_path):
     doc = next(d for d in load_documents(None) if d.name == "MEC")
     chunks = chunk_document(doc)
