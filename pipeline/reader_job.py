@@ -134,6 +134,61 @@ def read_review(settings: Settings) -> list[dict]:
     return out
 
 
+REHEARSAL_GUARD = 150  # the last examples of the rehearsal sample: never trained on at night, they check forgetting
+
+
+def training_rehearsal(rehearsal: Sequence[QAExample]) -> list[QAExample]:
+    """The part of the rehearsal sample nightly runs train on (all but the guard)."""
+    rehearsal = list(rehearsal)
+    return rehearsal[:-REHEARSAL_GUARD] if len(rehearsal) > 2 * REHEARSAL_GUARD else rehearsal
+
+
+def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
+    """The answerable examples of the guard part: the candidate must read them as well as the serving reader."""
+    rehearsal = list(rehearsal)
+    guard = rehearsal[-REHEARSAL_GUARD:] if len(rehearsal) > 2 * REHEARSAL_GUARD else []
+    return [e for e in guard if e.answer_start is not None]
+
+
+def guard_f1(reader, examples: Sequence[QAExample]) -> float | None:
+    """Mean token F1 of ``reader``'s best span on each example's own passage (``None`` without examples)."""
+    from pipeline.squad import token_f1
+
+    if not examples:
+        return None
+    total = 0.0
+    for example in examples:
+        spans = reader.read(example.question, [example.context], top=1)
+        total += token_f1(spans[0].text, [example.answer_text]) if spans else 0.0
+    return round(total / len(examples), 4)
+
+
+def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample]):
+    """The abstention model of ``serving`` moved to ``candidate``'s scale: a nightly run shifts the reader's
+    scores (its margins fell after learning from 👎), and the same threshold then refuses answers it gave before.
+    The decision is linear in the margin, the span score and the no-answer score, so its expected shift on the
+    guard passages (never trained on) is the coefficients times the mean change of each; threshold and bold
+    move by it. ``(model, shift)``; the model unchanged without a guard."""
+    from dataclasses import replace
+
+    reading = [name for name in ("margin", "score", "null") if name in model.features]
+    if not guard or not reading:
+        return model, 0.0
+    shift = 0.0
+    changes = {name: 0.0 for name in reading}
+    for example in guard:
+        old = serving.read(example.question, [example.context], top=1)
+        new = candidate.read(example.question, [example.context], top=1)
+        if old and new:
+            for name in reading:
+                changes[name] += (getattr(new[0], name) - getattr(old[0], name)) / len(guard)
+    for name in reading:
+        i = model.features.index(name)
+        shift += model.coef[i] * changes[name] / model.scale[i]
+    shift = round(shift, 4)
+    return replace(model, threshold=round(model.threshold + shift, 4), confident=round(model.confident + shift, 4)), shift
+
+
 def build_examples(records: list[dict], review: list[dict], documents: dict[str, str], *, heldout_ids: set,
                    replay: int, seed: int, rehearsal: Sequence[QAExample] = ()) -> tuple[list[QAExample], dict]:
     """Positives (👍 and hand-written pairs), negatives (👎) and ``replay`` rehearsal examples per feedback
@@ -144,7 +199,8 @@ def build_examples(records: list[dict], review: list[dict], documents: dict[str,
     negatives = negative_examples(review, documents)
     rng = random.Random(seed)
     budget = replay * max(len(positives) + len(negatives), 1)
-    replayed = rng.sample(list(rehearsal), min(budget, len(rehearsal)))
+    trainable = training_rehearsal(rehearsal)
+    replayed = rng.sample(trainable, min(budget, len(trainable)))
     examples = positives + negatives + replayed
     rng.shuffle(examples)
     return examples, {"positives": len(positives), "negatives": len(negatives), "replay": len(replayed)}
@@ -185,6 +241,30 @@ def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
     if settings.reader_model == EMBEDDED and (SHIPPED_ADAPTER / REHEARSAL_FILE).is_file():
         return SHIPPED_ADAPTER
     return Path(init) if init is not None else None
+
+
+def _recalibrate(settings: Settings, init: Path | None, staging: Path) -> float | None:
+    """Move the abstention model carried into ``staging`` to the new adapter's scale (see
+    :func:`recalibrated_abstention`); the shift applied, ``None`` when there is no model to move."""
+    from pipeline.answerability import FILE, load_for
+    from pipeline.reader import SpanReader
+
+    model = load_for(staging)
+    guard = rehearsal_guard(load_rehearsal(staging))
+    if model is None or not guard or init is None:
+        return None
+    serving = SpanReader.load(settings.reader_model, init, cache_dir=settings.model_cache_dir)
+    candidate = SpanReader.load(settings.reader_model, staging, cache_dir=settings.model_cache_dir)
+    moved, shift = recalibrated_abstention(model, serving, candidate, [*guard, *_guard_negatives(staging)])
+    moved.save(staging / FILE)
+    log.info("abstention threshold moved by %+.3f to the new adapter's scale", shift)
+    return shift
+
+
+def _guard_negatives(adapter: Path) -> list[QAExample]:
+    rehearsal = load_rehearsal(adapter)
+    tail = rehearsal[-REHEARSAL_GUARD:] if len(rehearsal) > 2 * REHEARSAL_GUARD else []
+    return [e for e in tail if e.answer_start is None]
 
 
 def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, records: list[dict] | None = None,
@@ -238,10 +318,11 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                     "init_adapter": str(init) if init else None, "data": {"hash": digest},
                     "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
                     "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
         for name in CARRIED_FILES:  # what the next night (and the abstention) needs, passed along
             if rehearsal_from is not None and (Path(rehearsal_from) / name).is_file():
                 shutil.copyfile(Path(rehearsal_from) / name, staging / name)
+        metrics["abstention_shift"] = _recalibrate(settings, init, staging)
+        (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
         staging.rename(final)
         metadata["adapter_dir"] = str(final)
         with database.session() as session:

@@ -118,6 +118,12 @@ def test_a_run_is_recorded_promoted_and_served_without_restart(tmp_path, sample_
     assert stored["kind"] == "reader" and stored["metrics"]["steps"] == 2
     assert not [p for p in adapter.parent.iterdir() if p.name.startswith(".")]  # no staging left
     assert (adapter / "rehearsal.jsonl").is_file()  # carried on for the next night
+    from pipeline.answerability import load_for
+    from pipeline.reader import SHIPPED_ADAPTER
+
+    shift = stored["metrics"]["abstention_shift"]  # the abstention model moved to the new adapter's scale
+    assert shift is not None
+    assert load_for(adapter).threshold == pytest.approx(load_for(SHIPPED_ADAPTER).threshold + shift, abs=1e-3)
     assert stored["metrics"]["replay"] == 3 * len(records)
     database = Database(settings.database_url)
     with database.session() as session:
@@ -138,3 +144,55 @@ def test_a_run_is_recorded_promoted_and_served_without_restart(tmp_path, sample_
     model = AutoModelForQuestionAnswering.from_pretrained(merged)
     assert AutoTokenizer.from_pretrained(merged)("query: teste")["input_ids"]
     assert model.config.hidden_size == 384
+
+
+def test_the_rehearsal_guard_is_never_trained_on_and_scores_reading():
+    from types import SimpleNamespace
+
+    from pipeline.reader_job import REHEARSAL_GUARD, guard_f1, rehearsal_guard, training_rehearsal
+    from pipeline.reader_train import QAExample
+
+    at = DOC.index("Campo Grande")
+    sample = [QAExample(f"Pergunta {i}?", DOC, at, "Campo Grande") if i % 2 else QAExample(f"Pergunta {i}?", DOC)
+              for i in range(3 * REHEARSAL_GUARD)]
+    train, guard = training_rehearsal(sample), rehearsal_guard(sample)
+    assert guard and not {e.question for e in train} & {e.question for e in guard}
+    assert all(e.answer_start is not None for e in guard)  # reading is scored on answerable examples
+    assert rehearsal_guard(sample[:10]) == [] and training_rehearsal(sample[:10]) == sample[:10]  # too few to split
+
+    class Reads:  # answers a fixed text: a reader that reads right, and one that reads wrong
+        def __init__(self, text):
+            self.text = text
+
+        def read(self, question, passages, top=1):
+            return [SimpleNamespace(text=self.text)]
+
+    assert guard_f1(Reads("Campo Grande"), guard) == 1.0
+    assert guard_f1(Reads("10 de março"), guard) == 0.0
+    assert guard_f1(Reads("x"), []) is None
+
+
+def test_the_abstention_threshold_follows_the_readers_shift():
+    from types import SimpleNamespace
+
+    from pipeline.answerability import AnswerabilityModel
+    from pipeline.reader_job import recalibrated_abstention
+    from pipeline.reader_train import QAExample
+
+    model = AnswerabilityModel(features=("margin", "null", "dense_span"), mean=(0.0, 0.0, 0.8),
+                               scale=(2.0, 1.0, 0.1), coef=(1.0, -0.5, 2.0), intercept=0.0, threshold=0.3,
+                               confident=1.0)
+
+    class Reads:
+        def __init__(self, margin, null):
+            self.span = SimpleNamespace(margin=margin, null=null, score=margin + null)
+
+        def read(self, question, passages, top=1):
+            return [self.span]
+
+    guard = [QAExample("Onde?", DOC, 0, "A")] * 4
+    moved, shift = recalibrated_abstention(model, Reads(4.0, 1.0), Reads(2.0, 2.0), guard)
+    # margin fell by 2 (coef 1 / scale 2: -1.0), null rose by 1 (coef -0.5 / scale 1: -0.5)
+    assert shift == pytest.approx(-1.5)
+    assert (moved.threshold, moved.confident) == (pytest.approx(-1.2), pytest.approx(-0.5))
+    assert recalibrated_abstention(model, Reads(4.0, 1.0), Reads(2.0, 2.0), []) == (model, 0.0)
