@@ -357,7 +357,10 @@ def main(argv=None) -> int:
                                              retriever=r),
             "reader": lambda r: Answerer(settings, retriever=r, reader=reader.reader),
             "reader/margin": lambda r: Answerer(settings.model_copy(update={"reader_abstention": "margin"}),
-                                                retriever=r, reader=reader.reader)})
+                                                retriever=r, reader=reader.reader),
+            # how well it reads, abstention aside: the margin rule with a threshold nothing falls under
+            "reader/never_abstains": lambda r: Answerer(settings.model_copy(update={
+                "reader_abstention": "margin", "reader_threshold": -1e9}), retriever=r, reader=reader.reader)})
         print(json.dumps(results["citizen"], ensure_ascii=False), flush=True)
 
     messages = answer_module.build_messages(gen[0][0], retriever.search(gen[0][0], settings.top_k))
