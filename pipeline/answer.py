@@ -340,7 +340,7 @@ class Answerer:
 
         if not spans:
             return False, False
-        model = getattr(self.reader, "abstention", None) if self.settings.reader_abstention == "learned" else None
+        model = self.reader.abstention if self.settings.reader_abstention == "learned" else None
         if model is None:
             margin = spans[0].margin
             return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident

@@ -56,6 +56,16 @@ def _import_llama():
     return llama_cpp
 
 
+def _params_without_extra_bufts(original):
+    """``original`` (llama.cpp's ``llama_model_default_params``) with ``use_extra_bufts = False`` set."""
+    def params_without_extra_bufts():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    return params_without_extra_bufts
+
+
 @contextlib.contextmanager
 def _without_extra_buffer_types(llama_cpp):
     """``Llama()`` built inside this block loads its model with ``use_extra_bufts = False``.
@@ -66,14 +76,8 @@ def _without_extra_buffer_types(llama_cpp):
     """
     module = llama_cpp.llama_cpp
     original = module.llama_model_default_params
-
-    def params_without_extra_bufts():
-        params = original()
-        params.use_extra_bufts = False
-        return params
-
     with _params_lock:
-        module.llama_model_default_params = params_without_extra_bufts
+        module.llama_model_default_params = _params_without_extra_bufts(original)
         try:
             yield
         finally:
@@ -164,14 +168,8 @@ def serve(argv: list[str] | None = None) -> None:
         if flag in args[:-1] and args[args.index(flag) + 1] == "embedded":
             args[args.index(flag) + 1] = str(resolve_gguf("embedded"))
     module = llama_cpp.llama_cpp
-    original = module.llama_model_default_params
-
-    def params_without_extra_bufts():
-        params = original()
-        params.use_extra_bufts = False
-        return params
-
-    module.llama_model_default_params = params_without_extra_bufts  # for the whole (dedicated) server process
+    # for the whole (dedicated) server process
+    module.llama_model_default_params = _params_without_extra_bufts(module.llama_model_default_params)
     sys.argv = [f"{sys.argv[0]} serve"] + args
     main()
 

@@ -137,17 +137,23 @@ def read_review(settings: Settings) -> list[dict]:
 REHEARSAL_GUARD = 150  # the last examples of the rehearsal sample: never trained on at night, they check forgetting
 
 
+def split_rehearsal(rehearsal: Sequence[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
+    """``(trained on at night, guard)``: the guard is the sample's last REHEARSAL_GUARD examples, kept only
+    when the sample is large enough to spare them (else everything trains and there is no guard)."""
+    rehearsal = list(rehearsal)
+    if len(rehearsal) <= 2 * REHEARSAL_GUARD:
+        return rehearsal, []
+    return rehearsal[:-REHEARSAL_GUARD], rehearsal[-REHEARSAL_GUARD:]
+
+
 def training_rehearsal(rehearsal: Sequence[QAExample]) -> list[QAExample]:
     """The part of the rehearsal sample nightly runs train on (all but the guard)."""
-    rehearsal = list(rehearsal)
-    return rehearsal[:-REHEARSAL_GUARD] if len(rehearsal) > 2 * REHEARSAL_GUARD else rehearsal
+    return split_rehearsal(rehearsal)[0]
 
 
 def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
     """The answerable examples of the guard part: the candidate must read them as well as the serving reader."""
-    rehearsal = list(rehearsal)
-    guard = rehearsal[-REHEARSAL_GUARD:] if len(rehearsal) > 2 * REHEARSAL_GUARD else []
-    return [e for e in guard if e.answer_start is not None]
+    return [e for e in split_rehearsal(rehearsal)[1] if e.answer_start is not None]
 
 
 def guard_f1(reader, examples: Sequence[QAExample]) -> float | None:
@@ -174,7 +180,6 @@ def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample
     reading = [name for name in ("margin", "score", "null") if name in model.features]
     if not guard or not reading:
         return model, 0.0
-    shift = 0.0
     changes = {name: 0.0 for name in reading}
     for example in guard:
         old = serving.read(example.question, [example.context], top=1)
@@ -182,6 +187,7 @@ def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample
         if old and new:
             for name in reading:
                 changes[name] += (getattr(new[0], name) - getattr(old[0], name)) / len(guard)
+    shift = 0.0
     for name in reading:
         i = model.features.index(name)
         shift += model.coef[i] * changes[name] / model.scale[i]
@@ -250,21 +256,15 @@ def _recalibrate(settings: Settings, init: Path | None, staging: Path) -> float 
     from pipeline.reader import SpanReader
 
     model = load_for(staging)
-    guard = rehearsal_guard(load_rehearsal(staging))
+    _, guard = split_rehearsal(load_rehearsal(staging))  # answerable and unanswerable guard examples alike
     if model is None or not guard or init is None:
         return None
     serving = SpanReader.load(settings.reader_model, init, cache_dir=settings.model_cache_dir)
     candidate = SpanReader.load(settings.reader_model, staging, cache_dir=settings.model_cache_dir)
-    moved, shift = recalibrated_abstention(model, serving, candidate, [*guard, *_guard_negatives(staging)])
+    moved, shift = recalibrated_abstention(model, serving, candidate, guard)
     moved.save(staging / FILE)
     log.info("abstention threshold moved by %+.3f to the new adapter's scale", shift)
     return shift
-
-
-def _guard_negatives(adapter: Path) -> list[QAExample]:
-    rehearsal = load_rehearsal(adapter)
-    tail = rehearsal[-REHEARSAL_GUARD:] if len(rehearsal) > 2 * REHEARSAL_GUARD else []
-    return [e for e in tail if e.answer_start is None]
 
 
 def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, records: list[dict] | None = None,

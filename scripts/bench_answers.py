@@ -36,6 +36,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -182,11 +183,11 @@ def squad_calibration_rows(settings: Settings) -> tuple[dict, list[str]]:
 def faquad_calibration_rows(settings: Settings, squad: Path) -> dict[str, dict[str, list[dict]]]:
     """Per held-out FaQuAD article, the feature rows of its answerable and on-topic unanswerable questions,
     indexed exactly as the benchmark indexes them."""
-    retriever, held, removed = heldout_faquad(settings, squad, "calibration-faquad-index")
-    answerer = Answerer(settings, retriever=retriever)
+    bench = heldout_faquad(settings, squad, "calibration-faquad-index")
+    answerer = Answerer(settings, retriever=bench.retriever)
     out: dict[str, dict[str, list[dict]]] = {}
-    for q in held:
-        kind = "unanswerable" if q.paragraph_id in removed else "answerable"
+    for q in bench.questions:
+        kind = "unanswerable" if q.paragraph_id in bench.removed else "answerable"
         row = reader_features(answerer, [q.question], [q.answers] if kind == "answerable" else None)[0]
         out.setdefault(q.title, {"answerable": [], "unanswerable": []})[kind].append(row)
     return out
@@ -262,17 +263,26 @@ def calibrate(settings: Settings, output: Path, squad: Path, features: Path | No
     return result
 
 
-def heldout_faquad(settings: Settings, squad: Path, index_name: str):
-    """``(retriever, held-out questions, removed paragraph ids)``: FaQuAD indexed without one paragraph in four
-    of its held-out articles (see removed_paragraph)."""
+@dataclass
+class HeldOutFaquad:
+    """FaQuAD indexed without one paragraph in four of its held-out articles (see removed_paragraph)."""
+
+    retriever: object
+    corpus: object               # the indexed paragraphs (a SquadCorpus)
+    questions: list              # the held-out articles' answerable questions (their paragraph may be removed)
+    removed: set[int]            # paragraph ids left out of the index
+    new_id: dict[int, int]       # paragraph id in the file -> its number in the index
+
+
+def heldout_faquad(settings: Settings, squad: Path, index_name: str) -> HeldOutFaquad:
     full = load_squad(squad)
     removed = {i for i, t in enumerate(full.titles) if article_split(t) == "heldout" and removed_paragraph(i)}
     keep = [i for i in range(len(full.paragraphs)) if i not in removed]
-    data = full.__class__(paragraphs=[full.paragraphs[i] for i in keep], titles=[full.titles[i] for i in keep],
-                          questions=[])
-    retriever = build_squad_retriever(settings, data, settings.data_dir / index_name)
+    corpus = full.__class__(paragraphs=[full.paragraphs[i] for i in keep], titles=[full.titles[i] for i in keep],
+                            questions=[])
+    retriever = build_squad_retriever(settings, corpus, settings.data_dir / index_name)
     held = [q for q in full.questions if q.answers and article_split(q.title) == "heldout"]
-    return retriever, held, removed
+    return HeldOutFaquad(retriever, corpus, held, removed, {old: new for new, old in enumerate(keep)})
 
 
 def removed_paragraph(paragraph_id: int) -> bool:
@@ -319,15 +329,9 @@ def main(argv=None) -> int:
         if args.json:
             args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
         return 0
-    full = load_squad(args.squad)
     # The index holds every paragraph but one in four of the held-out articles' (see removed_paragraph).
-    removed = {i for i, t in enumerate(full.titles) if article_split(t) == "heldout" and removed_paragraph(i)}
-    keep = [i for i in range(len(full.paragraphs)) if i not in removed]
-    data = full.__class__(paragraphs=[full.paragraphs[i] for i in keep], titles=[full.titles[i] for i in keep],
-                          questions=[])
-    new_id = {old: new for new, old in enumerate(keep)}
-    retriever = build_squad_retriever(settings, data, settings.data_dir / "index")
-    held = [q for q in full.questions if q.answers and article_split(q.title) == "heldout"]
+    bench = heldout_faquad(settings, args.squad, "index")
+    retriever, data, held, removed, new_id = bench.retriever, bench.corpus, bench.questions, bench.removed, bench.new_id
     heldout = [(q.question, q.answers) for q in held if q.paragraph_id not in removed]
     unanswerable = [q.question for q in held if q.paragraph_id in removed]
     gen = heldout[:args.gen_n]
