@@ -332,19 +332,46 @@ class Answerer:
         spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])]
         return hits, spans
 
-    def answerable(self, hits: list[Hit], spans: list) -> tuple[bool, bool]:
+    def support(self, question: str, hits: list[Hit], spans: list) -> dict:
+        """The :class:`pipeline.answerability.Support` of the best span of each passage the spans come from: how
+        well the sentence quoted for it (:func:`pipeline.citation.supporting_quote`) and its passage match the
+        question. One embedding call for all those sentences."""
+        from pipeline.answerability import Support
+        from pipeline.citation import supporting_quote
+
+        best: dict[int, object] = {}
+        for span in spans:
+            best.setdefault(span.passage, span)
+        if not best:
+            return {}
+        passages = list(best)
+        quotes = [supporting_quote(hits[p].chunk, best[p].start, best[p].end).text for p in passages]
+        terms = set(content_terms(question))
+        retriever = self.retriever
+        vectors = retriever.embed_passages(quotes) @ retriever.embed_query(question)[0]
+        return {p: Support(sentence_dense=round(float(v), 6),
+                           sentence_cover=round(self._coverage(terms, set(content_terms(q))), 6),
+                           passage_cover=round(self._coverage(terms, set(content_terms(hits[p].chunk.text))), 6))
+                for p, q, v in zip(passages, quotes, vectors)}
+
+    def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True) -> dict[str, float]:
+        """What the learned abstention reads (:func:`pipeline.answerability.features_of`)."""
+        from pipeline.answerability import features_of
+
+        support = self.support(question, hits, spans) if with_support and spans else None
+        return features_of(hits, spans, support)
+
+    def answerable(self, question: str, hits: list[Hit], spans: list) -> tuple[bool, bool]:
         """``(answer, confident)`` for the reader's best span: the learned abstention model kept beside the
         reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answerability`), else the
         margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``."""
-        from pipeline.answerability import features_of
-
         if not spans:
             return False, False
         model = self.reader.abstention if self.settings.reader_abstention == "learned" else None
         if model is None:
             margin = spans[0].margin
             return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident
-        decision = model.decision(features_of(hits, spans))
+        decision = model.decision(self.signals(question, hits, spans, with_support=model.needs_support))
         return decision >= model.threshold, decision >= model.confident
 
     def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
@@ -353,7 +380,7 @@ class Answerer:
         version = self.retriever.version
         hits, spans = self.read(question, rejected)
         reader_version = getattr(self.reader, "version", "reader")
-        answers, confident = self.answerable(hits, spans)
+        answers, confident = self.answerable(question, hits, spans)
         if not answers:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
                           index_version=version, latency_ms=round((time.perf_counter() - started) * 1000, 1))

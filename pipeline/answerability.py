@@ -39,24 +39,47 @@ FILE = "abstention.json"
 # Similarities are the passage's own (Hit.passage_dense/passage_lexical), never those of a question indexed about
 # it: a vague "O que é isso?" matches generated "O que é ...?" questions closely, and the calibration corpus has
 # no such entries, so entry-level scores would not mean the same thing there and in production.
-FEATURES = ("margin", "score", "null", "dense_span", "dense_top", "lexical_span", "rank", "other_margin")
+# The supporting sentence of a span (pipeline.citation.supporting_quote: its sentence, or its table header + row)
+# says more than its passage: a question whose answer is not indexed still finds passages of the right document,
+# but no sentence in them that says what it asks. sentence_dense / sentence_cover: cosine of the question with the
+# best span's sentence and the IDF-weighted share of the question's words in it; passage_cover: that share in the
+# span's passage; max_sentence_*: the best of those over the best span of every passage read (:class:`Support`).
+SENTENCE_FEATURES = ("sentence_dense", "sentence_cover", "passage_cover", "max_sentence_dense", "max_sentence_cover")
+FEATURES = ("margin", "score", "null", "dense_span", "dense_top", "lexical_span", "rank", "other_margin",
+            *SENTENCE_FEATURES)
 NO_SPAN = -20.0  # the margin given when the reader found no span at all
 
 
-def features_of(hits: Sequence, spans: Sequence) -> dict[str, float]:
+@dataclass(frozen=True)
+class Support:
+    """How well the sentence that supports a passage's best span matches the question."""
+
+    sentence_dense: float   # cosine of the question's and the sentence's embeddings
+    sentence_cover: float   # IDF-weighted share of the question's meaningful words found in the sentence
+    passage_cover: float    # the same share in the whole passage
+
+
+def features_of(hits: Sequence, spans: Sequence, support: Mapping[int, Support] | None = None) -> dict[str, float]:
     """The signals of one question: ``hits`` from the retriever (``.passage_dense``, ``.passage_lexical``), ``spans`` from
-    :meth:`pipeline.reader.SpanReader.read` (best first)."""
+    :meth:`pipeline.reader.SpanReader.read` (best first), ``support`` (by passage index: the :class:`Support` of the
+    best span of each passage read, see ``pipeline.answer.Answerer.support``; without it the sentence signals are 0)."""
+    support = support or {}
     if not spans or not hits:
         return {"margin": NO_SPAN, "score": 0.0, "null": -NO_SPAN, "dense_span": 0.0,
                 "dense_top": float(hits[0].passage_dense) if hits else 0.0, "lexical_span": 0.0,
-                "rank": float(len(hits)), "other_margin": NO_SPAN}
+                "rank": float(len(hits)), "other_margin": NO_SPAN, **{name: 0.0 for name in SENTENCE_FEATURES}}
     best = spans[0]
     others = [s.margin for s in spans if s.passage != best.passage]
     hit = hits[best.passage]
+    own = support.get(best.passage, Support(0.0, 0.0, 0.0))
     return {"margin": float(best.margin), "score": float(best.score), "null": float(best.null),
             "dense_span": float(hit.passage_dense), "dense_top": float(hits[0].passage_dense),
             "lexical_span": float(hit.passage_lexical), "rank": float(best.passage),
-            "other_margin": float(others[0]) if others else NO_SPAN}
+            "other_margin": float(others[0]) if others else NO_SPAN,
+            "sentence_dense": float(own.sentence_dense), "sentence_cover": float(own.sentence_cover),
+            "passage_cover": float(own.passage_cover),
+            "max_sentence_dense": max([float(s.sentence_dense) for s in support.values()], default=0.0),
+            "max_sentence_cover": max([float(s.sentence_cover) for s in support.values()], default=0.0)}
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,11 @@ class AnswerabilityModel:
     threshold: float            # decision value (log-odds) below which the reader abstains
     confident: float = math.inf  # decision value from which the answer is shown in bold
     fitted_on: str = ""
+
+    @property
+    def needs_support(self) -> bool:
+        """Whether the model reads the supporting sentences (:class:`Support`), which costs an embedding."""
+        return any(name in SENTENCE_FEATURES for name in self.features)
 
     def decision(self, values: Mapping[str, float]) -> float:
         """Log-odds that the best span answers the question."""

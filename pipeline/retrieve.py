@@ -226,6 +226,13 @@ class Retriever:
         with torch_threads(self.options.query_threads):
             return encode_query(self._embedder, query)
 
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` as the index embeds its passages (``(len(texts), dim)``)."""
+        from pipeline.embeddings import encode, torch_threads
+
+        with torch_threads(self.options.query_threads):
+            return encode(self._embedder, texts, kind="document")
+
     def search(self, query: str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first.
 

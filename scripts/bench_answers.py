@@ -126,20 +126,21 @@ def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: in
             "decode_pieces_per_s": round(decode, 1)}
 
 
+CITIZEN_DEV = Path(__file__).with_name("bench_data") / "citizen_dev"
 SQUAD_ANSWER_SHARE = 0.90   # SQuAD-pt: the regression's own balance point (abstain on at most 10%)
 FAQUAD_ANSWER_SHARE = 0.93  # the shipped threshold: 93% of the held-out FaQuAD articles' answerable questions
 
 
 def reader_features(answerer, questions: list[str], golds: list | None = None) -> list[dict]:
-    """The abstention signals (:func:`pipeline.answerability.features_of`) of each question, with the token F1
+    """The abstention signals (:meth:`pipeline.answer.Answerer.signals`) of each question, with the token F1
     of the best span under ``_f1`` when the gold answers are given."""
-    from pipeline.answerability import features_of
     from pipeline.squad import token_f1
 
     rows = []
     for n, question in enumerate(questions):
-        hits, spans = answerer.read(" ".join(question.split()))
-        row = features_of(hits, spans)
+        question = " ".join(question.split())
+        hits, spans = answerer.read(question)
+        row = answerer.signals(question, hits, spans)
         if golds is not None:
             row["_f1"] = token_f1(spans[0].text, golds[n]) if spans else 0.0
         rows.append(row)
@@ -193,15 +194,41 @@ def faquad_calibration_rows(settings: Settings, squad: Path) -> dict[str, dict[s
     return out
 
 
-def _fit(squad_rows: dict, faquad_rows: list[dict[str, list[dict]]], fitted_on: str):
-    """The regression on SQuAD's rows and the given FaQuAD articles', its threshold at FAQUAD_ANSWER_SHARE of
-    those articles' answerable questions (and bold from the decision value 60% of them reach)."""
+def citizen_dev_rows(settings: Settings, folder: Path) -> dict[str, dict[str, list[dict]]]:
+    """Per document of the citizen-style calibration set (``scripts/bench_data/citizen_dev``: fictitious documents
+    and informal questions written for tuning, never for figures), the feature rows of its answerable questions
+    and of its unanswerable ones (``unanswerable.json`` lists them in document order, the same number for each),
+    indexed as whole documents the way ``oraculo index`` chunks them."""
+    from pipeline.eval_answers import load_unanswerable
+
+    data = load_squad(folder / "questions.json")
+    retriever = build_squad_retriever(settings, data, settings.data_dir / "calibration-citizen-index")
+    answerer = Answerer(settings, retriever=retriever)
+    titles = list(dict.fromkeys(data.titles))
+    out: dict[str, dict[str, list[dict]]] = {t: {"answerable": [], "unanswerable": []} for t in titles}
+    for q in data.questions:
+        if q.answers:
+            out[q.title]["answerable"] += reader_features(answerer, [q.question], [q.answers])
+    unanswerable = load_unanswerable(folder / "unanswerable.json")
+    if len(unanswerable) % len(titles):
+        raise ValueError(f"{folder / 'unanswerable.json'}: expected the same number of questions per document")
+    each = len(unanswerable) // len(titles)
+    for n, question in enumerate(unanswerable):
+        out[titles[n // each]]["unanswerable"] += reader_features(answerer, [question])
+    return out
+
+
+def _fit(squad_rows: dict, faquad_rows: list[dict[str, list[dict]]], fitted_on: str,
+         citizen_rows: list[dict[str, list[dict]]] = ()):
+    """The regression on SQuAD's rows, the given FaQuAD articles' and the given citizen-style documents', its
+    threshold at FAQUAD_ANSWER_SHARE of those FaQuAD articles' answerable questions (and bold from the decision
+    value 60% of them reach)."""
     from dataclasses import replace
 
     from pipeline.answerability import fit
 
-    positives = squad_rows["answerable"] + [r for a in faquad_rows for r in a["answerable"]]
-    faquad_negatives = [r for a in faquad_rows for r in a["unanswerable"]]
+    positives = squad_rows["answerable"] + [r for a in [*faquad_rows, *citizen_rows] for r in a["answerable"]]
+    faquad_negatives = [r for a in [*faquad_rows, *citizen_rows] for r in a["unanswerable"]]
     negatives = squad_rows["unanswerable"] + squad_rows["adversarial"] + squad_rows["off_topic"] + faquad_negatives
     # SQuAD 2.0's unanswerable questions count half: their paragraph is in the index and nearly answers them
     weights = ([1.0] * len(squad_rows["unanswerable"]) + [0.5] * len(squad_rows["adversarial"])
@@ -221,20 +248,23 @@ def calibrate(settings: Settings, output: Path, squad: Path, features: Path | No
     also where the benchmark reports, the honest estimate is the *cross-fitted* one printed here: fitted on
     half of the FaQuAD articles (and SQuAD), measured on the other half, both ways (by document, never by
     question). ``features`` caches the rows (reused when present, e.g. to refit after changing this code)."""
-    if features is not None and features.is_file():
-        cached = json.loads(features.read_text(encoding="utf-8"))
-        squad_rows, squad_articles, faquad = cached["squad"], cached["squad_articles"], cached["faquad"]
-    else:
-        squad_rows, squad_articles = squad_calibration_rows(settings)
-        faquad = faquad_calibration_rows(settings, squad)
-        if features is not None:
-            features.write_text(json.dumps({"squad": squad_rows, "squad_articles": squad_articles,
-                                            "faquad": faquad}), encoding="utf-8")
-    titles = sorted(faquad)
-    folds = [titles[0::2], titles[1::2]]
+    cached = json.loads(features.read_text(encoding="utf-8")) if features is not None and features.is_file() else {}
+    if "squad" not in cached:
+        cached["squad"], cached["squad_articles"] = squad_calibration_rows(settings)
+    if "faquad" not in cached:
+        cached["faquad"] = faquad_calibration_rows(settings, squad)
+    if "citizen_dev" not in cached:
+        cached["citizen_dev"] = citizen_dev_rows(settings, CITIZEN_DEV)
+    if features is not None:
+        features.write_text(json.dumps(cached), encoding="utf-8")
+    squad_rows, squad_articles, faquad = cached["squad"], cached["squad_articles"], cached["faquad"]
+    citizen = cached["citizen_dev"]
+    titles, documents = sorted(faquad), sorted(citizen)
+    folds, citizen_folds = [titles[0::2], titles[1::2]], [documents[0::2], documents[1::2]]
     cross = {"abstained": [], "refused": [], "f1": [], "folds": []}
+    citizen_cross = {"abstained": [], "refused": [], "f1": []}
     for k in (0, 1):
-        model = _fit(squad_rows, [faquad[t] for t in folds[k]], "fold")
+        model = _fit(squad_rows, [faquad[t] for t in folds[k]], "fold", [citizen[d] for d in citizen_folds[k]])
         answerable = [r for t in folds[1 - k] for r in faquad[t]["answerable"]]
         unanswerable = [r for t in folds[1 - k] for r in faquad[t]["unanswerable"]]
         answered = [model.decision(r) >= model.threshold for r in answerable]
@@ -245,9 +275,14 @@ def calibrate(settings: Settings, output: Path, squad: Path, features: Path | No
         cross["folds"].append({"fitted_on": folds[k], "measured_on": folds[1 - k],
                                "abstained": round(1 - float(np.mean(answered)), 4),
                                "refused": round(float(np.mean(refused)), 4)})
+        for d in citizen_folds[1 - k]:
+            citizen_cross["abstained"] += [model.decision(r) < model.threshold for r in citizen[d]["answerable"]]
+            citizen_cross["f1"] += [r["_f1"] * (model.decision(r) >= model.threshold) for r in citizen[d]["answerable"]]
+            citizen_cross["refused"] += [model.decision(r) < model.threshold for r in citizen[d]["unanswerable"]]
     model = _fit(squad_rows, [faquad[t] for t in titles],
-                 f"SQuAD 2.0 pt dev ({len(squad_articles)} articles) and FaQuAD ({len(titles)} articles), "
-                 f"all held out from the reader's training; threshold at {FAQUAD_ANSWER_SHARE:.0%} answered on FaQuAD's")
+                 f"SQuAD 2.0 pt dev ({len(squad_articles)} articles), FaQuAD ({len(titles)} articles), all held out "
+                 f"from the reader's training, and the citizen-style calibration set ({len(documents)} documents); "
+                 f"threshold at {FAQUAD_ANSWER_SHARE:.0%} answered on FaQuAD's", [citizen[d] for d in documents])
     model.save(output)
     result = {"model": str(output), "threshold": model.threshold, "confident": model.confident,
               "coef": dict(zip(model.features, model.coef)),
@@ -256,9 +291,11 @@ def calibrate(settings: Settings, output: Path, squad: Path, features: Path | No
                                       "f1": round(float(np.mean(cross["f1"])), 4),
                                       "n": len(cross["abstained"]), "n_unanswerable": len(cross["refused"]),
                                       "folds": cross["folds"]},
+              "cross_fitted_citizen_dev": {name: round(float(np.mean(values)), 4)
+                                           for name, values in citizen_cross.items()},
               "squad_refused": {name: round(float(np.mean([model.decision(r) < model.threshold for r in rows])), 4)
                                 for name, rows in squad_rows.items()},
-              "squad_articles": squad_articles, "faquad_articles": titles}
+              "squad_articles": squad_articles, "faquad_articles": titles, "citizen_dev_documents": documents}
     print(json.dumps(result, ensure_ascii=False))
     return result
 

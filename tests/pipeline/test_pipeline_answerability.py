@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.answerability import FEATURES, NO_SPAN, AnswerabilityModel, features_of, fit, load_for
+from pipeline.answerability import (FEATURES, NO_SPAN, SENTENCE_FEATURES, AnswerabilityModel, Support, features_of, fit,
+                                    load_for)
 from pipeline.reader import SHIPPED_ADAPTER, ReadSpan
 
 
@@ -24,8 +25,15 @@ def test_features_come_from_the_best_span_and_its_passage():
              ReadSpan(0, 0, 3, "UFMS", -2.0, 3.5, 5.5)]
     row = features_of(hits, spans)
     assert row == {"margin": 3.5, "score": 9.0, "null": 5.5, "dense_span": 0.8, "dense_top": 0.9,
-                   "lexical_span": 0.7, "rank": 1.0, "other_margin": -2.0}
+                   "lexical_span": 0.7, "rank": 1.0, "other_margin": -2.0, **{n: 0.0 for n in SENTENCE_FEATURES}}
     assert features_of(hits, [])["margin"] == NO_SPAN and features_of([], [])["dense_top"] == 0.0
+    # the sentence signals: those of the best span's passage, and the best over every passage read
+    support = {1: Support(sentence_dense=0.86, sentence_cover=0.4, passage_cover=0.9),
+               0: Support(sentence_dense=0.91, sentence_cover=0.7, passage_cover=0.7)}
+    row = features_of(hits, spans, support)
+    assert (row["sentence_dense"], row["sentence_cover"], row["passage_cover"]) == (0.86, 0.4, 0.9)
+    assert (row["max_sentence_dense"], row["max_sentence_cover"]) == (0.91, 0.7)
+    assert set(features_of([], [], support)) == set(FEATURES)
 
 
 def test_fit_separates_and_answers_the_chosen_share():
@@ -44,6 +52,7 @@ def test_save_and_load_round_trip_and_malformed_files(tmp_path):
     model = AnswerabilityModel(features=("margin",), mean=(1.0,), scale=(2.0,), coef=(1.5,), intercept=0.25,
                                threshold=-0.5, confident=1.0, fitted_on="test")
     model.save(tmp_path / "abstention.json")
+    assert not model.needs_support and AnswerabilityModel(**{**vars(model), "features": ("sentence_cover",)}).needs_support
     assert AnswerabilityModel.load(tmp_path / "abstention.json") == model
     assert model.decision({"margin": 3.0}) == pytest.approx(0.25 + 1.5 * (3.0 - 1.0) / 2.0)
     assert load_for(tmp_path) == model and load_for(None) is None and load_for(tmp_path / "none") is None
