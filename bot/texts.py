@@ -170,6 +170,11 @@ NOT_FOUND = (
     "Tente perguntar de outro jeito, ou use /documentos para ver o que eu conheço e /ajuda para ver "
     "exemplos de perguntas que sei responder."
 )
+# An abstention whose best passage came close: that passage is shown, quoted, never as an answer.
+NOT_FOUND_CLOSEST = (
+    "Não encontrei uma resposta exata para isso nos documentos. 😕 "
+    "O trecho mais próximo que achei foi este; confira se ajuda:"
+)
 ERROR = "Desculpe, algo deu errado do meu lado. 😓 Tente de novo em instantes, por favor."
 # Answer.notice values (pipeline/answer.py) -> the line shown above the answer.
 NOTICES = {
@@ -203,18 +208,30 @@ def _source_label(source: _Source) -> str:
     return f"{label}, p. {page}" if page else label
 
 
+def _quote_text(quote: str) -> str:
+    """A quote as shown: a table row as two lines (header, row), a sentence as one."""
+    return "\n   ".join(" ".join(line.split()) for line in quote.splitlines() if line.strip())
+
+
 def _source_lines(answer: _Answer) -> list[str]:
     """One '📄 Fonte:' line per distinct source; under the first, the short quote the answer comes from
     (unless the answer already is that quote)."""
     lines: list[str] = []
     for rank, source in enumerate(_unique_sources(answer.sources)):
         lines.append(f"📄 Fonte: {_source_label(source)}")
-        # a table row is quoted as two lines (header, row); a sentence as one
-        quote = "\n   ".join(" ".join(line.split()) for line in (getattr(source, "quote", "") or "").splitlines()
-                              if line.strip())
+        quote = _quote_text(getattr(source, "quote", "") or "")
         if rank == 0 and quote and quote != " ".join(answer.text.split()):
             lines.append(f"   “{_clip(quote, MAX_QUOTE_CHARS)}”")
     return [""] + lines if lines else []
+
+
+def _closest_lines(answer: _Answer) -> list[str]:
+    """For an abstention that came close (``Answer.closest``): the notice, the quote and its source."""
+    source = getattr(answer, "closest", None)
+    quote = _quote_text(getattr(source, "quote", "") or "") if source is not None else ""
+    if not quote:
+        return []
+    return [NOT_FOUND_CLOSEST, f"   “{_clip(quote, MAX_QUOTE_CHARS)}”", f"📄 Fonte: {_source_label(source)}"]
 
 
 def render_answer(answer: _Answer) -> str:
@@ -225,7 +242,8 @@ def render_answer(answer: _Answer) -> str:
     notice = NOTICES.get(getattr(answer, "notice", ""), "")
     lead = [escape(notice), ""] if notice else []
     if answer.abstained or not answer.text.strip():
-        return "\n".join(lead + [escape(NOT_FOUND)])
+        closest = _closest_lines(answer)
+        return "\n".join(lead + ([escape(line) for line in closest] if closest else [escape(NOT_FOUND)]))
     text = escape(_clip(answer.text, MAX_ANSWER_CHARS))
     if getattr(answer, "confident", False) and len(answer.text) <= MAX_BOLD_CHARS:
         text = f"<b>{text}</b>"  # short: never reaches split_message's cut
@@ -237,7 +255,7 @@ def render_answer_plain(answer: _Answer) -> str:
     notice = NOTICES.get(getattr(answer, "notice", ""), "")
     lead = [notice, ""] if notice else []
     if answer.abstained or not answer.text.strip():
-        return "\n".join(lead + [NOT_FOUND])
+        return "\n".join(lead + (_closest_lines(answer) or [NOT_FOUND]))
     return "\n".join(lead + [answer.text.strip()] + _source_lines(answer))
 
 

@@ -99,6 +99,8 @@ class Answer:
     confident: bool = False  # the reader's margin is high: the short answer is shown in bold
     notice: str = ""  # NOTICE_LLM_UNAVAILABLE: a fallback answer, given because the LLM could not answer
     llm_usage: dict | None = None  # latency, first piece, tokens of the generation (LLM_BACKEND=openai)
+    # an abstention whose best passage came close (AnswerabilityModel.near): shown as "the closest passage", quoted
+    closest: Source | None = None
 
 
 # --- grounding ----------------------------------------------------------------------------------------------
@@ -361,18 +363,19 @@ class Answerer:
         support = self.support(question, hits, spans) if with_support and spans else None
         return features_of(hits, spans, support)
 
-    def answerable(self, question: str, hits: list[Hit], spans: list) -> tuple[bool, bool]:
-        """``(answer, confident)`` for the reader's best span: the learned abstention model kept beside the
+    def answerable(self, question: str, hits: list[Hit], spans: list) -> tuple[bool, bool, bool]:
+        """``(answer, confident, near)`` for the reader's best span: the learned abstention model kept beside the
         reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answerability`), else the
-        margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``."""
+        margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``. ``near``: not an answer, but close enough
+        to show its passage as the closest one found (learned model only)."""
         if not spans:
-            return False, False
+            return False, False, False
         model = self.reader.abstention if self.settings.reader_abstention == "learned" else None
         if model is None:
             margin = spans[0].margin
-            return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident
+            return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident, False
         decision = model.decision(self.signals(question, hits, spans, with_support=model.needs_support))
-        return decision >= model.threshold, decision >= model.confident
+        return decision >= model.threshold, decision >= model.confident, decision >= model.near
 
     def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
         from pipeline.citation import supporting_quote
@@ -380,19 +383,22 @@ class Answerer:
         version = self.retriever.version
         hits, spans = self.read(question, rejected)
         reader_version = getattr(self.reader, "version", "reader")
-        answers, confident = self.answerable(question, hits, spans)
-        if not answers:
+        answers, confident, near = self.answerable(question, hits, spans)
+        latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
+        if not answers and not near:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
-                          index_version=version, latency_ms=round((time.perf_counter() - started) * 1000, 1))
+                          index_version=version, latency_ms=latency())
         best = spans[0]
         hit = hits[best.passage]
         quote = supporting_quote(hit.chunk, best.start, best.end)
         source = Source(document=hit.chunk.document, title=hit.chunk.title, section=quote.section,
                         chunk_id=hit.chunk.id, quote=quote.text, score=round(float(hit.score), 4), page=hit.chunk.page,
                         span=(hit.chunk.start + best.start, hit.chunk.start + best.end))
+        if not answers:
+            return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
+                          index_version=version, latency_ms=latency(), closest=source)
         return Answer(text=best.text, sources=[source], strategy="reader", abstained=False,
-                      model_version=reader_version, index_version=version,
-                      latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                      model_version=reader_version, index_version=version, latency_ms=latency(),
                       confident=confident)
 
     def _llm_fallback(self, question: str, rejected: list, started: float, extractive: Answer) -> Answer:

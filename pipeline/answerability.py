@@ -92,6 +92,9 @@ class AnswerabilityModel:
     threshold: float            # decision value (log-odds) below which the reader abstains
     confident: float = math.inf  # decision value from which the answer is shown in bold
     fitted_on: str = ""
+    # decision value from which an abstention still shows the closest passage (quoted, never as an answer): most
+    # answerable citizen-style questions reach it, no off-topic calibration question does
+    near: float = math.inf
 
     @property
     def needs_support(self) -> bool:
@@ -119,7 +122,8 @@ class AnswerabilityModel:
             model = cls(features=tuple(raw["features"]), mean=tuple(map(float, raw["mean"])),
                         scale=tuple(map(float, raw["scale"])), coef=tuple(map(float, raw["coef"])),
                         intercept=float(raw["intercept"]), threshold=float(raw["threshold"]),
-                        confident=float(raw.get("confident", math.inf)), fitted_on=str(raw.get("fitted_on", "")))
+                        confident=float(raw.get("confident", math.inf)), fitted_on=str(raw.get("fitted_on", "")),
+                        near=float(raw.get("near", math.inf)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not an abstention model ({exc})") from exc
         unknown = set(model.features) - set(FEATURES)

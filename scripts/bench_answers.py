@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def backend_figures(llm, load_s: float, messages: list[dict], max_new_tokens: in
 CITIZEN_DEV = Path(__file__).with_name("bench_data") / "citizen_dev"
 SQUAD_ANSWER_SHARE = 0.90   # SQuAD-pt: the regression's own balance point (abstain on at most 10%)
 FAQUAD_ANSWER_SHARE = 0.93  # the shipped threshold: 93% of the held-out FaQuAD articles' answerable questions
+CLOSEST_SHARE = 0.90  # abstentions show the closest passage for 90% of citizen-style answerable questions
 
 
 def reader_features(answerer, questions: list[str], golds: list | None = None) -> list[dict]:
@@ -235,8 +237,14 @@ def _fit(squad_rows: dict, faquad_rows: list[dict[str, list[dict]]], fitted_on: 
                + [1.0] * (len(squad_rows["off_topic"]) + len(faquad_negatives)))
     model = fit(positives, negatives, negative_weights=weights, answer_share=SQUAD_ANSWER_SHARE, fitted_on=fitted_on)
     decisions = np.array([model.decision(r) for a in faquad_rows for r in a["answerable"]])
-    return replace(model, threshold=round(float(np.quantile(decisions, 1.0 - FAQUAD_ANSWER_SHARE)), 4),
-                   confident=round(float(np.quantile(decisions, 0.4)), 4))
+    threshold = float(np.quantile(decisions, 1.0 - FAQUAD_ANSWER_SHARE))
+    # The closest passage is shown on abstentions from the decision value CLOSEST_SHARE of the citizen-style
+    # answerable questions reach, but never for a question as far off-topic as the calibration's off-topic ones.
+    citizen = [model.decision(r) for a in citizen_rows for r in a["answerable"]]
+    off_topic = max(model.decision(r) for r in squad_rows["off_topic"])
+    near = max(float(np.quantile(citizen, 1.0 - CLOSEST_SHARE)), off_topic + 0.01) if citizen else math.inf
+    return replace(model, threshold=round(threshold, 4), confident=round(float(np.quantile(decisions, 0.4)), 4),
+                   near=round(min(near, threshold), 4) if math.isfinite(near) else math.inf)
 
 
 def calibrate(settings: Settings, output: Path, squad: Path, features: Path | None = None) -> dict:

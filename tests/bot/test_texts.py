@@ -45,6 +45,20 @@ def test_abstention_and_empty_answer_say_not_found():
         assert texts.render_answer_plain(answer) == texts.NOT_FOUND
 
 
+def test_an_abstention_that_came_close_quotes_the_closest_passage_never_as_an_answer():
+    from pipeline.answer import Answer, Source
+
+    row = Source(document="taxas", title="Tabela de Taxas", section="Art. 3º", chunk_id="taxas:1",
+                 quote="Serviço | Valor (R$)\n2ª via do carnê   | 8,50 & <taxa>", score=0.8)
+    answer = Answer(text="", abstained=True, strategy="reader", closest=row)
+    shown, entities = parse_html(texts.render_answer(answer))
+    assert shown.splitlines() == [texts.NOT_FOUND_CLOSEST, "   “Serviço | Valor (R$)", "   2ª via do carnê | 8,50 & <taxa>”",
+                                  "📄 Fonte: Tabela de Taxas, Art. 3º"] and entities == []
+    assert texts.render_answer_plain(answer) == shown
+    # nothing close: the plain "not found"
+    assert texts.render_answer_plain(Answer(text="", abstained=True, closest=None)) == texts.NOT_FOUND
+
+
 def test_a_huge_answer_is_split_into_valid_telegram_messages_losing_nothing():
     text = ("Ação & reação <art. 5º> " * 300 + "\n\n") * 2 + "😀" * 3000
     answer = FakeAnswer(text, [FakeSource("DOC", "Título " * 20, "Seção " * 20)] * 3)

@@ -224,11 +224,17 @@ def test_the_learned_abstention_model_decides_when_the_reader_carries_one(sessio
     model = answerer.reader.abstention
     assert model is not None  # the shipped adapter carries its abstention model
     try:
-        answerer.reader.abstention = replace(model, threshold=1e6)
-        assert answerer.answer(POSCOMP_QUESTION).abstained
+        answerer.reader.abstention = replace(model, threshold=1e6, near=1e6)
+        refused = answerer.answer(POSCOMP_QUESTION)
+        assert refused.abstained and refused.closest is None and refused.sources == []
+        # below the threshold but above `near`: still an abstention, with the closest passage to quote
+        answerer.reader.abstention = replace(model, threshold=1e6, near=-1e6)
+        close = answerer.answer(POSCOMP_QUESTION)
+        assert close.abstained and close.text == "" and close.sources == []
         answerer.reader.abstention = replace(model, threshold=-1e6, confident=1e6)
         answer = answerer.answer(POSCOMP_QUESTION)
         assert not answer.abstained and not answer.confident
+        assert close.closest == answer.sources[0] and close.closest.quote  # the passage it would have answered from
         answerer.reader.abstention = replace(model, threshold=-1e6, confident=-1e6)
         assert answerer.answer(POSCOMP_QUESTION).confident
         # READER_ABSTENTION=margin ignores the model: only the margin threshold decides

@@ -50,7 +50,7 @@ def test_fit_separates_and_answers_the_chosen_share():
 
 def test_save_and_load_round_trip_and_malformed_files(tmp_path):
     model = AnswerabilityModel(features=("margin",), mean=(1.0,), scale=(2.0,), coef=(1.5,), intercept=0.25,
-                               threshold=-0.5, confident=1.0, fitted_on="test")
+                               threshold=-0.5, confident=1.0, fitted_on="test", near=-2.0)
     model.save(tmp_path / "abstention.json")
     assert not model.needs_support and AnswerabilityModel(**{**vars(model), "features": ("sentence_cover",)}).needs_support
     assert AnswerabilityModel.load(tmp_path / "abstention.json") == model
@@ -69,6 +69,7 @@ def test_save_and_load_round_trip_and_malformed_files(tmp_path):
 
 def test_the_shipped_adapter_carries_a_fitted_model():
     model = load_for(SHIPPED_ADAPTER)
-    assert model is not None and "SQuAD" in model.fitted_on
+    assert model is not None and "SQuAD" in model.fitted_on and model.needs_support
+    assert model.near < model.threshold < model.confident  # a band of "closest passage" abstentions below it
     assert set(model.features) <= set(FEATURES) and math.isfinite(model.threshold)
     assert model.coef[model.features.index("margin")] > 0
