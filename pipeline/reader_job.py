@@ -181,12 +181,17 @@ def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample
     if not guard or not reading:
         return model, 0.0
     changes = {name: 0.0 for name in reading}
+    read = 0  # pairs where both readers found a span: the mean change is over those only
     for example in guard:
         old = serving.read(example.question, [example.context], top=1)
         new = candidate.read(example.question, [example.context], top=1)
         if old and new:
+            read += 1
             for name in reading:
-                changes[name] += (getattr(new[0], name) - getattr(old[0], name)) / len(guard)
+                changes[name] += getattr(new[0], name) - getattr(old[0], name)
+    if not read:
+        return model, 0.0
+    changes = {name: total / read for name, total in changes.items()}
     shift = 0.0
     for name in reading:
         i = model.features.index(name)

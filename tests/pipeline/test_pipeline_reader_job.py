@@ -196,3 +196,12 @@ def test_the_abstention_threshold_follows_the_readers_shift():
     assert shift == pytest.approx(-1.5)
     assert (moved.threshold, moved.confident) == (pytest.approx(-1.2), pytest.approx(-0.5))
     assert recalibrated_abstention(model, Reads(4.0, 1.0), Reads(2.0, 2.0), []) == (model, 0.0)
+
+    class FindsNothingIn(Reads):  # no span on the guard's second passage: the mean is over the pairs read
+        def read(self, question, passages, top=1):
+            return [] if passages[0] == "vazio" else [self.span]
+
+    half = guard[:2] + [QAExample("Onde?", "vazio", 0, "A")] * 2
+    assert recalibrated_abstention(model, FindsNothingIn(4.0, 1.0), FindsNothingIn(2.0, 2.0), half)[1] == \
+        pytest.approx(-1.5)
+    assert recalibrated_abstention(model, FindsNothingIn(4.0, 1.0), Reads(2.0, 2.0), half[2:]) == (model, 0.0)
