@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.settings import Settings
-from pipeline.squad import SquadCorpus, exact_match, load_squad, token_f1
+from pipeline.squad import SquadCorpus, exact_match, load_squad, normalize_answer, token_f1
 
 # Questions a corpus of Brazilian public documents about a university does not answer: everyday life, other
 # domains, other countries, chit-chat. Fixed and varied on purpose; the first half (even positions) was used
@@ -142,6 +142,8 @@ def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_to
                   unanswerable: list[str] | None = None) -> dict:
     """Answer every question through ``answerer``; the metrics dict (see module docstring)."""
     f1s, ems, latencies, abstained = [], [], [], 0
+    closest: dict[str, list] = {"answerable": [], "off_topic": [], "unanswerable": []}  # abstentions with a quote
+    holds = []  # ...whose quoted closest passage holds a gold answer
     for question, golds in questions:
         started = time.perf_counter()
         answer = answerer.answer(question)
@@ -150,15 +152,23 @@ def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_to
         text = "" if answer.abstained else answer.text
         f1s.append(token_f1(text, golds) if text else 0.0)
         ems.append(exact_match(text, golds) if text else 0.0)
+        near = getattr(answer, "closest", None) if answer.abstained else None
+        closest["answerable"].append(near is not None)
+        if near is not None:
+            holds.append(any(normalize_answer(g) in normalize_answer(near.quote) for g in golds))
     refused = 0
     for question in off_topic:
         started = time.perf_counter()
-        refused += answerer.answer(question).abstained
+        answer = answerer.answer(question)
+        refused += answer.abstained
+        closest["off_topic"].append(answer.abstained and getattr(answer, "closest", None) is not None)
         latencies.append((time.perf_counter() - started) * 1000)
     refused_unanswerable = 0
     for question in unanswerable or []:
         started = time.perf_counter()
-        refused_unanswerable += answerer.answer(question).abstained
+        answer = answerer.answer(question)
+        refused_unanswerable += answer.abstained
+        closest["unanswerable"].append(answer.abstained and getattr(answer, "closest", None) is not None)
         latencies.append((time.perf_counter() - started) * 1000)
     n = max(len(questions), 1)
     report = {"f1": round(float(np.mean(f1s)) if f1s else 0.0, 4),
@@ -173,6 +183,9 @@ def score_answers(answerer, questions: list[tuple[str, tuple[str, ...]]], off_to
     if unanswerable:
         report["unanswerable_refused"] = round(refused_unanswerable / len(unanswerable), 4)
         report["n_unanswerable"] = len(unanswerable)
+    if any(any(v) for v in closest.values()):  # abstentions that quoted the closest passage (Answer.closest)
+        report["closest_shown"] = {k: round(float(np.mean(v)), 4) for k, v in closest.items() if v}
+        report["closest_holds_answer"] = round(float(np.mean(holds)), 4)
     return report
 
 

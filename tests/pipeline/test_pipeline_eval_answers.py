@@ -71,3 +71,29 @@ def test_article_split_is_stable_and_keeps_a_third_out():
     titles = [f"artigo {i}" for i in range(300)]
     held = [t for t in titles if article_split(t) == "heldout"]
     assert 60 < len(held) < 140 and held == [t for t in titles if article_split(t) == "heldout"]
+
+
+def test_abstentions_that_quote_the_closest_passage_are_counted_and_checked():
+    from pipeline.answer import Answer, Source
+    from pipeline.eval_answers import score_answers
+
+    def source(quote):
+        return Source(document="d", title="D", section="", chunk_id="d:0", quote=quote, score=0.5)
+
+    canned = {"onde?": Answer(text="Campo Grande"),
+              "quando?": Answer(text="", abstained=True, closest=source("Desde 2006 o exame é no Peru.")),
+              "quem?": Answer(text="", abstained=True, closest=source("Um trecho sem a resposta.")),
+              "quanto?": Answer(text="", abstained=True),
+              "fora?": Answer(text="", abstained=True),
+              "nada?": Answer(text="", abstained=True, closest=source("Perto, mas não."))}
+
+    class Canned:
+        def answer(self, question):
+            return canned[question]
+
+    questions = [("onde?", ("Campo Grande",)), ("quando?", ("2006",)), ("quem?", ("a SBC",)), ("quanto?", ("9",))]
+    report = score_answers(Canned(), questions, ["fora?"], ["nada?"])
+    assert report["abstain_rate"] == 0.75 and report["f1"] == 0.25
+    assert report["closest_shown"] == {"answerable": 0.5, "off_topic": 0.0, "unanswerable": 1.0}
+    assert report["closest_holds_answer"] == 0.5  # "2006" is in its quote, "a SBC" is not
+    assert "closest_shown" not in score_answers(Canned(), questions[:1], [])
