@@ -125,7 +125,7 @@ def read_review(settings: Settings) -> list[dict]:
     if not path.is_file():
         return []
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if line.strip():
             try:
                 out.append(json.loads(line))

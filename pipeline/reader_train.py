@@ -142,7 +142,7 @@ def load_rehearsal(adapter: Path | str | None) -> list[QAExample]:
     if path is None or not path.is_file():
         return []
     out, bad = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
         try:

@@ -56,7 +56,7 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def ask_all(service, questions, *, round_name: str, vote: bool) -> dict:
+def ask_all(service, questions, *, round_name: str, vote: bool, details: list | None = None) -> dict:
     f1s, ems, strategies, votes = [], [], Counter(), Counter()
     for n, q in enumerate(questions):
         result = service.ask(q.question, user_ref=f"{round_name}:{n}", channel="bench")
@@ -65,6 +65,9 @@ def ask_all(service, questions, *, round_name: str, vote: bool) -> dict:
         f1s.append(f1)
         ems.append(exact_match(text, q.answers) if text else 0.0)
         strategies[result.answer.strategy + ("/abstained" if result.answer.abstained else "")] += 1
+        if details is not None:
+            details.append({"round": round_name, "question": q.question, "answer": text, "f1": round(f1, 4),
+                            "strategy": result.answer.strategy})
         if vote:
             choice = 1 if f1 >= LIKE_F1 else -1
             service.vote(interaction_id=result.interaction_id, user_ref=f"{round_name}:{n}", vote=choice)
@@ -96,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=60, help="optimiser steps of the job's reader training")
     parser.add_argument("--no-train", action="store_true", help="skip the training step (RETRAIN_TRAIN=false)")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--voted-half", type=int, choices=(0, 1), default=0,
+                        help="which half of the held-out articles is voted on: 0 (reported in the README) or 1 (the "
+                             "other half, where the nightly training's settings are chosen)")
+    parser.add_argument("--details", type=Path, default=None, help="write every answer, before and after, here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_squad(args.squad)
     answered = [q for q in data.questions if q.answers and article_split(q.title) == "heldout"]
     titles = sorted({q.title for q in answered})
-    voted_docs = set(titles[0::2])  # every other held-out article (sorted by title) is voted on
+    voted_docs = set(titles[args.voted_half::2])  # every other held-out article (sorted by title) is voted on
     in_voted = [q for q in answered if q.title in voted_docs]
     voted = [q for q in in_voted if stable_half(q.question)]
     new = [q for q in in_voted if not stable_half(q.question)]
@@ -125,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     service = Oraculo.from_settings(settings)
     service.warm_up()
 
+    details: list[dict] = []
     started = time.perf_counter()
-    before = {"voted": ask_all(service, voted, round_name="day1", vote=True),
-              "new": ask_all(service, new, round_name="day1-new", vote=False),
-              "other": ask_all(service, other, round_name="day1-other", vote=False)}
+    before = {"voted": ask_all(service, voted, round_name="day1", vote=True, details=details),
+              "new": ask_all(service, new, round_name="day1-new", vote=False, details=details),
+              "other": ask_all(service, other, round_name="day1-other", vote=False, details=details)}
     asking_s = time.perf_counter() - started
     load_before = uptime()
     job_started = time.perf_counter()
@@ -136,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     report = retrain_job(settings, trigger="bench", chunks=lambda: chunks, generate_qa=True)
     job_s = time.perf_counter() - job_started
     load_after = uptime()
-    after = {"voted": ask_all(service, voted, round_name="day2", vote=False),
-             "new": ask_all(service, new, round_name="day2-new", vote=False),
-             "other": ask_all(service, other, round_name="day2-other", vote=False)}
+    after = {"voted": ask_all(service, voted, round_name="day2", vote=False, details=details),
+             "new": ask_all(service, new, round_name="day2-new", vote=False, details=details),
+             "other": ask_all(service, other, round_name="day2-other", vote=False, details=details)}
 
+    if args.details:
+        args.details.write_text(json.dumps(details, ensure_ascii=False, indent=0), encoding="utf-8")
     print(f"{'part':10s} {'n':>5s} {'F1 before':>10s} {'F1 after':>9s} {'ΔF1':>7s} {'EM before':>10s} {'EM after':>9s}")
     for part in ("voted", "new", "other"):
         b, a = before[part], after[part]

@@ -145,8 +145,11 @@ def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random
     from storage.export import atomic_file
 
     sample = rng.sample(examples, min(n, len(examples)))
+    # the answer as the context writes it (the datasets' answers may differ in case from the text they point at)
     lines = [json.dumps({"question": e.question, "context": e.context, "answer_start": e.answer_start,
-                         "answer_text": e.answer_text}, ensure_ascii=False) for e in sample]
+                         "answer_text": None if e.answer_start is None
+                         else e.context[e.answer_start:e.answer_start + len(e.answer_text)]},
+                        ensure_ascii=False) for e in sample]
     path = Path(folder) / REHEARSAL_FILE
     with atomic_file(path) as handle:
         handle.write("\n".join(lines) + "\n")

@@ -205,3 +205,21 @@ def test_the_abstention_threshold_follows_the_readers_shift():
     assert recalibrated_abstention(model, FindsNothingIn(4.0, 1.0), FindsNothingIn(2.0, 2.0), half)[1] == \
         pytest.approx(-1.5)
     assert recalibrated_abstention(model, FindsNothingIn(4.0, 1.0), Reads(2.0, 2.0), half[2:]) == (model, 0.0)
+
+
+def test_json_lines_holding_unicode_line_separators_are_read_whole(tmp_path):
+    # json.dumps(ensure_ascii=False) leaves U+2028 / U+0085 unescaped: str.splitlines() would cut the record
+    from pipeline.reader_job import REVIEW_FILE, read_review
+    from pipeline.reader_train import REHEARSAL_FILE, load_rehearsal
+
+    settings = Settings(DATA_DIR=tmp_path)
+    settings.exports_dir.mkdir(parents=True, exist_ok=True)
+    record = {"question": "Qual o prazo?\u2028(edital\x85 2025)", "answer": "10 de março", "up": 0, "down": 1}
+    (settings.exports_dir / REVIEW_FILE).write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_review(settings) == [record]
+    context = "Prazo:\u2028até 10 de março."
+    (tmp_path / REHEARSAL_FILE).write_text(json.dumps({"question": "Prazo?", "context": context, "answer_start": 11,
+                                                      "answer_text": "10 de março"}, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+    [example] = load_rehearsal(tmp_path)
+    assert example.context == context and example.answer_text == "10 de março"
