@@ -93,6 +93,15 @@ def _record_chunk_id(record: dict, by_id: dict[str, Chunk], by_doc: dict[str, li
     return best
 
 
+OFFLINE_GENERATOR = "offline"  # pipeline.qa.OfflineQAGenerator.name: template questions
+
+
+def questions_to_index(qa_records: list[dict], *, generated: bool) -> list[dict]:
+    """The QA records whose questions go into the index: all of them with ``generated``, else all but the offline
+    generator's template questions (Settings.index_generated_questions)."""
+    return [r for r in qa_records if generated or r.get("generator") != OFFLINE_GENERATOR]
+
+
 def _question_entries(qa_records: list[dict], chunks: list[Chunk]) -> tuple[list[dict], int]:
     by_id = {c.id: c for c in chunks}
     by_doc: dict[str, list[Chunk]] = {}

@@ -67,12 +67,14 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
 
 
 def index_job(settings: Settings, *, input_dir: Path | None = None):
-    """Chunk every document and (re)build the search index with the QA records of DATA_DIR/data_qa."""
+    """Chunk every document and (re)build the search index with the QA records of DATA_DIR/data_qa (the offline
+    generator's template questions only with INDEX_GENERATED_QUESTIONS: see pipeline.index.questions_to_index)."""
     from pipeline.chunking import chunk_document
-    from pipeline.index import build_index
+    from pipeline.index import build_index, questions_to_index
     documents = _documents(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
-    info = build_index(chunks, qa_records=qa_records(settings), embedding_model=settings.embedding_model,
+    records = questions_to_index(qa_records(settings), generated=settings.index_generated_questions)
+    info = build_index(chunks, qa_records=records, embedding_model=settings.embedding_model,
                        index_root=settings.index_dir, embedding_dtype=settings.embedding_dtype)
     from pipeline.index import record_in_database
 

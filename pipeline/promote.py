@@ -178,10 +178,11 @@ def _serving_vectors(settings: Settings) -> dict[str, np.ndarray]:
 
 def build_candidate_index(settings: Settings, chunks: list, qa_records: list[dict]):
     """Build an index of ``chunks`` + ``qa_records`` under ``DATA_DIR/index_staging``; serving is untouched."""
-    from pipeline.index import build_index
+    from pipeline.index import build_index, questions_to_index
 
     staging = settings.data_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)
+    qa_records = questions_to_index(qa_records, generated=settings.index_generated_questions)
     return build_index(chunks, qa_records=qa_records, embedding_model=settings.embedding_model,
                        index_root=staging, keep=1, embedding_dtype=settings.embedding_dtype,
                        vector_cache=_serving_vectors(settings))

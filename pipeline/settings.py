@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     dense_floor: float = Field(default=0.8, ge=0, lt=1, description="cosine at which the dense score starts (rescaled to 0-1 above it), so unrelated texts score 0; 0.8 = e5-small's median cosine of a question to paragraphs that do not answer it (MiniLM: 0).")
     query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/abbreviations.py) for BM25, and also for the dense model.")
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
+    index_generated_questions: bool = Field(default=False, description="also index the template questions of offline-generated QA pairs; on FaQuAD's held-out articles they lowered nDCG@10 by 0.009 and answer F1 on unvoted documents from 0.659 to 0.619. Questions of 👍 answers, hand-written and LLM-generated pairs are always indexed.")
     title_weight: float = Field(default=0.05, ge=0, le=1, description="weight of the query's overlap with a document's title.")
     document_weight: float = Field(default=0.0, ge=0, le=1, description="weight of the best score of a chunk's document added to the chunk's own (long documents).")
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")

@@ -165,6 +165,31 @@ def test_index_job_records_the_version_in_the_database(tmp_path):
         database.dispose()
 
 
+def test_template_questions_are_indexed_only_when_asked_for():
+    from pipeline.index import questions_to_index
+
+    records = [{"id": "o", "generator": "offline"}, {"id": "f", "generator": "feedback"},
+               {"id": "h", "generator": "human"}, {"id": "l", "generator": "openai:qwen"}, {"id": "x"}]
+    assert [r["id"] for r in questions_to_index(records, generated=False)] == ["f", "h", "l", "x"]
+    assert questions_to_index(records, generated=True) == records
+
+
+def test_the_index_jobs_leave_template_questions_out_by_default(tmp_path, sample_chunks):
+    from pipeline.promote import build_candidate_index
+    from pipeline.settings import Settings
+
+    chunk = sample_chunks[0]
+    records = [{"id": "t", "question": "O que é a UFMS?", "answer": chunk.text[:20], "chunk_id": chunk.id,
+                "document": chunk.document, "generator": "offline"},
+               {"id": "v", "question": "Onde fica a UFMS?", "answer": chunk.text[:20], "chunk_id": chunk.id,
+                "document": chunk.document, "generator": "feedback"}]
+    default = build_candidate_index(Settings(DATA_DIR=tmp_path / "a"), sample_chunks[:3], records)
+    assert default.n_questions == 1  # the 👍's question, not the template one
+    both = build_candidate_index(Settings(DATA_DIR=tmp_path / "b", INDEX_GENERATED_QUESTIONS=True),
+                                 sample_chunks[:3], records)
+    assert both.n_questions == 2
+
+
 def test_vectors_of_another_precision_are_never_reused(tmp_path):
     chunks = small_chunks()
     first = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path,
