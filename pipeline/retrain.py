@@ -219,7 +219,7 @@ def _load_llm(settings: Settings, adapter_dir: Path | None):
 def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, records: list[dict]) -> dict:
     """Candidate vs serving on held-out records; ``{"index": {...}, "adapter": {...}}`` with ``better_or_equal``."""
     from pipeline.answer import Answerer
-    from pipeline.index import current_version
+    from pipeline.index import current_version, questions_to_index
     from pipeline.promote import serving_adapter
     from pipeline.retrieve import RetrievalOptions, Retriever
 
@@ -233,12 +233,15 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
     candidate_retriever = Retriever.load(Path(candidate_index.path).parents[1], embedding_model=settings.embedding_model,
                                          options=options, embedding_dtype=settings.embedding_dtype)
     extractive = settings.model_copy(update={"answer_strategy": "extractive"})
+    # Only the records whose questions the candidate indexes are compared: a serving index built with the offline
+    # template questions (INDEX_GENERATED_QUESTIONS, or before it existed) would win on its own entries for them.
+    compared = questions_to_index(heldout, generated=settings.index_generated_questions)
     # A 👍 record's answer is the one the serving version gave: its F1 would favour serving by construction.
     # Answers are compared on the other records (generated, hand-written); retrieval on all of them.
-    unbiased = [r for r in heldout if r.get("generator") != "feedback"]
-    cand = score_answerer(Answerer(extractive, retriever=candidate_retriever), heldout, top_k=settings.top_k,
+    unbiased = [r for r in compared if r.get("generator") != "feedback"]
+    cand = score_answerer(Answerer(extractive, retriever=candidate_retriever), compared, top_k=settings.top_k,
                           f1_on=unbiased)
-    serv = (score_answerer(Answerer(extractive, retriever=serving_retriever), heldout, top_k=settings.top_k,
+    serv = (score_answerer(Answerer(extractive, retriever=serving_retriever), compared, top_k=settings.top_k,
                            f1_on=unbiased) if serving_retriever is not None else None)
     ok = serv is None or ((cand["f1"] is None or cand["f1"] >= serv["f1"] - tol)
                           and cand["hit_at_k"] >= serv["hit_at_k"] - tol)
