@@ -5,7 +5,8 @@ them) take part, split by article into the *voted* documents and the *other* doc
 
 - ``voted``: half of the questions of the voted documents (stable hash), asked through the real answer path
   (``Oraculo.ask``), then 👍 when the answer's token F1 against the gold answers is >= 0.5, else 👎
-  (``Oraculo.vote``) — simulated citizens give votes only, never the right answer;
+  (``Oraculo.vote``) — simulated citizens give votes only, never the right answer, and none under an abstention
+  (the bot shows no buttons there);
 - ``new``: the other questions of the same documents, asked before and after, never voted on: does the
   retrained reader generalise, not only remember?
 - ``other``: the questions of the other documents, never voted on: nothing may get worse there.
@@ -68,7 +69,9 @@ def ask_all(service, questions, *, round_name: str, vote: bool, details: list | 
         if details is not None:
             details.append({"round": round_name, "question": q.question, "answer": text, "f1": round(f1, 4),
                             "strategy": result.answer.strategy})
-        if vote:
+        if vote and result.answer.abstained:  # the bot shows no 👍/👎 under "not found": nobody can vote
+            votes["none (abstained)"] += 1
+        elif vote:
             choice = 1 if f1 >= LIKE_F1 else -1
             service.vote(interaction_id=result.interaction_id, user_ref=f"{round_name}:{n}", vote=choice)
             votes["up" if choice > 0 else "down"] += 1
