@@ -42,6 +42,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import numpy as np
+
 from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold
 from pipeline.fastpath import best_excluding
 from pipeline.index import current_version
@@ -310,14 +312,14 @@ class Answerer:
         # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
         return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
 
-    def read(self, question: str, rejected: list | None = None):
+    def read(self, question: str, rejected: list | None = None, *, query_vector=None):
         """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
-        heading line or a table's header row."""
+        heading line or a table's header row. ``query_vector``: the question's embedding, when already made."""
         from pipeline.citation import heading_lines, table_header_lines
         from pipeline.fastpath import same_answer
 
-        hits = self.retriever.search(question, self.settings.top_k)
+        hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
         passages = hits[:self.settings.reader_passages]
         if not passages:
             return hits, []
@@ -334,10 +336,11 @@ class Answerer:
         spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])]
         return hits, spans
 
-    def support(self, question: str, hits: list[Hit], spans: list) -> dict:
+    def support(self, question: str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:
         """The :class:`pipeline.answerability.Support` of the best span of each passage the spans come from: how
         well the sentence quoted for it (:func:`pipeline.citation.supporting_quote`) and its passage match the
-        question. One embedding call for all those sentences."""
+        question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
+        is the one retrieval made)."""
         from pipeline.answerability import Support
         from pipeline.citation import supporting_quote
 
@@ -350,20 +353,25 @@ class Answerer:
         quotes = [supporting_quote(hits[p].chunk, best[p].start, best[p].end).text for p in passages]
         terms = set(content_terms(question))
         retriever = self.retriever
-        vectors = retriever.embed_passages(quotes) @ retriever.embed_query(question)[0]
+        if query_vector is None:
+            query_vector = retriever.embed_query(question)
+        vectors = retriever.embed_passages(quotes) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
         return {p: Support(sentence_dense=round(float(v), 6),
                            sentence_cover=round(self._coverage(terms, set(content_terms(q))), 6),
                            passage_cover=round(self._coverage(terms, set(content_terms(hits[p].chunk.text))), 6))
                 for p, q, v in zip(passages, quotes, vectors)}
 
-    def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True) -> dict[str, float]:
+    def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True,
+                query_vector=None) -> dict[str, float]:
         """What the learned abstention reads (:func:`pipeline.answerability.features_of`)."""
         from pipeline.answerability import features_of
 
-        support = self.support(question, hits, spans) if with_support and spans else None
+        support = (self.support(question, hits, spans, query_vector=query_vector) if with_support and spans
+                   else None)
         return features_of(hits, spans, support)
 
-    def answerable(self, question: str, hits: list[Hit], spans: list) -> tuple[bool, bool, bool]:
+    def answerable(self, question: str, hits: list[Hit], spans: list, *,
+                   query_vector=None) -> tuple[bool, bool, bool]:
         """``(answer, confident, near)`` for the reader's best span: the learned abstention model kept beside the
         reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answerability`), else the
         margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``. ``near``: not an answer, but close enough
@@ -374,16 +382,20 @@ class Answerer:
         if model is None:
             margin = spans[0].margin
             return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident, False
-        decision = model.decision(self.signals(question, hits, spans, with_support=model.needs_support))
+        decision = model.decision(self.signals(question, hits, spans, with_support=model.needs_support,
+                                               query_vector=query_vector))
         return decision >= model.threshold, decision >= model.confident, decision >= model.near
 
     def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
         from pipeline.citation import supporting_quote
 
-        version = self.retriever.version
-        hits, spans = self.read(question, rejected)
+        retriever = self.retriever
+        version = retriever.version
+        # the question is embedded once, for retrieval and for the abstention's sentence signals
+        vector = retriever.embed_query(question) if retriever.options.dense_weight > 0 else None
+        hits, spans = self.read(question, rejected, query_vector=vector)
         reader_version = getattr(self.reader, "version", "reader")
-        answers, confident, near = self.answerable(question, hits, spans)
+        answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
         latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         if not answers and not near:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,

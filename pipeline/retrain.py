@@ -219,7 +219,7 @@ def _load_llm(settings: Settings, adapter_dir: Path | None):
 def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, records: list[dict]) -> dict:
     """Candidate vs serving on held-out records; ``{"index": {...}, "adapter": {...}}`` with ``better_or_equal``."""
     from pipeline.answer import Answerer
-    from pipeline.index import current_version, questions_to_index
+    from pipeline.index import OFFLINE_GENERATOR, current_version, questions_to_index
     from pipeline.promote import serving_adapter
     from pipeline.retrieve import RetrievalOptions, Retriever
 
@@ -263,7 +263,7 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
         # while answering citizens better. Forgetting is checked on the rehearsal sample's guard part, which
         # nightly runs never train on: the candidate must read those passages as well as serving does.
         serving_reader = load_serving_reader(settings)
-        sample = [r for r in heldout if r.get("generator") != "offline"]
+        sample = [r for r in heldout if r.get("generator") != OFFLINE_GENERATOR]
         cand_r = (score_answerer(Answerer(reader_settings, retriever=candidate_retriever, reader=candidate),
                                  sample, top_k=settings.top_k) if sample else {"f1": None})
         serv_r = (score_answerer(Answerer(reader_settings, retriever=candidate_retriever, reader=serving_reader),

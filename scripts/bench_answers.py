@@ -141,8 +141,9 @@ def reader_features(answerer, questions: list[str], golds: list | None = None) -
     rows = []
     for n, question in enumerate(questions):
         question = " ".join(question.split())
-        hits, spans = answerer.read(question)
-        row = answerer.signals(question, hits, spans)
+        vector = answerer.retriever.embed_query(question)
+        hits, spans = answerer.read(question, query_vector=vector)
+        row = answerer.signals(question, hits, spans, query_vector=vector)
         if golds is not None:
             row["_f1"] = token_f1(spans[0].text, golds[n]) if spans else 0.0
         rows.append(row)
@@ -230,11 +231,11 @@ def _fit(squad_rows: dict, faquad_rows: list[dict[str, list[dict]]], fitted_on: 
     from pipeline.answerability import fit
 
     positives = squad_rows["answerable"] + [r for a in [*faquad_rows, *citizen_rows] for r in a["answerable"]]
-    faquad_negatives = [r for a in [*faquad_rows, *citizen_rows] for r in a["unanswerable"]]
-    negatives = squad_rows["unanswerable"] + squad_rows["adversarial"] + squad_rows["off_topic"] + faquad_negatives
+    on_topic_negatives = [r for a in [*faquad_rows, *citizen_rows] for r in a["unanswerable"]]
+    negatives = squad_rows["unanswerable"] + squad_rows["adversarial"] + squad_rows["off_topic"] + on_topic_negatives
     # SQuAD 2.0's unanswerable questions count half: their paragraph is in the index and nearly answers them
     weights = ([1.0] * len(squad_rows["unanswerable"]) + [0.5] * len(squad_rows["adversarial"])
-               + [1.0] * (len(squad_rows["off_topic"]) + len(faquad_negatives)))
+               + [1.0] * (len(squad_rows["off_topic"]) + len(on_topic_negatives)))
     model = fit(positives, negatives, negative_weights=weights, answer_share=SQUAD_ANSWER_SHARE, fitted_on=fitted_on)
     decisions = np.array([model.decision(r) for a in faquad_rows for r in a["answerable"]])
     threshold = float(np.quantile(decisions, 1.0 - FAQUAD_ANSWER_SHARE))

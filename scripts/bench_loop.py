@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     chunks = corpus_as_documents(data, folder / "documents")
     settings = Settings(DATA_DIR=folder, DOCUMENTS_DIR=folder / "documents", RETRAIN_TRAIN=not args.no_train,
                         RETRAIN_MAX_STEPS=args.max_steps)
-    # day 0 as `oraculo demo` leaves it: the documents and the QA pairs generated from them (offline), indexed
+    # day 0 as `oraculo demo` leaves it: the documents indexed, with the QA pairs generated from them (offline),
+    # whose template questions the index leaves out unless INDEX_GENERATED_QUESTIONS
     from pipeline import jobs
 
     jobs.generate_qa_job(settings)

@@ -157,10 +157,10 @@ def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.evaluate_only:  # nothing to build: the adapter at --output is only measured
+        return {"evaluation": evaluate(args.output)}
     rng = random.Random(args.seed)
     examples, counts = training_examples(args, rng)
-    if args.evaluate_only:
-        return {"evaluation": evaluate(args.output)}
     if args.write_rehearsal:
         path = write_rehearsal(examples, args.output, args.write_rehearsal, rng)
         print(f"{args.write_rehearsal} rehearsal examples written to {path}")
