@@ -101,6 +101,10 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--write-rehearsal", type=int, default=0, metavar="N",
                         help="only write N examples of the training mix to OUTPUT/rehearsal.jsonl (no training)")
     parser.add_argument("--init-adapter", type=Path, help="continue this adapter (a second pass) instead of a new one")
+    parser.add_argument("--citizen-style", type=Path, metavar="JSONL",
+                        help="add the citizen-style examples of scripts/make_citizen_style.py (paraphrased questions "
+                             "of the training articles, synthetic tables) to the mix")
+    parser.add_argument("--citizen-repeat", type=int, default=1)
     return parser.parse_args(argv)
 
 
@@ -128,15 +132,49 @@ def training_examples(args: argparse.Namespace, rng: random.Random) -> tuple[lis
             squad_neg += retrieval_negatives([e for e in answerable if e.context in group_of], contexts, group_of)
         rng.shuffle(squad_neg)
         squad_neg = squad_neg[:args.max_unanswerable]
-    examples = answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg + squad_neg
+    citizen = citizen_style_examples(args.citizen_style) if args.citizen_style else []
+    examples = (answerable + unanswerable + faquad * args.faquad_repeat + faquad_neg + squad_neg
+                + citizen * args.citizen_repeat)
     rng.shuffle(examples)
     counts = {"init_adapter": str(args.init_adapter) if args.init_adapter else None, "seed": args.seed,
               "squad_answerable": len(answerable), "squad_unanswerable": len(unanswerable),
               "faquad_train_questions": len(faquad), "faquad_repeat": args.faquad_repeat,
               "faquad_hard_negatives": len(faquad_neg), "negatives": args.negatives,
-              "squad_retrieval_negatives": len(squad_neg), "total": len(examples), "relocation": stats,
+              "squad_retrieval_negatives": len(squad_neg),
+              "citizen_style": {"file": str(args.citizen_style) if args.citizen_style else None,
+                                "answerable": sum(e.answer_start is not None for e in citizen),
+                                "unanswerable": sum(e.answer_start is None for e in citizen),
+                                "repeat": args.citizen_repeat},
+              "total": len(examples), "relocation": stats,
               "squad_heldout_articles": held_squad}
     return examples, counts
+
+
+def citizen_style_examples(path: Path) -> list[QAExample]:
+    """The examples of ``scripts/make_citizen_style.py``'s JSON lines (each answer checked against its context)."""
+    examples = []
+    for line in Path(path).read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        start, text = record["answer_start"], record["answer_text"]
+        if start is not None and record["context"][start:start + len(text)] != text:
+            raise ValueError(f"{path}: answer {text!r} is not at {start} of its context")
+        examples.append(QAExample(record["question"], record["context"], start, text))
+    return examples
+
+
+def citizen_dev_examples() -> list[QAExample]:
+    """The citizen-style calibration set (scripts/bench_data/citizen_dev): its 80 questions on their whole document,
+    and its on-topic unanswerable questions (three per document, in document order) on theirs."""
+    folder = Path(__file__).resolve().parent / "bench_data" / "citizen_dev"
+    examples = squad_examples(folder / "questions.json")
+    documents = [p["context"] for a in json.loads((folder / "questions.json").read_text(encoding="utf-8"))["data"]
+                 for p in a["paragraphs"]]
+    unanswerable = json.loads((folder / "unanswerable.json").read_text(encoding="utf-8"))
+    per_document = len(unanswerable) // len(documents)
+    examples += [QAExample(q, documents[i // per_document]) for i, q in enumerate(unanswerable)]
+    return examples
 
 
 def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random.Random) -> Path:
@@ -191,9 +229,15 @@ def evaluate(adapter: Path) -> dict:
     _, held_hard = faquad_examples(DATA / "faquad" / "train.json", "heldout", random.Random(1), "retrieval")
     evaluation = {"faquad_heldout_gold": gold_eval(reader, held_faquad + held_neg),
                   "faquad_heldout_retrieval_negatives": gold_eval(reader, held_hard),
-                  "squad_heldout_gold": gold_eval(reader, held_v2[:600])}
+                  "squad_heldout_gold": gold_eval(reader, held_v2[:600]),
+                  "citizen_dev_document": gold_eval(reader, citizen_dev_examples())}
     positives = evaluation["faquad_heldout_gold"]["margins_answerable"]
-    for name in ("faquad_heldout_gold", "faquad_heldout_retrieval_negatives"):
+    cut = sorted(positives)[len(positives) // 10] if positives else 0.0
+    citizen = evaluation["citizen_dev_document"]
+    # one margin threshold for both domains: the share of citizen-style questions it answers
+    citizen["answered_at_faquad_90pct"] = round(sum(m >= cut for m in citizen["margins_answerable"])
+                                                / max(len(citizen["margins_answerable"]), 1), 4)
+    for name in ("faquad_heldout_gold", "faquad_heldout_retrieval_negatives", "citizen_dev_document"):
         # on-topic negatives refused when the margin threshold answers 90% of the answerable questions
         cut = sorted(positives)[len(positives) // 10] if positives else 0.0
         negatives = evaluation[name]["margins_unanswerable"]
