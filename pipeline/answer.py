@@ -44,7 +44,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold
+from pipeline.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold, only_function_words
 from pipeline.fastpath import best_excluding
 from pipeline.index import current_version
 from pipeline.llm import LLMUnavailable, take_last_call
@@ -315,7 +315,7 @@ class Answerer:
     def read(self, question: str, rejected: list | None = None, *, query_vector=None):
         """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
-        heading line or a table's header row. ``query_vector``: the question's embedding, when already made."""
+        heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's embedding, when already made."""
         from pipeline.citation import heading_lines, table_header_lines
         from pipeline.fastpath import same_answer
 
@@ -333,7 +333,8 @@ class Answerer:
                         exclude.append((p, at, at + len(r.text)))
                         at = hit.chunk.text.find(r.text, at + 1)
         spans = self.reader.read(question, [h.chunk.text for h in passages], top=8, exclude=exclude)
-        spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])]
+        spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])
+                 and not only_function_words(sp.text)]
         return hits, spans
 
     def support(self, question: str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:

@@ -79,6 +79,14 @@ def fold(text: str) -> str:
 
 
 _FOLDED_STOPWORDS = frozenset(fold(w) for w in STOPWORDS)
+# Closed-class words (stop words, prepositions, articles): a span made only of them answers nothing ("desde").
+FUNCTION_WORDS = _FOLDED_STOPWORDS | _PREP_EM | _PREP_DE | _PREP_PARA | _PREP_POR | _PREP_TIME | _ARTICLES
+
+
+def only_function_words(text: str) -> bool:
+    """True when ``text`` holds no number and no word outside :data:`FUNCTION_WORDS` (also when it is empty)."""
+    return all(w in FUNCTION_WORDS for w in re.findall(r"\w+", fold(text)) if not w.isdigit()) \
+        and not re.search(r"\d", text)
 
 
 @lru_cache(maxsize=1)

