@@ -315,7 +315,8 @@ class Answerer:
     def read(self, question: str, rejected: list | None = None, *, query_vector=None):
         """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
-        heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's embedding, when already made."""
+        heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
+        embedding, when already made."""
         from pipeline.citation import heading_lines, table_header_lines
         from pipeline.fastpath import same_answer
 

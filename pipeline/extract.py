@@ -85,8 +85,7 @@ FUNCTION_WORDS = _FOLDED_STOPWORDS | _PREP_EM | _PREP_DE | _PREP_PARA | _PREP_PO
 
 def only_function_words(text: str) -> bool:
     """True when ``text`` holds no number and no word outside :data:`FUNCTION_WORDS` (also when it is empty)."""
-    return all(w in FUNCTION_WORDS for w in re.findall(r"\w+", fold(text)) if not w.isdigit()) \
-        and not re.search(r"\d", text)
+    return not re.search(r"\d", text) and all(w in FUNCTION_WORDS for w in re.findall(r"\w+", fold(text)))
 
 
 @lru_cache(maxsize=1)

@@ -135,6 +135,21 @@ def squad_examples(path: Path, *, articles: Iterable[str] | None = None, exclude
     return out
 
 
+def example_from_record(row) -> QAExample:
+    """The :class:`QAExample` of a JSON record ``{question, context, answer_start, answer_text}``; ValueError when
+    it is not one or its answer is not at its offset in the context."""
+    try:
+        example = QAExample(str(row["question"]), str(row["context"]), row.get("answer_start"),
+                            row.get("answer_text"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a QA example ({exc!r})") from None
+    start, text = example.answer_start, example.answer_text
+    if start is not None and (not isinstance(start, int) or not text
+                              or example.context[start:start + len(text)] != text):
+        raise ValueError(f"answer {text!r} is not at {start} of its context")
+    return example
+
+
 def load_rehearsal(adapter: Path | str | None) -> list[QAExample]:
     """The rehearsal sample kept beside ``adapter`` (``[]`` without one). Lines that are not JSON examples,
     or whose answer is not at its offset, are skipped with a warning: a damaged sample must not stop a night."""
@@ -146,19 +161,9 @@ def load_rehearsal(adapter: Path | str | None) -> list[QAExample]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            example = QAExample(str(row["question"]), str(row["context"]), row.get("answer_start"),
-                                row.get("answer_text"))
-        except (ValueError, KeyError, TypeError):
+            out.append(example_from_record(json.loads(line)))
+        except ValueError:
             bad += 1
-            continue
-        if example.answer_start is not None and (
-                not isinstance(example.answer_start, int) or not example.answer_text
-                or example.context[example.answer_start:example.answer_start + len(example.answer_text)]
-                != example.answer_text):
-            bad += 1
-            continue
-        out.append(example)
     if bad:
         logger.warning("%s: %d malformed rehearsal lines skipped", path, bad)
     return out

@@ -39,6 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.extract import fold  # noqa: E402
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 SYSTEM = ("Você reescreve perguntas formais do jeito que um cidadão brasileiro comum digitaria numa conversa de "
@@ -203,10 +205,6 @@ def training_questions(rng: random.Random, n_squad: int, n_faquad: int) -> list[
     rng.shuffle(picked)
     return [{"kind": f"paraphrase:{source}", "formal": e.question, "context": e.context,
              "answer_start": e.answer_start, "answer_text": e.answer_text} for source, e in picked]
-
-
-def fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
 WORD = re.compile(r"\w+")

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.eval_answers import article_split  # noqa: E402
-from pipeline.reader_train import (REHEARSAL_FILE, QAExample, ReaderTrainArgs, hard_negatives, main,  # noqa: E402
-                                   retrieval_negatives, squad_examples)
+from pipeline.reader_train import (REHEARSAL_FILE, QAExample, ReaderTrainArgs, example_from_record,  # noqa: E402
+                                   hard_negatives, main, retrieval_negatives, squad_examples)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -151,30 +151,33 @@ def training_examples(args: argparse.Namespace, rng: random.Random) -> tuple[lis
 
 
 def citizen_style_examples(path: Path) -> list[QAExample]:
-    """The examples of ``scripts/make_citizen_style.py``'s JSON lines (each answer checked against its context)."""
+    """The examples of ``scripts/make_citizen_style.py``'s JSON lines; ValueError on a line that is not one (or
+    whose answer is not at its offset): training data, unlike the nightly rehearsal sample, must be whole."""
     examples = []
-    for line in Path(path).read_text(encoding="utf-8").split("\n"):
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        start, text = record["answer_start"], record["answer_text"]
-        if start is not None and record["context"][start:start + len(text)] != text:
-            raise ValueError(f"{path}: answer {text!r} is not at {start} of its context")
-        examples.append(QAExample(record["question"], record["context"], start, text))
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
+        if line.strip():
+            try:
+                examples.append(example_from_record(json.loads(line)))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
     return examples
 
 
 def citizen_dev_examples() -> list[QAExample]:
     """The citizen-style calibration set (scripts/bench_data/citizen_dev): its 80 questions on their whole document,
-    and its on-topic unanswerable questions (three per document, in document order) on theirs."""
+    and its on-topic unanswerable questions (``unanswerable.json`` lists them in document order, the same number
+    for each) on theirs."""
+    from pipeline.eval_answers import load_unanswerable
+
     folder = Path(__file__).resolve().parent / "bench_data" / "citizen_dev"
     examples = squad_examples(folder / "questions.json")
     documents = [p["context"] for a in json.loads((folder / "questions.json").read_text(encoding="utf-8"))["data"]
                  for p in a["paragraphs"]]
-    unanswerable = json.loads((folder / "unanswerable.json").read_text(encoding="utf-8"))
+    unanswerable = load_unanswerable(folder / "unanswerable.json")
+    if len(unanswerable) % len(documents):
+        raise ValueError(f"{folder / 'unanswerable.json'}: expected the same number of questions per document")
     per_document = len(unanswerable) // len(documents)
-    examples += [QAExample(q, documents[i // per_document]) for i, q in enumerate(unanswerable)]
-    return examples
+    return examples + [QAExample(q, documents[i // per_document]) for i, q in enumerate(unanswerable)]
 
 
 def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random.Random) -> Path:
@@ -232,14 +235,13 @@ def evaluate(adapter: Path) -> dict:
                   "squad_heldout_gold": gold_eval(reader, held_v2[:600]),
                   "citizen_dev_document": gold_eval(reader, citizen_dev_examples())}
     positives = evaluation["faquad_heldout_gold"]["margins_answerable"]
-    cut = sorted(positives)[len(positives) // 10] if positives else 0.0
+    cut = sorted(positives)[len(positives) // 10] if positives else 0.0  # answers 90% of FaQuAD's questions
     citizen = evaluation["citizen_dev_document"]
     # one margin threshold for both domains: the share of citizen-style questions it answers
     citizen["answered_at_faquad_90pct"] = round(sum(m >= cut for m in citizen["margins_answerable"])
                                                 / max(len(citizen["margins_answerable"]), 1), 4)
     for name in ("faquad_heldout_gold", "faquad_heldout_retrieval_negatives", "citizen_dev_document"):
         # on-topic negatives refused when the margin threshold answers 90% of the answerable questions
-        cut = sorted(positives)[len(positives) // 10] if positives else 0.0
         negatives = evaluation[name]["margins_unanswerable"]
         evaluation[name]["refused_at_90pct_answered"] = round(sum(m < cut for m in negatives) / max(len(negatives), 1), 4)
     for name, ev in evaluation.items():
