@@ -91,7 +91,8 @@ def cmd_export_feedback(args) -> int:
     from pipeline.jobs import export_feedback_job
 
     result = export_feedback_job(_settings(), output_dir=args.output)
-    print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}")
+    print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}; "
+          f"{result.passages} closest-passage votes -> {result.passages_path}")
     return 0
 
 

@@ -173,17 +173,25 @@ async def answer_streaming(message: Message, service, text: str, *, user_id: int
     async with typing_indicator(message.chat):
         result = await reply.run(lambda on_partial: service.ask(
             text, user_ref=user_id, channel=CHANNEL, chat_ref=message.chat_id, on_partial=on_partial))
-    keyboard = None if result.answer.abstained else feedback_keyboard(result.interaction_id)
+    keyboard = answer_keyboard(result)
     parts = texts.split_message(texts.render_answer(result.answer))
     await reply.finish(parts[0], reply_markup=keyboard if len(parts) == 1 else None)
     for number, part in enumerate(parts[1:], start=2):
         await message.reply_html(part, reply_markup=keyboard if number == len(parts) else None)
 
 
+def answer_keyboard(result):
+    """The 👍/👎 buttons for an answer, or for the closest passage an abstention quoted (does it answer?); none
+    under a bare "not found": a 👍 there would rate nothing."""
+    answer = result.answer
+    if answer.abstained and getattr(answer, "closest", None) is None:
+        return None
+    return feedback_keyboard(result.interaction_id)
+
+
 async def send_answer(message: Message, result) -> None:
     """Reply with the answer, split into several messages when long; the 👍/👎 buttons go on the last one."""
-    # An abstention has nothing to rate: a 👍 on "not found" would become a bogus training example.
-    keyboard = None if result.answer.abstained else feedback_keyboard(result.interaction_id)
+    keyboard = answer_keyboard(result)
     parts = texts.split_message(texts.render_answer(result.answer))
     for number, part in enumerate(parts, start=1):
         await message.reply_html(part, reply_markup=keyboard if number == len(parts) else None)

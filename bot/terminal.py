@@ -39,8 +39,11 @@ def run_chat(service, *, user_ref: str, read: Callable[[str], str] = input, out:
             print(texts.TOO_LONG, file=out)
             continue
         print(texts.render_answer_plain(result.answer), file=out)
+        if result.answer.abstained and getattr(result.answer, "closest", None) is None:
+            continue  # a bare "not found" has nothing to rate
+        prompt = texts.CHAT_CLOSEST_PROMPT if result.answer.abstained else texts.CHAT_FEEDBACK_PROMPT
         try:
-            reply = read(texts.CHAT_FEEDBACK_PROMPT).strip().lower()
+            reply = read(prompt).strip().lower()
         except (EOFError, KeyboardInterrupt):
             print(file=out)
             return 0

@@ -175,6 +175,7 @@ NOT_FOUND_CLOSEST = (
     "Não encontrei uma resposta exata para isso nos documentos. 😕 "
     "O trecho mais próximo que achei foi este; confira se ajuda:"
 )
+CLOSEST_VOTE_PROMPT = "Esse trecho responde à sua pergunta? Toque em 👍 ou 👎: assim eu aprendo."
 ERROR = "Desculpe, algo deu errado do meu lado. 😓 Tente de novo em instantes, por favor."
 # Answer.notice values (pipeline/answer.py) -> the line shown above the answer.
 NOTICES = {
@@ -243,7 +244,9 @@ def render_answer(answer: _Answer) -> str:
     lead = [escape(notice), ""] if notice else []
     if answer.abstained or not answer.text.strip():
         closest = _closest_lines(answer)
-        return "\n".join(lead + ([escape(line) for line in closest] if closest else [escape(NOT_FOUND)]))
+        if not closest:
+            return "\n".join(lead + [escape(NOT_FOUND)])
+        return "\n".join(lead + [escape(line) for line in closest] + ["", escape(CLOSEST_VOTE_PROMPT)])
     text = escape(_clip(answer.text, MAX_ANSWER_CHARS))
     if getattr(answer, "confident", False) and len(answer.text) <= MAX_BOLD_CHARS:
         text = f"<b>{text}</b>"  # short: never reaches split_message's cut
@@ -374,6 +377,7 @@ CHAT_WELCOME = (
     "Escreva 'sair' para terminar."
 )
 CHAT_FEEDBACK_PROMPT = "Esta resposta ajudou? [s/n, Enter para pular] "
+CHAT_CLOSEST_PROMPT = "Esse trecho responde à sua pergunta? [s/n, Enter para pular] "
 CHAT_COMMENT_PROMPT = "Quer contar o que faltou? (Enter para pular) "
 DEMO_NEXT_STEPS = (
     "Pronto! Próximos passos:\n"

@@ -265,12 +265,13 @@ class Answerer:
         return Evidence(hits, found_terms, self._coverage(terms, found_terms), extraction)
 
     def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
-               rejected: list | None = None) -> Answer:
+               rejected: list | None = None, confirmed: list[str] | None = None) -> Answer:
         """The answer to ``question`` (``ValueError`` when it is blank).
 
         ``on_partial(text_so_far)`` is called while a generative answer is being written (not for extractive).
         ``rejected``: answers citizens disliked for this question (``pipeline.fastpath.Rejected``); the
-        next-best candidate elsewhere is given instead.
+        next-best candidate elsewhere is given instead. ``confirmed``: chunk ids of passages citizens said answer
+        this question (👍 on the closest passage); the reader answers from one of them rather than abstain.
         """
         started = time.perf_counter()
         question = " ".join((question or "").split())
@@ -279,7 +280,7 @@ class Answerer:
         retriever = self.retriever
         strategy = self.settings.answer_strategy
         if strategy == "reader":
-            return self._answer_reader(question, rejected or [], started)
+            return self._answer_reader(question, rejected or [], started, confirmed or [])
         evidence = self.evidence(question, rejected)
         hits, extraction = evidence.hits, evidence.extraction
         if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
@@ -317,7 +318,7 @@ class Answerer:
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
         heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
         embedding, when already made."""
-        from pipeline.citation import heading_lines, table_header_lines
+        from pipeline.citation import heading_lines, supporting_quote, table_header_lines
         from pipeline.fastpath import same_answer
 
         hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
@@ -328,13 +329,20 @@ class Answerer:
         for p, hit in enumerate(passages):
             exclude += [(p, s, e) for s, e in heading_lines(hit.chunk) + table_header_lines(hit.chunk)]
             for r in rejected or []:
-                if r.chunk_id is not None and r.chunk_id == hit.chunk.id and r.text:
-                    at = hit.chunk.text.find(r.text)
-                    while at >= 0:
-                        exclude.append((p, at, at + len(r.text)))
-                        at = hit.chunk.text.find(r.text, at + 1)
+                if r.chunk_id is None or r.chunk_id != hit.chunk.id:
+                    continue
+                if not r.text:  # a closest passage citizens said does not answer: the sentence they read
+                    chunk = hit.chunk
+                    if r.span and chunk.start <= r.span[0] < r.span[1] <= chunk.start + len(chunk.text):
+                        quote = supporting_quote(chunk, r.span[0] - chunk.start, r.span[1] - chunk.start)
+                        exclude.append((p, quote.start, quote.end))
+                    continue
+                at = hit.chunk.text.find(r.text)
+                while at >= 0:
+                    exclude.append((p, at, at + len(r.text)))
+                    at = hit.chunk.text.find(r.text, at + 1)
         spans = self.reader.read(question, [h.chunk.text for h in passages], top=8, exclude=exclude)
-        spans = [sp for sp in spans if not any(same_answer(sp.text, r.text) for r in rejected or [])
+        spans = [sp for sp in spans if not any(r.text and same_answer(sp.text, r.text) for r in rejected or [])
                  and not only_function_words(sp.text)]
         return hits, spans
 
@@ -388,7 +396,7 @@ class Answerer:
                                                query_vector=query_vector))
         return decision >= model.threshold, decision >= model.confident, decision >= model.near
 
-    def _answer_reader(self, question: str, rejected: list, started: float) -> Answer:
+    def _answer_reader(self, question: str, rejected: list, started: float, confirmed: list[str] = ()) -> Answer:
         from pipeline.citation import supporting_quote
 
         retriever = self.retriever
@@ -397,7 +405,13 @@ class Answerer:
         vector = retriever.embed_query(question) if retriever.options.dense_weight > 0 else None
         hits, spans = self.read(question, rejected, query_vector=vector)
         reader_version = getattr(self.reader, "version", "reader")
-        answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
+        confirmed = set(confirmed)
+        vouched = [sp for sp in spans if hits[sp.passage].chunk.id in confirmed]
+        if vouched:  # citizens said this passage answers the question: its best span, not another abstention
+            spans = vouched + [sp for sp in spans if sp not in vouched]
+            answers, confident, near = True, False, True
+        else:
+            answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
         latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         if not answers and not near:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,

@@ -74,7 +74,8 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
     documents = _documents(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
     records = questions_to_index(qa_records(settings), generated=settings.index_generated_questions)
-    info = build_index(chunks, qa_records=records, embedding_model=settings.embedding_model,
+    info = build_index(chunks, qa_records=records + confirmed_passage_questions(settings),
+                       embedding_model=settings.embedding_model,
                        index_root=settings.index_dir, embedding_dtype=settings.embedding_dtype)
     from pipeline.index import record_in_database
 
@@ -97,6 +98,19 @@ def qa_records(settings: Settings) -> list[dict]:
     if validated.exists():
         records += load_qa_records(validated)
     return records
+
+
+def confirmed_passage_questions(settings: Settings) -> list[dict]:
+    """Index entries (never QA records: they have no answer) for the questions whose closest passage citizens
+    confirmed (a 👍 and no 👎 under an abstention that quoted it): the question finds that passage again."""
+    from pipeline.qa import read_jsonl_quietly
+    from storage.export import PASSAGES_FILENAME
+
+    return [{"id": f"passage-{vote.get('interaction_id')}", "question": vote["question"],
+             "document": vote.get("document"), "chunk_id": vote.get("chunk_id"), "span": vote.get("span"),
+             "generator": "feedback-passage"}
+            for vote in read_jsonl_quietly(settings.exports_dir / PASSAGES_FILENAME)
+            if vote.get("question") and (vote.get("up") or 0) > 0 and not vote.get("down")]
 
 
 def ensure_index(settings: Settings):

@@ -188,7 +188,8 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
     write_jsonl_atomic(path, records, sort_keys=False)  # keep the id/question/answer order people read
 
 
-def _read_jsonl_quietly(path: Path) -> list[dict]:
+def read_jsonl_quietly(path: Path) -> list[dict]:
+    """The JSON objects of a jsonl file, skipping damaged lines (``[]`` when the file is missing)."""
     if not path.exists():
         return []
     out = []
@@ -318,7 +319,7 @@ def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenera
         if same:  # only the chunks that failed (or were interrupted) are asked again
             failed = set(entry["failed_chunks"])
             todo = [c for c in chunks if c.id in failed]
-            kept = [r for r in _read_jsonl_quietly(path) + _read_jsonl_quietly(out_dir / f"{doc.name}{INVALID_SUFFIX}")
+            kept = [r for r in read_jsonl_quietly(path) + read_jsonl_quietly(out_dir / f"{doc.name}{INVALID_SUFFIX}")
                     if r.get("chunk_id") not in failed and all(k in r for k in RECORD_KEYS)]
             base["usage"] = entry.get("usage")
         plan.append((doc, chunks, todo, kept, base))

@@ -352,13 +352,14 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
 
         def export() -> dict:
             result = jobs.export_feedback_job(settings)
-            return {"validated": result.validated, "review": result.review}
+            return {"validated": result.validated, "review": result.review, "passages": result.passages}
 
         def index() -> dict:
             if generate_qa if generate_qa is not None else chunks is None:
                 jobs.generate_qa_job(settings)
             state["records"] = records = jobs.qa_records(settings)
-            info = build_candidate_index(settings, chunks() if chunks else _default_chunks(settings), records)
+            info = build_candidate_index(settings, chunks() if chunks else _default_chunks(settings),
+                                         records + jobs.confirmed_passage_questions(settings))
             state["index"] = info
             return {"version": info.version, "n_chunks": info.n_chunks, "n_questions": info.n_questions,
                     "n_embedded": info.n_embedded, "feedback_records": sum(

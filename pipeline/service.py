@@ -98,7 +98,7 @@ class Oraculo:
                 user_id=user.id,
                 question=question,
                 answer=answer.text,
-                sources=[source_to_dict(s) for s in answer.sources],
+                sources=logged_sources(answer),
                 strategy=answer.strategy,
                 abstained=answer.abstained,
                 model_version=answer.model_version,
@@ -136,7 +136,8 @@ class Oraculo:
             return Answer(text=voted.answer, sources=sources, strategy="fastpath", abstained=False,
                           model_version=f"fastpath:{voted.interaction_id}", index_version=answerer.retriever.version,
                           latency_ms=round((time.perf_counter() - started) * 1000, 1))
-        return answerer.answer(question, on_partial=on_partial, rejected=recall.rejected or None)
+        return answerer.answer(question, on_partial=on_partial, rejected=recall.rejected or None,
+                               confirmed=recall.confirmed or None)
 
     def vote(self, *, interaction_id: int, user_ref: str | int, vote: int,
              chat_ref: str | int | None = None) -> VoteResult:
@@ -182,6 +183,14 @@ class Oraculo:
 
     def is_admin(self, telegram_user_id: int | None) -> bool:
         return telegram_user_id is not None and telegram_user_id in self.settings.admin_id_set
+
+
+def logged_sources(answer: Answer) -> list[dict]:
+    """The sources an interaction logs: the answer's, or for an abstention that quoted the closest passage,
+    that passage marked ``closest`` (a vote on it says whether it answers: see :mod:`pipeline.fastpath`)."""
+    if answer.abstained:
+        return [{**source_to_dict(answer.closest), "closest": True}] if answer.closest is not None else []
+    return [source_to_dict(s) for s in answer.sources]
 
 
 def source_to_dict(source) -> dict:

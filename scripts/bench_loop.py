@@ -5,8 +5,9 @@ them) take part, split by article into the *voted* documents and the *other* doc
 
 - ``voted``: half of the questions of the voted documents (stable hash), asked through the real answer path
   (``Oraculo.ask``), then 👍 when the answer's token F1 against the gold answers is >= 0.5, else 👎
-  (``Oraculo.vote``) — simulated citizens give votes only, never the right answer, and none under an abstention
-  (the bot shows no buttons there);
+  (``Oraculo.vote``) — simulated citizens give votes only, never the right answer. Under an abstention that
+  quotes the closest passage the bot asks whether it answers: 👍 when a gold answer is written in what the
+  citizen reads (the reply as the terminal prints it), else 👎; a bare "not found" has no buttons;
 - ``new``: the other questions of the same documents, asked before and after, never voted on: does the
   retrained reader generalise, not only remember?
 - ``other``: the questions of the other documents, never voted on: nothing may get worse there.
@@ -41,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.eval_answers import article_split  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.squad import exact_match, load_squad, token_f1  # noqa: E402
+from bot.texts import render_answer_plain  # noqa: E402
+from pipeline.squad import exact_match, load_squad, normalize_answer, token_f1  # noqa: E402
 
 LIKE_F1 = 0.5  # the simulated citizen's rule: 👍 when the answer matches the gold answer this well
 
@@ -69,12 +71,21 @@ def ask_all(service, questions, *, round_name: str, vote: bool, details: list | 
         if details is not None:
             details.append({"round": round_name, "question": q.question, "answer": text, "f1": round(f1, 4),
                             "strategy": result.answer.strategy})
-        if vote and result.answer.abstained:  # the bot shows no 👍/👎 under "not found": nobody can vote
+        if not vote:
+            continue
+        if result.answer.abstained and result.answer.closest is None:  # no 👍/👎 under a bare "not found"
             votes["none (abstained)"] += 1
-        elif vote:
+            continue
+        if result.answer.abstained:  # the closest passage, quoted: does what the citizen reads answer them?
+            shown = f" {normalize_answer(render_answer_plain(result.answer))} "
+            golds = [normalize_answer(gold) for gold in q.answers]
+            choice = 1 if any(gold and f" {gold} " in shown for gold in golds) else -1
+            kind = "passage "
+        else:
             choice = 1 if f1 >= LIKE_F1 else -1
-            service.vote(interaction_id=result.interaction_id, user_ref=f"{round_name}:{n}", vote=choice)
-            votes["up" if choice > 0 else "down"] += 1
+            kind = ""
+        service.vote(interaction_id=result.interaction_id, user_ref=f"{round_name}:{n}", vote=choice)
+        votes[kind + ("up" if choice > 0 else "down")] += 1
     n = max(len(questions), 1)
     return {"f1": round(sum(f1s) / n, 4), "exact_match": round(sum(ems) / n, 4), "n": len(questions),
             "strategies": dict(strategies), "votes": dict(votes)}

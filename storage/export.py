@@ -2,7 +2,9 @@
 
 "Validated" = an interaction with at least one 👍 and no 👎 that was answered (not an abstention) from at
 least one source: it becomes a QA record (generator "feedback") that indexing and training read like any
-generated one. Every interaction with a 👎 goes to the review file, with the comments people left. Both
+generated one. Every interaction with a 👎 goes to the review file, with the comments people left. Votes on
+"the closest passage" an abstention quoted (does this passage answer the question?) go to a third file, one
+record per voted abstention with its passage (confirmed ones become index entries of it: ``pipeline.jobs``). The
 files are written atomically (temp file + os.replace) in interaction-id order, so a re-export of the same
 data gives the same bytes. No user hash or chat hash leaves the database.
 
@@ -41,6 +43,7 @@ from storage.models import Interaction
 
 VALIDATED_FILENAME = "feedback_validated.jsonl"
 REVIEW_FILENAME = "feedback_review.jsonl"
+PASSAGES_FILENAME = "feedback_passages.jsonl"
 _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")  # chunk ids are f"{document}:{start}-{end}"
 
 
@@ -50,6 +53,8 @@ class ExportResult:
     review: int
     path: Path
     review_path: Path
+    passages: int = 0
+    passages_path: Path | None = None
 
 
 def _span(source: Mapping[str, Any]) -> list[int] | None:
@@ -99,6 +104,27 @@ def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, 
             {"vote": fb.vote, "comment": fb.comment, "at": fb.updated_at.isoformat()}
             for fb in interaction.feedback if fb.comment
         ],
+        "created_at": interaction.created_at.isoformat(),
+    }
+
+
+def passage_record(interaction: Interaction, *, up: int, down: int) -> dict[str, Any] | None:
+    """The votes on the closest passage an abstention quoted (its first source, marked ``closest``)."""
+    source = (interaction.sources or [None])[0]
+    if not interaction.abstained or not isinstance(source, Mapping) or not source.get("closest"):
+        return None
+    chunk_id = str(source.get("chunk_id") or "")
+    if not chunk_id:
+        return None
+    return {
+        "interaction_id": interaction.id,
+        "question": interaction.question,
+        "document": str(source.get("document") or chunk_id.rsplit(":", 1)[0]),
+        "chunk_id": chunk_id,
+        "span": _span(source),
+        "quote": source.get("quote", ""),
+        "up": up,
+        "down": down,
         "created_at": interaction.created_at.isoformat(),
     }
 
@@ -158,7 +184,8 @@ def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]], *, sort
 
 
 def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:
-    """Write `out_dir/feedback_validated.jsonl` and `out_dir/feedback_review.jsonl`; return the counts."""
+    """Write `out_dir/feedback_validated.jsonl`, `out_dir/feedback_review.jsonl` and
+    `out_dir/feedback_passages.jsonl`; return the counts."""
     statement = (
         select(Interaction)
         .where(Interaction.feedback.any())
@@ -167,9 +194,13 @@ def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:
     )
     validated: list[dict[str, Any]] = []
     review: list[dict[str, Any]] = []
+    passages: list[dict[str, Any]] = []
     for interaction in session.scalars(statement):
         up = sum(1 for fb in interaction.feedback if fb.vote > 0)
         down = sum(1 for fb in interaction.feedback if fb.vote < 0)
+        passage = passage_record(interaction, up=up, down=down)
+        if passage is not None:
+            passages.append(passage)
         if down:
             review.append(review_record(interaction, up=up, down=down))
         elif up and not interaction.abstained and interaction.answer.strip() and interaction.sources:
@@ -178,9 +209,12 @@ def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:
                 validated.append(record)
     out_dir = Path(out_dir)
     path, review_path = out_dir / VALIDATED_FILENAME, out_dir / REVIEW_FILENAME
+    passages_path = out_dir / PASSAGES_FILENAME
     return ExportResult(
         validated=write_jsonl_atomic(path, validated),
         review=write_jsonl_atomic(review_path, review),
         path=path,
         review_path=review_path,
+        passages=write_jsonl_atomic(passages_path, passages),
+        passages_path=passages_path,
     )

@@ -103,6 +103,21 @@ def test_abstention_says_not_found_without_buttons(drive, service):
     drive(scenario)
 
 
+def test_an_abstention_quoting_the_closest_passage_asks_for_a_vote_on_it(drive, service):
+    from pipeline.answer import Answer, Source
+
+    passage = Source(document="edital", title="Edital 1/2026", section="item 5.2", chunk_id="edital:0-90",
+                     quote="A inscrição custa R$ 80,00.", score=0.7)
+    service.answers.append(Answer(text="", abstained=True, strategy="reader", closest=passage))
+
+    async def scenario(server, app):
+        reply = await ask(server, "quanto pago pra me inscrever?")
+        assert reply.result["text"].endswith(texts.CLOSEST_VOTE_PROMPT) and "R$ 80,00" in reply.result["text"]
+        assert [text for text, _ in buttons(reply)] == [texts.BUTTON_UP, texts.BUTTON_DOWN]
+
+    drive(scenario)
+
+
 def test_too_long_question_and_non_text_never_reach_the_service(drive, service):
     async def scenario(server, app):
         reply = await ask(server, "a" * (MAX_QUESTION_CHARS + 1))

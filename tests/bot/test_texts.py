@@ -52,9 +52,10 @@ def test_an_abstention_that_came_close_quotes_the_closest_passage_never_as_an_an
                  quote="Serviço | Valor (R$)\n2ª via do carnê   | 8,50 & <taxa>", score=0.8)
     answer = Answer(text="", abstained=True, strategy="reader", closest=row)
     shown, entities = parse_html(texts.render_answer(answer))
-    assert shown.splitlines() == [texts.NOT_FOUND_CLOSEST, "   “Serviço | Valor (R$)", "   2ª via do carnê | 8,50 & <taxa>”",
-                                  "📄 Fonte: Tabela de Taxas, Art. 3º"] and entities == []
-    assert texts.render_answer_plain(answer) == shown
+    passage = [texts.NOT_FOUND_CLOSEST, "   “Serviço | Valor (R$)", "   2ª via do carnê | 8,50 & <taxa>”",
+               "📄 Fonte: Tabela de Taxas, Art. 3º"]
+    assert shown.splitlines() == passage + ["", texts.CLOSEST_VOTE_PROMPT] and entities == []  # its 👍/👎 ask this
+    assert texts.render_answer_plain(answer) == "\n".join(passage)  # the terminal asks with its own prompt
     # nothing close: the plain "not found"
     assert texts.render_answer_plain(Answer(text="", abstained=True, closest=None)) == texts.NOT_FOUND
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import logging
@@ -9,6 +10,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from bot import texts
 from bot.cli import main
 from bot.terminal import run_chat
 from pipeline.service import Oraculo
@@ -258,3 +260,32 @@ def test_ask_on_a_fresh_install_without_documents_names_the_folder(tmp_path, mon
     err = capsys.readouterr().err
     assert f"error: documents folder {tmp_path / 'data' / 'documents'} does not exist" in err
     assert not (tmp_path / "data" / "index").exists()  # no index of the sample corpus built in its place
+
+
+def test_the_terminal_asks_about_the_closest_passage_and_skips_a_bare_not_found():
+    from pipeline.answer import Answer, Source
+    from pipeline.service import AskResult
+
+    passage = Source(document="edital", title="Edital", section="", chunk_id="edital:0-9", quote="Custa R$ 80.",
+                     score=0.5)
+    replies = [Answer(text="", abstained=True), Answer(text="", abstained=True, closest=passage)]
+
+    class Service:  # the two calls the terminal makes, with the real result types
+        votes: list[tuple[int, int]] = []
+
+        def ask(self, question, *, user_ref, channel):
+            return AskResult(interaction_id=len(replies), answer=replies.pop(0))
+
+        def vote(self, *, interaction_id, user_ref, vote):
+            self.votes.append((interaction_id, vote))
+
+    prompts, script = [], ["qual a cor do céu?", "quanto custa?", "s", "sair"]
+
+    def read(prompt):
+        prompts.append(prompt)
+        return script.pop(0)
+
+    service = Service()
+    assert run_chat(service, user_ref="cli:bia", read=read, out=io.StringIO()) == 0
+    assert prompts == ["> ", "> ", texts.CHAT_CLOSEST_PROMPT, "> "]  # no vote asked under the bare "not found"
+    assert service.votes == [(1, 1)]

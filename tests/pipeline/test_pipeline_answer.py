@@ -211,6 +211,22 @@ def test_reader_never_gives_a_rejected_answer_again(session_settings, retriever)
         assert a[1] <= b[0] or b[1] <= a[0]  # nor one overlapping its place
 
 
+def test_a_refused_closest_passage_is_not_read_again_in_the_sentence_citizens_were_shown(session_settings,
+                                                                                          retriever):
+    from pipeline.citation import supporting_quote
+    from pipeline.fastpath import Rejected
+
+    answerer = Answerer(session_settings, retriever=retriever)
+    hits, spans = answerer.read(POSCOMP_QUESTION)
+    best, chunk = spans[0], hits[spans[0].passage].chunk
+    shown = (chunk.start + best.start, chunk.start + best.end)
+    quote = supporting_quote(chunk, best.start, best.end)
+    _, again = answerer.read(POSCOMP_QUESTION, [Rejected(chunk.id, "", shown)])
+    same_passage = [sp for sp in again if hits[sp.passage].chunk.id == chunk.id]
+    assert all(sp.end <= quote.start or sp.start >= quote.end for sp in same_passage)  # nothing in that sentence
+    assert len(again) >= 1 and again[0].text != best.text
+
+
 def test_reader_abstains_below_its_margin_threshold(session_settings, retriever):
     strict = session_settings.model_copy(update={"reader_threshold": 1e6, "reader_abstention": "margin"})
     answer = Answerer(strict, retriever=retriever).answer(POSCOMP_QUESTION)

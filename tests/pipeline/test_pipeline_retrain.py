@@ -254,3 +254,39 @@ def test_a_job_failing_outside_training_raises_with_its_record(make_settings):
         retrain_job(settings)
     assert failure.value.report.failed_step == "index"
     assert current_version(settings.index_dir) == before
+
+
+def test_votes_on_the_closest_passage_confirm_it_or_set_it_aside_and_are_exported(make_settings):
+    from dataclasses import replace
+
+    from pipeline import jobs
+
+    settings = make_settings()
+    service = Oraculo.from_settings(settings)
+    service.answerer.maybe_refresh()  # the serving versions are read once, so the reader below is the one that answers
+    reader = service.answerer.reader
+    reader.abstention = replace(reader.abstention, threshold=1e6, near=-1e6)  # every reply: the closest passage
+    first = service.ask(QUESTION, user_ref=1, channel="cli")
+    assert first.answer.abstained and first.answer.closest is not None
+    [logged] = interactions(service)[-1].sources
+    assert logged["closest"] is True and logged["chunk_id"] == first.answer.closest.chunk_id and logged["span"]
+    service.vote(interaction_id=first.interaction_id, user_ref=1, vote=+1)  # "yes, this passage answers me"
+    again = service.ask("a UFMS é sediada onde", user_ref=2, channel="cli")
+    assert again.answer.strategy == "reader" and not again.answer.abstained and again.answer.text
+    assert again.answer.sources[0].chunk_id == first.answer.closest.chunk_id
+
+    other = "Qual é o endereço da reitoria da UFMS?"
+    refused = service.ask(other, user_ref=3, channel="cli")
+    assert refused.answer.abstained and refused.answer.closest is not None
+    service.vote(interaction_id=refused.interaction_id, user_ref=3, vote=-1)  # "no, it does not"
+    later = service.ask(other, user_ref=4, channel="cli")
+    assert later.answer.closest is None or later.answer.closest.quote != refused.answer.closest.quote  # not again
+
+    result = jobs.export_feedback_job(settings)
+    assert result.passages == 2 and result.review == 1  # the 👎 is also there for people to review
+    votes = {v["question"]: (v["up"], v["down"], v["chunk_id"]) for v in read_jsonl(result.passages_path)}
+    assert votes == {QUESTION: (1, 0, first.answer.closest.chunk_id),
+                     other: (0, 1, refused.answer.closest.chunk_id)}
+    # the next index holds the confirmed question as an entry of its passage; the refused one is not indexed
+    [entry] = jobs.confirmed_passage_questions(settings)
+    assert (entry["question"], entry["chunk_id"]) == (QUESTION, first.answer.closest.chunk_id)

@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 
 from storage import repository as repo
-from storage.export import REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback, write_jsonl_atomic
+from storage.export import (PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback,
+                            write_jsonl_atomic)
 
 QA_FIELDS = {"id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at"}
 
@@ -56,7 +57,7 @@ def test_export_splits_validated_and_review(db, voted, tmp_path):
     with db.session() as session:
         result = export_feedback(session, out_dir=out)
 
-    assert (result.validated, result.review) == (1, 3)
+    assert (result.validated, result.review, result.passages) == (1, 3, 0)  # no abstention quoted a passage
     assert result.path == out / VALIDATED_FILENAME and result.review_path == out / REVIEW_FILENAME
 
     [record] = _read(result.path)
@@ -92,7 +93,28 @@ def test_export_is_deterministic_and_leaves_no_temp_files(db, voted, tmp_path):
         second = export_feedback(session, out_dir=out)
     assert (second.path.read_bytes(), second.review_path.read_bytes()) == first_bytes
     assert b"stale garbage" not in first_bytes[0]
-    assert sorted(p.name for p in out.iterdir()) == sorted([REVIEW_FILENAME, VALIDATED_FILENAME])
+    assert sorted(p.name for p in out.iterdir()) == sorted([PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME])
+
+
+def test_votes_on_a_closest_passage_are_exported_with_its_passage_never_as_validated(db, tmp_path):
+    closest = {"document": "edital_2024", "title": "Edital 2024", "section": "3", "chunk_id": "edital_2024:120-480",
+               "quote": "A inscrição custa R$ 80,00.", "score": 0.4, "span": [150, 158], "closest": True}
+    with db.session() as session:
+        ana = repo.get_or_create_user(session, user_hash="a" * 64)
+        ids = []
+        for question, vote in (("quanto custa a inscrição", 1), ("quem assina o edital", -1)):
+            row = repo.record_interaction(session, user_id=ana.id, question=question, answer="", sources=[closest],
+                                          strategy="reader", abstained=True, model_version="m", index_version="v1",
+                                          latency_ms=5.0, channel="telegram")
+            repo.record_feedback(session, interaction_id=row.id, user_id=ana.id, vote=vote)
+            ids.append(row.id)
+        result = export_feedback(session, out_dir=tmp_path / "exports")
+    assert (result.validated, result.review, result.passages) == (0, 1, 2)
+    records = _read(result.passages_path)
+    assert [(r["interaction_id"], r["question"], r["up"], r["down"]) for r in records] == [
+        (ids[0], "quanto custa a inscrição", 1, 0), (ids[1], "quem assina o edital", 0, 1)]
+    assert records[0]["chunk_id"] == "edital_2024:120-480" and records[0]["span"] == [150, 158]
+    assert records[0]["document"] == "edital_2024" and "user" not in json.dumps(records)
 
 
 def test_export_with_no_feedback_writes_empty_files(db, tmp_path):
