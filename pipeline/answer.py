@@ -408,8 +408,7 @@ class Answerer:
         confirmed = set(confirmed)
         vouched = [sp for sp in spans if hits[sp.passage].chunk.id in confirmed]
         if vouched:  # citizens said this passage answers the question: its best span, not another abstention
-            spans = vouched + [sp for sp in spans if sp not in vouched]
-            answers, confident, near = True, False, True
+            spans, (answers, confident, near) = vouched, (True, False, True)
         else:
             answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
         latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731

@@ -44,6 +44,7 @@ from sqlalchemy.orm import selectinload
 
 from pipeline.extract import Extraction, content_terms, question_type
 from pipeline.squad import normalize_answer, token_f1
+from storage.export import closest_source, recorded_span
 from storage.models import Feedback, Interaction
 
 log = logging.getLogger(__name__)
@@ -100,21 +101,6 @@ class PassageVote:
     down: int
 
 
-def closest_source(sources: list | None) -> dict | None:
-    """An abstention's closest passage, as :func:`pipeline.service.logged_sources` logs it (``None``: none)."""
-    first = (sources or [None])[0]
-    if isinstance(first, dict) and first.get("closest") and first.get("chunk_id"):
-        return first
-    return None
-
-
-def _span_of(source: dict) -> tuple[int, int] | None:
-    span = source.get("span")
-    if isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(x, int) for x in span):
-        return int(span[0]), int(span[1])
-    return None
-
-
 @dataclass
 class Recall:
     """What the votes say about a question: a validated answer to give at once, and answers not to give."""
@@ -149,8 +135,9 @@ class FeedbackMemory:
             if row.abstained:
                 source = closest_source(row.sources)
                 if source is not None:
+                    span = recorded_span(source)
                     vote = PassageVote(key=question_key(row.question), chunk_id=str(source["chunk_id"]),
-                                       span=_span_of(source), up=up, down=down)
+                                       span=tuple(span) if span else None, up=up, down=down)
                     passages.setdefault(vote.key[0], []).append(vote)
                 continue
             if not row.answer.strip():

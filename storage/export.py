@@ -57,11 +57,29 @@ class ExportResult:
     passages_path: Path | None = None
 
 
-def _span(source: Mapping[str, Any]) -> list[int] | None:
-    """The supporting span: the source's own `span` when it has one, else the chunk's offsets."""
+def recorded_span(source: Mapping[str, Any]) -> list[int] | None:
+    """The source's own `span` (document offsets of the answer, or of the span a closest passage was quoted
+    around), when it has a well-formed one."""
     span = source.get("span")
     if isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(x, int) for x in span):
         return [span[0], span[1]]
+    return None
+
+
+def closest_source(sources: Any) -> Mapping[str, Any] | None:
+    """The closest passage an abstention quoted, as the service logs it (its first source, marked `closest`,
+    with a chunk id); None for any other interaction."""
+    first = sources[0] if isinstance(sources, list) and sources else None
+    if isinstance(first, Mapping) and first.get("closest") and first.get("chunk_id"):
+        return first
+    return None
+
+
+def _span(source: Mapping[str, Any]) -> list[int] | None:
+    """The supporting span: the source's own `span` when it has one, else the chunk's offsets."""
+    span = recorded_span(source)
+    if span is not None:
+        return span
     match = _CHUNK_SPAN.search(str(source.get("chunk_id", "")))
     return [int(match.group(1)), int(match.group(2))] if match else None
 
@@ -110,12 +128,10 @@ def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, 
 
 def passage_record(interaction: Interaction, *, up: int, down: int) -> dict[str, Any] | None:
     """The votes on the closest passage an abstention quoted (its first source, marked ``closest``)."""
-    source = (interaction.sources or [None])[0]
-    if not interaction.abstained or not isinstance(source, Mapping) or not source.get("closest"):
+    source = closest_source(interaction.sources)
+    if not interaction.abstained or source is None:
         return None
-    chunk_id = str(source.get("chunk_id") or "")
-    if not chunk_id:
-        return None
+    chunk_id = str(source["chunk_id"])
     return {
         "interaction_id": interaction.id,
         "question": interaction.question,
