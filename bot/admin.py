@@ -260,13 +260,13 @@ def stats_summary(service, *, days: int = STATS_DAYS) -> dict:
 @admin_only
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: questions, answers and 👍/👎 per day with a PNG chart, and the top unanswered questions."""
-    from bot.charts import activity_chart
+    from bot.charts import SERIES, activity_chart
 
     summary = await asyncio.to_thread(stats_summary, context.application.bot_data["service"])
     days = summary["days"]
-    totals = {name: sum(d[name] for d in days.values()) for name in ("questions", "answered", "up", "down")}
+    totals = {name: sum(d[name] for d in days.values()) for name in SERIES}
     caption = texts.stats_report(days=len(days), unanswered=summary["unanswered"], **totals)
-    if totals["questions"] == 0 and totals["up"] + totals["down"] == 0:
+    if not any(totals.values()):
         await update.effective_message.reply_text(texts.STATS_EMPTY)
         return
     png = await asyncio.to_thread(activity_chart, days)

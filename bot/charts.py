@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from bot import texts
 
-SERIES = ("questions", "answered", "up", "down")
+SERIES = ("questions", "answered", "up", "down", "passage_up", "passage_down")
 COLORS = {"questions": "#1351b4", "answered": "#168821", "up": "#2670e8", "down": "#e52207"}  # gov.br palette
 
 

@@ -440,18 +440,21 @@ def cost_report(*, last: dict | None, month_label: str, month_usd: float, month_
 
 
 def stats_report(*, days: int, questions: int, answered: int, up: int, down: int,
-                 unanswered: Sequence[tuple[str, int]]) -> str:
-    """The /stats caption (HTML, at most 1024 characters as Telegram requires for captions)."""
+                 unanswered: Sequence[tuple[str, int]], passage_up: int = 0, passage_down: int = 0) -> str:
+    """The /stats caption (HTML, at most 1024 characters as Telegram requires for captions). ``passage_up`` /
+    ``passage_down``: votes on the closest passage quoted by an abstention, kept apart from votes on answers."""
     lines = [f"<b>Últimos {days} dias</b>",
              f"Perguntas: {questions} · respondidas: {answered} · sem resposta: {questions - answered}",
-             f"Avaliações: 👍 {up} · 👎 {down}"]
+             f"Avaliações das respostas: 👍 {up} · 👎 {down}"]
+    if passage_up or passage_down:
+        lines.append(f"Trecho mais próximo (sem resposta exata): 👍 {passage_up} · 👎 {passage_down}")
     if unanswered:
         lines.append("")
         lines.append("<b>Mais perguntadas sem resposta:</b>")
         for question, count in unanswered:
             lines.append(f"{count}× {escape(_clip(question, 80))}")
     text = "\n".join(lines)
-    return text if len(text) <= 1024 else "\n".join(lines[:3])
+    return text if len(text) <= 1024 else "\n".join(lines[:4 if passage_up or passage_down else 3])
 
 
 CHART_TITLE = "Oráculo: atividade por dia"

@@ -44,7 +44,7 @@ from sqlalchemy.orm import selectinload
 
 from pipeline.extract import Extraction, content_terms, question_type
 from pipeline.squad import normalize_answer, token_f1
-from storage.export import closest_source, recorded_span
+from storage.export import closest_source, passage_verdict, recorded_span
 from storage.models import Feedback, Interaction
 
 log = logging.getLogger(__name__)
@@ -189,9 +189,10 @@ class FeedbackMemory:
                 if vote.span is not None:
                     counts[2].add(vote.span)
         for chunk_id, (up, down, spans) in sorted(tally.items()):
-            if down > up:
+            verdict = passage_verdict(up, down)
+            if verdict == "refused":
                 recall.rejected.extend(Rejected(chunk_id, "", span) for span in sorted(spans))
-            elif up and not down and source_ok({"chunk_id": chunk_id}):
+            elif verdict == "confirmed" and source_ok({"chunk_id": chunk_id}):
                 recall.confirmed.append(chunk_id)
         return recall
 

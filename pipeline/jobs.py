@@ -104,13 +104,14 @@ def confirmed_passage_questions(settings: Settings) -> list[dict]:
     """Index entries (never QA records: they have no answer) for the questions whose closest passage citizens
     confirmed (a 👍 and no 👎 under an abstention that quoted it): the question finds that passage again."""
     from pipeline.qa import read_jsonl_quietly
-    from storage.export import PASSAGES_FILENAME
+    from storage.export import PASSAGES_FILENAME, passage_verdict
 
     return [{"id": f"passage-{vote.get('interaction_id')}", "question": vote["question"],
              "document": vote.get("document"), "chunk_id": vote.get("chunk_id"), "span": vote.get("span"),
              "generator": "feedback-passage"}
             for vote in read_jsonl_quietly(settings.exports_dir / PASSAGES_FILENAME)
-            if vote.get("question") and (vote.get("up") or 0) > 0 and not vote.get("down")]
+            if vote.get("question") and passage_verdict(int(vote.get("up") or 0), int(vote.get("down") or 0))
+            == "confirmed"]
 
 
 def ensure_index(settings: Settings):

@@ -365,6 +365,11 @@ def main(argv=None) -> int:
     parser.add_argument("--squad", type=Path, default=Path("../shared/data/faquad/train.json"))
     parser.add_argument("--gen-n", type=int, default=30, help="held-out questions for the generative rows")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--gen-model", default="embedded",
+                        help="the generative rows' model: 'embedded' (SmolLM2-135M) or a GGUF file (llamacpp row) / "
+                             "HF id or checkpoint (transformers row)")
+    parser.add_argument("--gen-unanswerable", type=int, default=0,
+                        help="also ask the generative rows this many on-topic unanswerable questions (refusal)")
     parser.add_argument("--skip", default="", help="comma list of rows to skip: seed,transformers,llamacpp")
     parser.add_argument("--calibrate", action="store_true",
                         help="fit the reader's abstention model on held-out SQuAD-pt articles, save it and exit")
@@ -427,7 +432,7 @@ def main(argv=None) -> int:
         from pipeline.llm import load_llm
 
         started = time.perf_counter()
-        llm = load_llm("embedded", backend=backend, models_dir=settings.models_dir)
+        llm = load_llm(args.gen_model, backend=backend, models_dir=settings.models_dir)
         load_s = time.perf_counter() - started
         results[f"backend/{backend}"] = {**backend_figures(llm, load_s, messages, args.max_new_tokens),
                                          "load": _load()}
@@ -448,7 +453,9 @@ def main(argv=None) -> int:
             return _orig(text, sources, strategy, abstained, index_version, started)
 
         generative._result = spy
-        results[f"generative/{backend}"] = {**score_answers(generative, gen, []), "load": _load()}
+        results[f"generative/{backend}"] = {**score_answers(generative, gen, [],
+                                                            unanswerable[:args.gen_unanswerable] or None),
+                                            "model": args.gen_model, "load": _load()}
         results[f"generative/{backend}"]["generated_kept"] = round(float(np.mean(kept)), 3) if kept else 0.0
         results[f"generative/{backend}"]["first_piece_s_median"] = (
             round(float(np.median(stream_first)), 2) if stream_first else None)

@@ -126,6 +126,15 @@ def review_record(interaction: Interaction, *, up: int, down: int) -> dict[str, 
     }
 
 
+def passage_verdict(up: int, down: int) -> str | None:
+    """What the votes on a closest passage say, everywhere they act (the 👎 memory, the index): ``"confirmed"``
+    with a 👍 and no 👎 (it answers the question), ``"refused"`` with more 👎 than 👍 (the sentence shown does not),
+    else ``None``."""
+    if down > up:
+        return "refused"
+    return "confirmed" if up and not down else None
+
+
 def passage_record(interaction: Interaction, *, up: int, down: int) -> dict[str, Any] | None:
     """The votes on the closest passage an abstention quoted (its first source, marked ``closest``)."""
     source = closest_source(interaction.sources)

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -217,23 +217,32 @@ def set_feedback_comment(session: Session, *, interaction_id: int, user_id: int,
 
 # -- statistics -------------------------------------------------------------------------------------------
 def activity_by_day(session: Session, *, since: datetime) -> dict[str, dict[str, int]]:
-    """Per UTC day ('YYYY-MM-DD') since `since`: questions, answered (not abstained), 👍 up and 👎 down."""
+    """Per UTC day ('YYYY-MM-DD') since `since`: questions, answered (not abstained), 👍 up and 👎 down on answers,
+    and passage_up / passage_down: the votes on the closest passage an abstention quoted (does it answer?)."""
     since = _as_utc(since)
     days: dict[str, dict[str, int]] = {}
 
     def row(day: Any) -> dict[str, int]:
-        return days.setdefault(str(day)[:10], {"questions": 0, "answered": 0, "up": 0, "down": 0})
+        return days.setdefault(str(day)[:10], {"questions": 0, "answered": 0, "up": 0, "down": 0,
+                                               "passage_up": 0, "passage_down": 0})
 
     asked = (select(func.date(Interaction.created_at), func.count(),
                     func.sum(case((Interaction.abstained.is_(False), 1), else_=0)))
              .where(Interaction.created_at >= since).group_by(func.date(Interaction.created_at)))
     for day, questions, answered in session.execute(asked):
         row(day).update(questions=int(questions), answered=int(answered or 0))
-    votes = (select(func.date(Feedback.created_at), func.sum(case((Feedback.vote > 0, 1), else_=0)),
-                    func.sum(case((Feedback.vote < 0, 1), else_=0)))
+
+    def counted(vote, abstained: bool):
+        return func.sum(case((and_(vote, Interaction.abstained.is_(abstained)), 1), else_=0))
+
+    votes = (select(func.date(Feedback.created_at), counted(Feedback.vote > 0, False),
+                    counted(Feedback.vote < 0, False), counted(Feedback.vote > 0, True),
+                    counted(Feedback.vote < 0, True))
+             .join(Interaction, Feedback.interaction_id == Interaction.id)
              .where(Feedback.created_at >= since).group_by(func.date(Feedback.created_at)))
-    for day, up, down in session.execute(votes):
-        row(day).update(up=int(up or 0), down=int(down or 0))
+    for day, up, down, passage_up, passage_down in session.execute(votes):
+        row(day).update(up=int(up or 0), down=int(down or 0), passage_up=int(passage_up or 0),
+                        passage_down=int(passage_down or 0))
     return dict(sorted(days.items()))
 
 

@@ -82,7 +82,7 @@ def test_stats_sends_a_png_chart_with_the_day_counts_and_top_unanswered(real):
         assert photo.files["photo"][:8] == b"\x89PNG\r\n\x1a\n" and len(photo.files["photo"]) > 5000
         caption = photo.result["caption"]
         assert "Perguntas: 4 · respondidas: 1 · sem resposta: 3" in caption
-        assert "Avaliações: 👍 0 · 👎 1" in caption
+        assert "Avaliações das respostas: 👍 0 · 👎 1" in caption and "Trecho mais próximo" not in caption
         assert "2× Qual o clima em Marte?" in caption and "1× Quem vai a Marte?" in caption
 
     real(scenario)
@@ -177,12 +177,15 @@ def test_stats_queries_count_per_day_on_sqlite_and_postgres(tmp_path, backend, r
     service = Oraculo(Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=url), answerer=CannedAnswerer())
     service.database.upgrade()
     answered = service.ask("Onde é sediada a UFMS?", user_ref=1, channel="telegram", chat_ref=1)
-    service.ask("Tem vida em Marte?", user_ref=2, channel="telegram", chat_ref=2)
+    abstained = service.ask("Tem vida em Marte?", user_ref=2, channel="telegram", chat_ref=2)
     service.vote(interaction_id=answered.interaction_id, user_ref=1, vote=+1, chat_ref=1)
     service.vote(interaction_id=answered.interaction_id, user_ref=2, vote=-1)
+    # a vote on an abstention (the closest passage it quoted) is counted apart from the votes on answers
+    service.vote(interaction_id=abstained.interaction_id, user_ref=2, vote=-1, chat_ref=2)
     summary = stats_summary(service, days=3)
     today = datetime.now(timezone.utc).date().isoformat()
     assert list(summary["days"])[-1] == today and len(summary["days"]) == 3
-    assert summary["days"][today] == {"questions": 2, "answered": 1, "up": 1, "down": 1}
+    assert summary["days"][today] == {"questions": 2, "answered": 1, "up": 1, "down": 1,
+                                      "passage_up": 0, "passage_down": 1}
     assert summary["unanswered"] == [("Tem vida em Marte?", 1)]
     service.database.dispose()

@@ -106,3 +106,12 @@ def test_callback_answers_fit_telegrams_200_characters():
     acks = [texts.FEEDBACK_THANKS, texts.FEEDBACK_THANKS_DOWN, texts.FEEDBACK_CHANGED, texts.FEEDBACK_SAME,
             texts.FEEDBACK_INVALID, texts.FEEDBACK_EXPIRED, texts.FEEDBACK_ERROR]
     assert all(0 < len(a) <= MAX_CALLBACK_ANSWER_CHARS for a in acks)
+
+
+def test_stats_keeps_votes_on_closest_passages_apart_from_votes_on_answers():
+    plain = texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[])
+    assert "👍 2 · 👎 1" in plain and "Trecho mais próximo" not in plain
+    both = texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[("x?" * 600, 9)],
+                              passage_up=1, passage_down=4)
+    # the caption is cut to 1024 characters but keeps the passage votes line
+    assert len(both) <= 1024 and "Trecho mais próximo (sem resposta exata): 👍 1 · 👎 4" in both

@@ -52,10 +52,14 @@ def run_bot(settings_for, scenario):
             service = Oraculo.from_settings(settings)
             app = build_application(settings, service)
             async with running_application(app):
-                await asyncio.wait_for(scenario(server, app, service), 240)
+                await asyncio.wait_for(scenario(server, app, service), RETRAIN_TIMEOUT_S + 60)
 
     asyncio.run(main())
 
+
+# How long a scenario waits for the /retrain report: a safety net against a hung job, never a speed check. A run
+# that trains the reader takes about 100 s on 2 idle cores and twice that under load (it once ran past 200 s).
+RETRAIN_TIMEOUT_S = 600.0
 
 async def say(server, text, *, user=CITIZEN):
     before = len(server.calls_to("sendMessage", ok=True))
@@ -93,7 +97,7 @@ def test_a_telegram_vote_reaches_export_index_and_training_data_and_the_bot_serv
         await press(server, answer.result, up)
         seen["before"] = current_version(service.settings.index_dir)
         await say(server, "/retrain", user=ADMIN)
-        [report] = await server.wait_for("sendMessage", timeout=200,
+        [report] = await server.wait_for("sendMessage", timeout=RETRAIN_TIMEOUT_S,
                                          where=lambda c: "Retreinamento concluído" in c.params["text"]
                                          or "Retreinamento falhou" in c.params["text"])
         seen["report"] = report.result["text"]
@@ -138,7 +142,8 @@ def test_a_failing_training_leaves_serving_versions_untouched_and_the_admin_gets
         await press(server, answer.result, answer.json("reply_markup")["inline_keyboard"][0][0]["callback_data"])
         seen["before"] = current_version(service.settings.index_dir)
         await say(server, "/retrain", user=ADMIN)
-        [report] = await server.wait_for("sendMessage", timeout=200, where=lambda c: "falhou" in c.params["text"])
+        [report] = await server.wait_for("sendMessage", timeout=RETRAIN_TIMEOUT_S,
+                                         where=lambda c: "falhou" in c.params["text"])
         seen["report"] = report.result["text"]
         again = await say(server, QUESTION, user=OTHER)  # the bot keeps answering, from the old index
         seen["again"] = again.result["text"]
@@ -184,7 +189,8 @@ def test_one_run_at_a_time_a_second_retrain_is_told_one_is_running(make_settings
         first = await say(server, "/retrain", user=ADMIN)
         second = await say(server, "/retrain", user=ADMIN)
         assert (first.params["text"], second.params["text"]) == (texts.RETRAIN_STARTED, texts.RETRAIN_BUSY)
-        await server.wait_for("sendMessage", timeout=120, where=lambda c: "concluído" in c.params["text"])
+        await server.wait_for("sendMessage", timeout=RETRAIN_TIMEOUT_S,
+                              where=lambda c: "concluído" in c.params["text"])
 
     run_bot(lambda **kw: make_settings(RETRAIN_TRAIN=False, **kw), twice)
     assert len(last_runs(settings)) == 1
@@ -238,7 +244,7 @@ def test_the_job_is_scheduled_in_sao_paulo_time_coalescing_missed_runs_and_repor
         assert [str(f) for f in aps.trigger.fields[-3:]] == ["3", "0", "0"]  # 03:00:00
         await say(server, "/ajuda", user=ADMIN)  # the admin's private chat exists once they wrote to the bot
         app.job_queue.run_once(scheduled_retrain, 0)  # what the schedule runs, now
-        [report] = await server.wait_for("sendMessage", timeout=120,
+        [report] = await server.wait_for("sendMessage", timeout=RETRAIN_TIMEOUT_S,
                                          where=lambda c: "agendado" in c.params["text"])
         assert report.result["text"].startswith("✅ Retreinamento agendado concluído")
 

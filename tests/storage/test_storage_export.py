@@ -153,3 +153,11 @@ def test_atomic_dir_appears_whole_keeps_a_finished_twin_and_leaves_nothing_on_er
             (tmp / "config.json").write_text("half")
             raise RuntimeError("killed mid-write")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+@pytest.mark.parametrize("up,down,verdict", [(1, 0, "confirmed"), (3, 0, "confirmed"), (0, 1, "refused"),
+                                             (1, 2, "refused"), (1, 1, None), (2, 1, None), (0, 0, None)])
+def test_one_rule_says_what_votes_on_a_closest_passage_mean(up, down, verdict):
+    from storage.export import passage_verdict
+
+    assert passage_verdict(up, down) == verdict
