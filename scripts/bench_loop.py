@@ -48,11 +48,13 @@ from pipeline.squad import exact_match, load_squad, normalize_answer, token_f1  
 LIKE_F1 = 0.5  # the simulated citizen's rule: 👍 when the answer matches the gold answer this well
 
 
-def stable_half(question: str) -> bool:
-    """Half of the questions, by a stable hash (the same split on every run)."""
+def stable_half(question: str, seed: int = 0) -> bool:
+    """Half of the questions, by a stable hash (the same split on every run); another ``seed`` draws another
+    half (seed 0 is the split the README has reported since the first run)."""
     import hashlib
 
-    return int(hashlib.md5(question.encode("utf-8")).hexdigest(), 16) % 2 == 0
+    key = question if seed == 0 else f"{seed}:{question}"
+    return int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16) % 2 == 0
 
 
 def uptime() -> str:
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voted-half", type=int, choices=(0, 1), default=0,
                         help="which half of the held-out articles is voted on: 0 (reported in the README) or 1 (the "
                              "other half, where the nightly training's settings are chosen)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="which half of the voted documents' questions is voted on (0: the reported split; other "
+                             "values draw other halves, to see how much one run's figures owe to the draw)")
     parser.add_argument("--details", type=Path, default=None, help="write every answer, before and after, here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -129,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     titles = sorted({q.title for q in answered})
     voted_docs = set(titles[args.voted_half::2])  # every other held-out article (sorted by title) is voted on
     in_voted = [q for q in answered if q.title in voted_docs]
-    voted = [q for q in in_voted if stable_half(q.question)]
-    new = [q for q in in_voted if not stable_half(q.question)]
+    voted = [q for q in in_voted if stable_half(q.question, args.split_seed)]
+    new = [q for q in in_voted if not stable_half(q.question, args.split_seed)]
     other = [q for q in answered if q.title not in voted_docs]
     if args.limit:
         voted, new, other = voted[:args.limit], new[:args.limit], other[:args.limit]
@@ -180,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                       "steps": {s.name: s.seconds for s in report.steps}, "promoted": report.promoted,
                       "evaluation": report.metrics, "uptime_before": load_before, "uptime_after": load_after,
                       "voted_documents": sorted(voted_docs),
-                      "settings": {"max_steps": args.max_steps, "train": not args.no_train}},
+                      "settings": {"max_steps": args.max_steps, "train": not args.no_train,
+                                   "voted_half": args.voted_half, "split_seed": args.split_seed}},
                      ensure_ascii=False, default=str))
     return 0
 
