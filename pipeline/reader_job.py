@@ -137,6 +137,16 @@ def read_review(settings: Settings) -> list[dict]:
 REHEARSAL_GUARD = 150  # the last examples of the rehearsal sample: never trained on at night, they check forgetting
 
 
+def nightly_train_args(args: ReaderRunArgs, output_dir: Path, examples: Sequence[QAExample], *, base: str,
+                       init_adapter: Path | None, cache_dir: Path | None = None) -> ReaderTrainArgs:
+    """The trainer's arguments for one run of ``args`` on ``examples``: ``args.epochs`` passes, capped by
+    ``args.max_steps``."""
+    per_epoch = max(1, -(-len(examples) // args.batch_size))
+    return ReaderTrainArgs(output_dir=output_dir, examples=examples, base=base, init_adapter=init_adapter,
+                           cache_dir=cache_dir, epochs=min(args.epochs, args.max_steps / per_epoch),
+                           max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           precision=args.precision, log_every=10)
+
 def split_rehearsal(rehearsal: Sequence[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
     """``(trained on at night, guard)``: the guard is the sample's last REHEARSAL_GUARD examples, kept only
     when the sample is large enough to spare them (else everything trains and there is no guard)."""
@@ -156,17 +166,23 @@ def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
     return [e for e in split_rehearsal(rehearsal)[1] if e.answer_start is not None]
 
 
-def guard_f1(reader, examples: Sequence[QAExample]) -> float | None:
-    """Mean token F1 of ``reader``'s best span on each example's own passage (``None`` without examples)."""
+def best_span_f1(reader, items: Sequence[tuple[str, str, Sequence[str]]]) -> float | None:
+    """Mean token F1 of ``reader``'s best span on each ``(question, passage, gold answers)``'s own passage
+    (``None`` without items)."""
     from pipeline.squad import token_f1
 
-    if not examples:
+    if not items:
         return None
     total = 0.0
-    for example in examples:
-        spans = reader.read(example.question, [example.context], top=1)
-        total += token_f1(spans[0].text, [example.answer_text]) if spans else 0.0
-    return round(total / len(examples), 4)
+    for question, passage, answers in items:
+        spans = reader.read(question, [passage], top=1)
+        total += token_f1(spans[0].text, list(answers)) if spans else 0.0
+    return round(total / len(items), 4)
+
+
+def guard_f1(reader, examples: Sequence[QAExample]) -> float | None:
+    """Mean token F1 of ``reader``'s best span on each example's own passage (``None`` without examples)."""
+    return best_span_f1(reader, [(e.question, e.context, [e.answer_text]) for e in examples])
 
 
 def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample]):
@@ -208,13 +224,19 @@ def build_examples(records: list[dict], review: list[dict], documents: dict[str,
     taught = [r for r in train if r.get("generator") in TAUGHT_BY_PEOPLE]
     positives = positive_examples(taught, documents)
     negatives = negative_examples(review, documents)
-    rng = random.Random(seed)
-    budget = replay * max(len(positives) + len(negatives), 1)
+    examples, replayed = with_rehearsal(positives + negatives, rehearsal, replay=replay, rng=random.Random(seed))
+    return examples, {"positives": len(positives), "negatives": len(negatives), "replay": replayed}
+
+
+def with_rehearsal(taught: Sequence[QAExample], rehearsal: Sequence[QAExample], *, replay: int,
+                   rng: random.Random) -> tuple[list[QAExample], int]:
+    """``taught`` with ``replay`` examples per taught one drawn from the trainable part of ``rehearsal``, shuffled;
+    and how many were drawn."""
     trainable = training_rehearsal(rehearsal)
-    replayed = rng.sample(trainable, min(budget, len(trainable)))
-    examples = positives + negatives + replayed
+    replayed = rng.sample(trainable, min(replay * max(len(taught), 1), len(trainable)))
+    examples = list(taught) + replayed
     rng.shuffle(examples)
-    return examples, {"positives": len(positives), "negatives": len(negatives), "replay": len(replayed)}
+    return examples, len(replayed)
 
 
 def training_exclusions(records: list[dict]) -> set[str]:
@@ -309,12 +331,8 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
 
     heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
     try:
-        per_epoch = max(1, -(-len(examples) // args.batch_size))
-        epochs = min(args.epochs, args.max_steps / per_epoch)
-        report = train_main(ReaderTrainArgs(
-            output_dir=staging, examples=examples, base=settings.reader_model, init_adapter=init,
-            cache_dir=settings.model_cache_dir, epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, precision=args.precision, log_every=10))
+        report = train_main(nightly_train_args(args, staging, examples, base=settings.reader_model, init_adapter=init,
+                                               cache_dir=settings.model_cache_dir))
         wall = time.perf_counter() - started
         cost = run_cost(settings, seconds=wall)
         metrics = {"examples": len(examples), **counts, "steps": report.steps, "train_loss_last": report.final_loss,

@@ -37,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.bench_loop import held_out_halves  # noqa: E402
+
 SYSTEM = "Você cria perguntas de compreensão de leitura em português do Brasil. Responda somente com JSON."
 USER = ("Texto:\n\"\"\"\n{text}\n\"\"\"\n\nEscreva {n} perguntas diferentes sobre fatos deste texto. Cada resposta "
         "deve ser um trecho curto (de 1 a 8 palavras) copiado exatamente do texto. Não repita a pergunta na "
@@ -67,14 +69,6 @@ def kept_pairs(context: str, pairs: list[dict], *, loose: bool = False) -> list[
         seen.add(folded_q)
         kept.append({"question": question, "answer_start": start, "answer_text": context[start:start + len(answer)]})
     return kept
-
-
-def held_out_halves(data) -> tuple[set[str], set[str]]:
-    """The two halves of FaQuAD's held-out articles, as ``scripts/bench_loop.py --voted-half 0/1`` splits them."""
-    from pipeline.eval_answers import article_split
-
-    titles = sorted({q.title for q in data.questions if q.answers and article_split(q.title) == "heldout"})
-    return set(titles[0::2]), set(titles[1::2])
 
 
 def write(args) -> None:
@@ -115,24 +109,15 @@ def write(args) -> None:
             print(f"{n + 1}/{len(todo)} {time.time() - started:.0f}s: {len(pairs)} kept ({written} in all)", flush=True)
 
 
-def gold_paragraph_f1(reader, data, questions) -> float:
-    """Mean token F1 of the reader's best span on each question's own paragraph (no retrieval, no abstention)."""
-    from pipeline.squad import token_f1
-
-    total = 0.0
-    for q in questions:
-        spans = reader.read(q.question, [data.paragraphs[q.paragraph_id]], top=1)
-        total += token_f1(spans[0].text if spans else "", q.answers)
-    return round(total / max(len(questions), 1), 4)
-
-
 def train(args) -> None:
     import random
     import tempfile
+    from dataclasses import replace
 
     from pipeline.reader import SHIPPED_ADAPTER, SpanReader
-    from pipeline.reader_job import guard_f1, rehearsal_guard, training_rehearsal
-    from pipeline.reader_train import QAExample, ReaderTrainArgs, load_rehearsal, main as train_main
+    from pipeline.reader_job import (ReaderRunArgs, best_span_f1, guard_f1, nightly_train_args, rehearsal_guard,
+                                     with_rehearsal)
+    from pipeline.reader_train import QAExample, load_rehearsal, main as train_main
     from pipeline.squad import load_squad
 
     data = load_squad(args.squad)
@@ -143,22 +128,19 @@ def train(args) -> None:
     if args.limit:
         rng.shuffle(written)
         written = written[:args.limit]
+    recipe = replace(ReaderRunArgs(), max_steps=args.steps, seed=args.seed)  # the nightly job's
     rehearsal = load_rehearsal(SHIPPED_ADAPTER)
-    trainable = training_rehearsal(rehearsal)
-    examples = written + rng.sample(trainable, min(len(trainable), 3 * len(written)))
-    rng.shuffle(examples)
+    examples, _ = with_rehearsal(written, rehearsal, replay=recipe.replay, rng=rng)
     out = Path(tempfile.mkdtemp(prefix="oraculo-domain-qa-")) / "adapter"
-    train_main(ReaderTrainArgs(output_dir=out, examples=examples, init_adapter=SHIPPED_ADAPTER,
-                               epochs=min(2.0, args.steps / max(1, -(-len(examples) // 8))), max_steps=args.steps,
-                               batch_size=8, lr=1e-4, seed=args.seed, log_every=20))
+    train_main(nightly_train_args(recipe, out, examples, base="embedded", init_adapter=SHIPPED_ADAPTER))
     halves = held_out_halves(data)
     report = {"questions_written": len(written), "examples": len(examples)}
     for name, adapter in (("shipped", SHIPPED_ADAPTER), ("trained", out)):
         reader = SpanReader.load(adapter=adapter)
-        report[name] = {f"half{h}": gold_paragraph_f1(reader, data, [q for q in data.questions
-                                                                      if q.answers and q.title in halves[h]])
+        report[name] = {f"half{h}": best_span_f1(reader, [(q.question, data.paragraphs[q.paragraph_id], q.answers)
+                                                          for q in data.questions if q.answers and q.title in halves[h]])
                         for h in (0, 1)}
-        report[name]["guard"] = round(guard_f1(reader, rehearsal_guard(rehearsal)), 4)
+        report[name]["guard"] = guard_f1(reader, rehearsal_guard(rehearsal))
     print(json.dumps(report, ensure_ascii=False))
 
 

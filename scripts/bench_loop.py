@@ -57,6 +57,11 @@ def stable_half(question: str, seed: int = 0) -> bool:
     return int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16) % 2 == 0
 
 
+def held_out_halves(data) -> tuple[set[str], set[str]]:
+    """The two halves of FaQuAD's held-out articles: every other one, sorted by title (``--voted-half 0 / 1``)."""
+    titles = sorted({q.title for q in data.questions if q.answers and article_split(q.title) == "heldout"})
+    return set(titles[0::2]), set(titles[1::2])
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -131,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_squad(args.squad)
     answered = [q for q in data.questions if q.answers and article_split(q.title) == "heldout"]
-    titles = sorted({q.title for q in answered})
-    voted_docs = set(titles[args.voted_half::2])  # every other held-out article (sorted by title) is voted on
+    voted_docs = held_out_halves(data)[args.voted_half]
     in_voted = [q for q in answered if q.title in voted_docs]
     voted = [q for q in in_voted if stable_half(q.question, args.split_seed)]
     new = [q for q in in_voted if not stable_half(q.question, args.split_seed)]
