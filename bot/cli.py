@@ -48,7 +48,7 @@ def _service(settings):
 
 
 def cmd_generate_qa(args) -> int:
-    from pipeline.jobs import generate_qa_job
+    from pipeline.loop.jobs import generate_qa_job
 
     summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output, progress=True)
     print(summary.format())
@@ -60,7 +60,7 @@ def cmd_generate_qa(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from pipeline.jobs import index_job
+    from pipeline.loop.jobs import index_job
 
     info = index_job(_settings(), input_dir=args.input)
     print(f"index {info.version}: {info.n_chunks} chunks, {info.n_questions} questions -> {info.path}")
@@ -88,7 +88,7 @@ def cmd_chat(args) -> int:
 
 
 def cmd_export_feedback(args) -> int:
-    from pipeline.jobs import export_feedback_job
+    from pipeline.loop.jobs import export_feedback_job
 
     result = export_feedback_job(_settings(), output_dir=args.output)
     print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}; "
@@ -103,7 +103,7 @@ def cmd_bot(args) -> int:
         return 2
     from telegram.error import InvalidToken
 
-    from bot.app import run
+    from bot.telegram.app import run
 
     try:
         run(settings)  # webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling
@@ -130,7 +130,7 @@ def _demo_documents(settings) -> None:
     """The demo's documents: the configured folder's, or the bundled sample corpus copied there (said aloud)."""
     import shutil
 
-    from pipeline.documents import DocumentsError, sample_corpus_dir, scan_documents
+    from pipeline.documents.load import DocumentsError, sample_corpus_dir, scan_documents
 
     folder = Path(settings.documents_dir)
     try:
@@ -149,7 +149,7 @@ def _demo_documents(settings) -> None:
 
 def cmd_demo(args) -> int:
     from bot import texts
-    from pipeline.jobs import generate_qa_job, index_job
+    from pipeline.loop.jobs import generate_qa_job, index_job
 
     settings = _settings()
     _demo_documents(settings)
@@ -171,9 +171,9 @@ def cmd_eval(args) -> int:
     import json
 
     if args.target == "retrieval":
-        from pipeline.eval_retrieval import evaluate_retrieval as evaluate
+        from pipeline.evaluation.retrieval import evaluate_retrieval as evaluate
     else:
-        from pipeline.eval_answers import evaluate_answers as evaluate
+        from pipeline.evaluation.answers import evaluate_answers as evaluate
     try:
         extra = {"unanswerable": args.unanswerable} if args.target == "answers" and args.unanswerable else {}
         report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic, **extra)
@@ -190,11 +190,11 @@ def cmd_eval(args) -> int:
 def cmd_train(args) -> int:
     from dataclasses import fields
 
-    from pipeline.train import TrainArgs, main as train_main
+    from pipeline.training.train import TrainArgs, main as train_main
 
     settings = _settings()
     if args.what == "reader" or (args.what == "auto" and settings.answer_strategy == "reader"):
-        from pipeline.reader_job import ReaderRunArgs, train_reader_run
+        from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
 
         run_args = ReaderRunArgs(**{k: v for k, v in (("max_steps", args.max_steps), ("batch_size", args.batch_size),
                                                           ("lr", args.lr), ("seed", args.seed)) if v is not None})
@@ -223,7 +223,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    from pipeline.retrain import RetrainBusy, RetrainFailed, retrain_job
+    from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
 
     try:
         report = retrain_job(_settings(), trigger="cli")
@@ -242,7 +242,7 @@ def cmd_retrain(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from pipeline.merge import merge_run
+    from pipeline.training.merge import merge_run
 
     try:
         print(f"merged model -> {merge_run(_settings(), args.run, output=args.output)}")
@@ -253,7 +253,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from pipeline.publish import PublishError, push_run
+    from pipeline.training.publish import PublishError, push_run
 
     try:
         url = push_run(_settings(), args.run, what=args.what)
@@ -267,7 +267,7 @@ def cmd_push(args) -> int:
 def cmd_cost(args) -> int:
     import json
 
-    from pipeline.cost import cost_report
+    from pipeline.training.cost import cost_report
 
     report = cost_report(_settings())
     last = report["last"]
@@ -293,7 +293,7 @@ def cmd_cost(args) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    from pipeline.train import TrainArgs  # light: no torch at import
+    from pipeline.training.train import TrainArgs  # light: no torch at import
 
     p = sub.add_parser("train", help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
     p.add_argument("--what", choices=["auto", "reader", "llm"], default="auto",
@@ -404,8 +404,8 @@ def _configure_logging(args, settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.documents import DocumentsError
-    from pipeline.redaction import install, secret_values
+    from pipeline.documents.load import DocumentsError
+    from pipeline.core.redaction import install, secret_values
 
     args = build_parser().parse_args(argv)
     settings = _settings()

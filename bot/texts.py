@@ -177,7 +177,7 @@ NOT_FOUND_CLOSEST = (
 )
 CLOSEST_VOTE_PROMPT = "Esse trecho responde à sua pergunta? Toque em 👍 ou 👎: assim eu aprendo."
 ERROR = "Desculpe, algo deu errado do meu lado. 😓 Tente de novo em instantes, por favor."
-# Answer.notice values (pipeline/answer.py) -> the line shown above the answer.
+# Answer.notice values (pipeline/answering/answer.py) -> the line shown above the answer.
 NOTICES = {
     "llm_unavailable": ("⚠️ Meu gerador de respostas está fora do ar agora. Enquanto ele volta, esta é a "
                         "resposta que encontrei direto nos documentos:"),
@@ -462,7 +462,7 @@ CHART_LABELS = {"questions": "perguntas", "answered": "respondidas", "up": "aval
                 "down": "avaliações negativas"}
 
 
-# --- nightly learning loop (pipeline/retrain.py) ------------------------------------------------------------
+# --- nightly learning loop (pipeline/loop/nightly.py) ------------------------------------------------------------
 
 RETRAIN_SCHEDULED_TITLE = "Retreinamento agendado"
 RETRAIN_STEP_NAMES = {"export": "feedback exportado", "index": "índice candidato", "train": "adaptador LoRA",
@@ -478,7 +478,7 @@ def _score(block: dict | None) -> str:
 
 
 def retrain_step_lines(report) -> list[tuple[str, str]]:
-    """One (name, result) per step of a retraining run (pipeline.retrain.RetrainReport), in pt-BR."""
+    """One (name, result) per step of a retraining run (pipeline.loop.nightly.RetrainReport), in pt-BR."""
     lines = []
     for step in report.steps:
         d = step.detail

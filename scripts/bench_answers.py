@@ -1,6 +1,6 @@
 """Benchmark answer strategies on FaQuAD's held-out articles, beside the seed's approach, in one run.
 
-Rows (all on the articles ``pipeline.eval_answers.article_split`` marks ``heldout``, which neither the reader
+Rows (all on the articles ``pipeline.evaluation.answers.article_split`` marks ``heldout``, which neither the reader
 nor the older extractor was trained or tuned on; one paragraph in four of those articles is left out of the
 index, and its questions are the *on-topic unanswerable* ones, reported as ``unanswerable_refused``):
 
@@ -21,7 +21,7 @@ index, and its questions are the *on-topic unanswerable* ones, reported as ``una
 
 Generation is slow on 2 cores, so generative rows use the first ``--gen-n`` held-out questions (the extractive
 row uses them all and also reports its F1 on that same subset). ``--calibrate`` instead chooses the reader's
-abstention model (:mod:`pipeline.answerability`) on SQuAD-pt articles held out from its training.
+abstention model (:mod:`pipeline.answering.answerability`) on SQuAD-pt articles held out from its training.
 
 Example::
 
@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from pipeline import answer as answer_module  # noqa: E402
-from pipeline.answer import Answerer  # noqa: E402
-from pipeline.eval_answers import OFF_TOPIC_QUESTIONS, article_split, build_squad_retriever, score_answers  # noqa: E402
+from pipeline.answering import answer as answer_module  # noqa: E402
+from pipeline.answering.answer import Answerer  # noqa: E402
+from pipeline.evaluation.answers import OFF_TOPIC_QUESTIONS, article_split, build_squad_retriever, score_answers  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.squad import load_squad  # noqa: E402
+from pipeline.evaluation.squad import load_squad  # noqa: E402
 
 
 def _load() -> str:
@@ -61,7 +61,7 @@ class SeedAnswerer:
     """The seed: MiniLM dense top-1 paragraph as context, the LLM's text as the answer, nothing checked."""
 
     def __init__(self, paragraphs: list[str], llm, max_new_tokens: int) -> None:
-        from pipeline.embeddings import encode, load_embedder
+        from pipeline.search.embeddings import encode, load_embedder
 
         self.embedder = load_embedder("embedded")
         self.paragraphs = paragraphs
@@ -73,8 +73,8 @@ class SeedAnswerer:
         pass
 
     def answer(self, question: str):
-        from pipeline.answer import Answer
-        from pipeline.embeddings import encode
+        from pipeline.answering.answer import Answer
+        from pipeline.search.embeddings import encode
 
         best = int(np.argmax(self.vectors @ encode(self.embedder, [question], kind="query")[0]))
         messages = [{"role": "user", "content": f"Contexto: {self.paragraphs[best]}\n\nPergunta: {question}"}]
@@ -92,9 +92,9 @@ class CrudeAnswerer:
         pass
 
     def answer(self, question: str):
-        from pipeline.answer import Answer
-        from pipeline.chunking import split_sentences
-        from pipeline.extract import content_terms
+        from pipeline.answering.answer import Answer
+        from pipeline.documents.chunking import split_sentences
+        from pipeline.answering.extract import content_terms
 
         hits = self.retriever.search(question, 1)
         if not hits:
@@ -140,9 +140,9 @@ ABSTENTION_FEATURES = ("margin", "score", "null", "rank", "sentence_dense")
 
 
 def reader_features(answerer, questions: list[str], golds: list | None = None) -> list[dict]:
-    """The abstention signals (:meth:`pipeline.answer.Answerer.signals`) of each question, with the token F1
+    """The abstention signals (:meth:`pipeline.answering.answer.Answerer.signals`) of each question, with the token F1
     of the best span under ``_f1`` when the gold answers are given."""
-    from pipeline.squad import token_f1
+    from pipeline.evaluation.squad import token_f1
 
     rows = []
     for n, question in enumerate(questions):
@@ -160,7 +160,7 @@ def squad_calibration_rows(settings: Settings) -> tuple[dict, list[str]]:
     """Feature rows of 6 SQuAD-pt articles held out from the reader's training: answerable questions, on-topic
     unanswerable ones (one paragraph in four left out of the index, as in the benchmark), SQuAD 2.0's
     unanswerable questions and the even-numbered off-topic questions."""
-    from pipeline.squad import SquadCorpus
+    from pipeline.evaluation.squad import SquadCorpus
     from scripts.train_reader import squad_heldout
 
     v2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad_pt" / "squad-v2.0-pt-dev.json"
@@ -208,7 +208,7 @@ def citizen_dev_rows(settings: Settings, folder: Path) -> dict[str, dict[str, li
     and informal questions written for tuning, never for figures), the feature rows of its answerable questions
     and of its unanswerable ones (``unanswerable.json`` lists them in document order, the same number for each),
     indexed as whole documents the way ``oraculo index`` chunks them."""
-    from pipeline.eval_answers import load_unanswerable
+    from pipeline.evaluation.answers import load_unanswerable
 
     data = load_squad(folder / "questions.json")
     retriever = build_squad_retriever(settings, data, settings.data_dir / "calibration-citizen-index")
@@ -234,7 +234,7 @@ def _fit(squad_rows: dict, faquad_rows: list[dict[str, list[dict]]], fitted_on: 
     value 60% of them reach)."""
     from dataclasses import replace
 
-    from pipeline.answerability import fit
+    from pipeline.answering.answerability import fit
 
     positives = squad_rows["answerable"] + [r for a in [*faquad_rows, *citizen_rows] for r in a["answerable"]]
     on_topic_negatives = [r for a in [*faquad_rows, *citizen_rows] for r in a["unanswerable"]]
@@ -346,7 +346,7 @@ def removed_paragraph(paragraph_id: int) -> bool:
 
 def citizen_rows(settings: Settings, folder: Path, answerers: dict) -> dict:
     """The rows on the citizen set (scripts/bench_data/citizen): whole documents chunked as the index does."""
-    from pipeline.eval_answers import load_unanswerable
+    from pipeline.evaluation.answers import load_unanswerable
 
     data = load_squad(folder / "questions.json")
     retriever = build_squad_retriever(settings, data, settings.data_dir / "citizen-index")
@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     for backend in ("llamacpp", "transformers"):
         if backend in skip:
             continue
-        from pipeline.llm import load_llm
+        from pipeline.llm.local import load_llm
 
         started = time.perf_counter()
         llm = load_llm(args.gen_model, backend=backend, models_dir=settings.models_dir)

@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ingest import extract_document  # noqa: E402
+from pipeline.documents.ingest import extract_document  # noqa: E402
 from tests.pipeline import doc_samples  # noqa: E402
 
 ADMIN = {"id": 9009, "is_bot": False, "first_name": "Ana"}
@@ -64,7 +64,7 @@ def bench_extraction(pages: int, repeat: int) -> dict:
 
 
 def prepared_settings(root: Path, **overrides):
-    from pipeline.documents import sample_corpus_dir
+    from pipeline.documents.load import sample_corpus_dir
     from pipeline.settings import Settings
 
     docs = root / "docs"
@@ -77,8 +77,8 @@ def prepared_settings(root: Path, **overrides):
 
 def bench_breakdown(pdf: bytes, root: Path) -> dict:
     """The pipeline steps of an upload, one by one, on an indexed copy of the sample corpus."""
-    from pipeline import jobs
-    from pipeline.ingest.library import store_document
+    from pipeline.loop import jobs
+    from pipeline.documents.ingest.library import store_document
 
     settings = prepared_settings(root)
     jobs.generate_qa_job(settings)
@@ -98,8 +98,8 @@ def bench_breakdown(pdf: bytes, root: Path) -> dict:
 
 
 def bench_upload_to_answer(pdf: bytes, pages: int, root: Path) -> dict:
-    from bot.app import build_application
-    from pipeline import jobs
+    from bot.telegram.app import build_application
+    from pipeline.loop import jobs
     from pipeline.service import Oraculo
     from tests.fakes.telegram_server import CITIZEN, FakeTelegramServer, running_application
 

@@ -6,7 +6,7 @@ Two steps:
   FaQuAD articles (``--articles``: ``half0`` / ``half1``, the two halves of the held-out articles as
   ``scripts/bench_loop.py`` splits them, or ``train``, the articles the shipped reader trained on), greedy, with
   the prompt below. A pair is kept when its answer is found verbatim in the paragraph
-  (``pipeline.reader_train.locate_answer``: case and accents aside), is at most MAX_ANSWER_WORDS words, is not
+  (``pipeline.training.reader_train.locate_answer``: case and accents aside), is at most MAX_ANSWER_WORDS words, is not
   written inside its own question, and the question is new for that paragraph (``--loose``: only the first rule,
   as the first measurement ran).
 - ``train``: the nightly job's recipe on those questions (the shipped adapter continued ``--steps`` optimiser
@@ -53,8 +53,8 @@ FAQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "faquad" / "t
 def kept_pairs(context: str, pairs: list[dict], *, loose: bool = False) -> list[dict]:
     """The pairs whose answer is found verbatim in ``context``; unless ``loose``, also short, not inside the
     question, one per question."""
-    from pipeline.reader_train import locate_answer
-    from pipeline.squad import normalize_answer
+    from pipeline.training.reader_train import locate_answer
+    from pipeline.evaluation.squad import normalize_answer
 
     kept, seen = [], set()
     for pair in pairs:
@@ -72,10 +72,10 @@ def kept_pairs(context: str, pairs: list[dict], *, loose: bool = False) -> list[
 
 
 def write(args) -> None:
-    from pipeline.eval_answers import article_split
-    from pipeline.llm_llamacpp import LlamaCppLLM
-    from pipeline.qa_openai import parse_pairs_json
-    from pipeline.squad import load_squad
+    from pipeline.evaluation.answers import article_split
+    from pipeline.llm.llamacpp import LlamaCppLLM
+    from pipeline.qa.openai_compat import parse_pairs_json
+    from pipeline.evaluation.squad import load_squad
 
     data = load_squad(args.squad)
     halves = held_out_halves(data)
@@ -114,11 +114,11 @@ def train(args) -> None:
     import tempfile
     from dataclasses import replace
 
-    from pipeline.reader import SHIPPED_ADAPTER, SpanReader
-    from pipeline.reader_job import (ReaderRunArgs, best_span_f1, guard_f1, nightly_train_args, rehearsal_guard,
+    from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader
+    from pipeline.loop.reader_job import (ReaderRunArgs, best_span_f1, guard_f1, nightly_train_args, rehearsal_guard,
                                      with_rehearsal)
-    from pipeline.reader_train import QAExample, load_rehearsal, main as train_main
-    from pipeline.squad import load_squad
+    from pipeline.training.reader_train import QAExample, load_rehearsal, main as train_main
+    from pipeline.evaluation.squad import load_squad
 
     data = load_squad(args.squad)
     rows = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -3,7 +3,7 @@
 Three measurements, all with the embedded SmolLM2 GGUF and the RAG prompt of real retrieved passages:
 
 1. ``inprocess``: ``LlamaCppLLM.stream`` in this process (LLM_BACKEND=llamacpp);
-2. ``server``: ``OpenAIChatLLM.stream`` against ``python -m pipeline.llm_llamacpp serve`` on 127.0.0.1
+2. ``server``: ``OpenAIChatLLM.stream`` against ``python -m pipeline.llm.llamacpp serve`` on 127.0.0.1
    (LLM_BACKEND=openai), same prompts, the two alternated question by question so that the shared CPU's noise
    falls on both; p50/p95 of the whole answer and of the time to the first streamed piece;
 3. ``bot``: ``--users`` concurrent citizens through the real bot (``scripts/load_bot.py``: fake Bot API, real
@@ -64,7 +64,7 @@ def timed_stream(llm, messages, max_new_tokens: int) -> tuple[float, float | Non
 
 
 def prepare_data(args) -> Path:
-    from pipeline.jobs import ensure_index
+    from pipeline.loop.jobs import ensure_index
     from pipeline.settings import Settings
 
     data_dir = Path(tempfile.mkdtemp(prefix="oraculo-engine-"))
@@ -77,11 +77,11 @@ def prepare_data(args) -> Path:
 
 
 def compare(args, data_dir: Path, base_url: str) -> dict:
-    from pipeline.answer import build_messages
-    from pipeline.jobs import qa_records
-    from pipeline.llm_llamacpp import LlamaCppLLM, resolve_gguf
-    from pipeline.llm_openai import OpenAIChatLLM
-    from pipeline.retrieve import Retriever
+    from pipeline.answering.answer import build_messages
+    from pipeline.loop.jobs import qa_records
+    from pipeline.llm.llamacpp import LlamaCppLLM, resolve_gguf
+    from pipeline.llm.remote import OpenAIChatLLM
+    from pipeline.search.retrieve import Retriever
     from pipeline.settings import Settings
 
     settings = Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample")

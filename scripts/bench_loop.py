@@ -1,6 +1,6 @@
 """Proof of the learning loop, on documents the reader never saw: citizens ask, vote, the job runs, they ask again.
 
-Only FaQuAD's *held-out* articles (``pipeline.eval_answers.article_split``; the shipped reader was not trained on
+Only FaQuAD's *held-out* articles (``pipeline.evaluation.answers.article_split``; the shipped reader was not trained on
 them) take part, split by article into the *voted* documents and the *other* documents:
 
 - ``voted``: half of the questions of the voted documents (stable hash), asked through the real answer path
@@ -12,7 +12,7 @@ them) take part, split by article into the *voted* documents and the *other* doc
   retrained reader generalise, not only remember?
 - ``other``: the questions of the other documents, never voted on: nothing may get worse there.
 
-Then ``pipeline.retrain.retrain_job`` runs once (export, index with the 👍 pairs, the reader's LoRA adapter
+Then ``pipeline.loop.nightly.retrain_job`` runs once (export, index with the 👍 pairs, the reader's LoRA adapter
 trained on the 👍 spans and 👎 negatives in a child process, evaluation, promotion, hot swap) and every part is
 asked again by new citizens. Prints token F1 and exact match before/after per part, the job's duration and step
 timings, and ``uptime``.
@@ -40,10 +40,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.eval_answers import article_split  # noqa: E402
+from pipeline.evaluation.answers import article_split  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from bot.texts import render_answer_plain  # noqa: E402
-from pipeline.squad import exact_match, load_squad, normalize_answer, token_f1  # noqa: E402
+from pipeline.evaluation.squad import exact_match, load_squad, normalize_answer, token_f1  # noqa: E402
 
 LIKE_F1 = 0.5  # the simulated citizen's rule: 👍 when the answer matches the gold answer this well
 
@@ -101,8 +101,8 @@ def ask_all(service, questions, *, round_name: str, vote: bool, details: list | 
 def corpus_as_documents(data, folder: Path) -> list:
     """Write each FaQuAD paragraph as a document (training reads its context from the documents folder) and
     return one chunk per paragraph, titled with its article (as ``paragraph_chunks``)."""
-    from pipeline.chunking import Chunk
-    from pipeline.documents import load_documents
+    from pipeline.documents.chunking import Chunk
+    from pipeline.documents.load import load_documents
 
     folder.mkdir(parents=True, exist_ok=True)
     titles = {}
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from pipeline.promote import build_candidate_index, promote
-    from pipeline.retrain import retrain_job
+    from pipeline.serving.promote import build_candidate_index, promote
+    from pipeline.loop.nightly import retrain_job
     from pipeline.service import Oraculo
 
     data = load_squad(args.squad)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                         RETRAIN_MAX_STEPS=args.max_steps)
     # day 0 as `oraculo demo` leaves it: the documents indexed, with the QA pairs generated from them (offline),
     # whose template questions the index leaves out unless INDEX_GENERATED_QUESTIONS
-    from pipeline import jobs
+    from pipeline.loop import jobs
 
     jobs.generate_qa_job(settings)
     promote(settings, index=build_candidate_index(settings, chunks, jobs.qa_records(settings)))

@@ -1,6 +1,6 @@
 """Benchmark QA generation: offline pairs per document and % valid on FaQuAD, throughput against the fake
 OpenAI-compatible server (1 vs 8 requests in flight), and the retrieval nDCG@10 lift from indexing generated
-questions (the retrieval evaluation's own corpus, index and metrics: ``pipeline.eval_retrieval``).
+questions (the retrieval evaluation's own corpus, index and metrics: ``pipeline.evaluation.retrieval``).
 
     python scripts/bench_qa.py --squad ../shared/data/faquad/train.json [--latency 0.25] [--no-lift] [--json]
 
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pipeline.documents import Document  # noqa: E402
-from pipeline.qa import OfflineQAGenerator, OpenAIQAGenerator, generate_qa, pairs_from_result  # noqa: E402
-from pipeline.qa_validate import validate_records  # noqa: E402
+from pipeline.documents.load import Document  # noqa: E402
+from pipeline.qa.generate import OfflineQAGenerator, OpenAIQAGenerator, generate_qa, pairs_from_result  # noqa: E402
+from pipeline.qa.validate import validate_records  # noqa: E402
 
 
 def faquad_documents(squad: Path) -> list[Document]:
@@ -79,11 +79,11 @@ def throughput(docs: list[Document], *, concurrency: int, latency: float) -> dic
 
 def retrieval_lift(squad: Path) -> dict:
     """nDCG@10 of the retrieval evaluation without and with offline questions generated from its paragraphs."""
-    from pipeline.eval_retrieval import corpus_chunks, rank_questions, retrieval_metrics
-    from pipeline.index import build_index
-    from pipeline.retrieve import RetrievalOptions, Retriever
+    from pipeline.evaluation.retrieval import corpus_chunks, rank_questions, retrieval_metrics
+    from pipeline.search.index import build_index
+    from pipeline.search.retrieve import RetrievalOptions, Retriever
     from pipeline.settings import Settings
-    from pipeline.squad import load_squad
+    from pipeline.evaluation.squad import load_squad
 
     settings = Settings()
     data = load_squad(squad)

@@ -6,7 +6,7 @@ Run::
 
     python scripts/bench_retrieval.py --squad ../shared/data/faquad/train.json --scale 50000 --out bench.json
 
-FaQuAD paragraphs (one chunk each): the articles are split by ``pipeline.eval_answers.article_split`` (a hash of
+FaQuAD paragraphs (one chunk each): the articles are split by ``pipeline.evaluation.answers.article_split`` (a hash of
 the title; about a third held out). Fusion weights (dense weight, title weight; the dense floor from the train
 questions' cosines to other paragraphs) are tuned on the 'train' articles only, then these rows are reported on
 the held-out ones, all in one run: e5 hybrid (tuned), e5 alone, MiniLM alone (the seed's approach, in the same
@@ -44,13 +44,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.chunking import Chunk, split_sentences  # noqa: E402
-from pipeline.eval_answers import article_split  # noqa: E402
-from pipeline.eval_retrieval import (corpus_chunks, document_chunks, long_documents, percentile,  # noqa: E402
+from pipeline.documents.chunking import Chunk, split_sentences  # noqa: E402
+from pipeline.evaluation.answers import article_split  # noqa: E402
+from pipeline.evaluation.retrieval import (corpus_chunks, document_chunks, long_documents, percentile,  # noqa: E402
                                      rank_passages, rank_questions, retrieval_metrics)
-from pipeline.index import build_index, chunk_embedding_text, embedding_identity, entry_key  # noqa: E402
-from pipeline.retrieve import RetrievalOptions, Retriever  # noqa: E402
-from pipeline.squad import load_squad  # noqa: E402
+from pipeline.search.index import build_index, chunk_embedding_text, embedding_identity, entry_key  # noqa: E402
+from pipeline.search.retrieve import RetrievalOptions, Retriever  # noqa: E402
+from pipeline.evaluation.squad import load_squad  # noqa: E402
 
 E5, MINILM = "embedded", "minilm"
 DENSE_GRID = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]
@@ -66,7 +66,7 @@ def load_average() -> str:
 
 def indexed(chunks: list[Chunk], model: str, options: RetrievalOptions | None = None) -> tuple[Retriever, float]:
     """A fresh index of ``chunks`` in a temporary folder, loaded; and its build time."""
-    from pipeline.embeddings import load_embedder
+    from pipeline.search.embeddings import load_embedder
 
     load_embedder(model)  # loading is not building
     root = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
@@ -138,8 +138,8 @@ def faquad(squad: Path) -> dict:
 
 def abstention(retriever: Retriever, answerable: list[str]) -> dict:
     """With the current options: share of held-out questions whose best fused score reaches MIN_RELEVANCE, and
-    share of off-topic questions (pipeline.eval_answers.OFF_TOPIC_QUESTIONS) below it."""
-    from pipeline.eval_answers import OFF_TOPIC_QUESTIONS
+    share of off-topic questions (pipeline.evaluation.answers.OFF_TOPIC_QUESTIONS) below it."""
+    from pipeline.evaluation.answers import OFF_TOPIC_QUESTIONS
     from pipeline.settings import Settings
 
     threshold = Settings.model_fields["min_relevance"].default
@@ -236,7 +236,7 @@ def synthetic_corpus(squad: Path, n_chunks: int, seed: int = 0) -> tuple[list[Ch
 def scale(squad: Path, model: str, n_chunks: int, throughput_chunks: int, fusion: dict) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.embeddings import encode, ensure_embedding_model, load_embedder
+    from pipeline.search.embeddings import encode, ensure_embedding_model, load_embedder
 
     chunks, sentences, members = synthetic_corpus(squad, n_chunks)
     embedder = load_embedder(model)

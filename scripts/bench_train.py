@@ -50,8 +50,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _prepare(data_dir: Path, model: str):
-    from pipeline.jobs import generate_qa_job, qa_records
-    from pipeline.llm import resolve_llm
+    from pipeline.loop.jobs import generate_qa_job, qa_records
+    from pipeline.llm.local import resolve_llm
     from pipeline.settings import Settings
 
     settings = Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample")  # the bundled sample corpus, asked for
@@ -64,9 +64,9 @@ def _split(settings, base, args):
     """The exact train/val examples `oraculo train` uses (same code path)."""
     from transformers import AutoTokenizer
 
-    from pipeline.documents import load_documents
-    from pipeline.jobs import qa_records
-    from pipeline.train_data import build_examples, split_by_document
+    from pipeline.documents.load import load_documents
+    from pipeline.loop.jobs import qa_records
+    from pipeline.training.examples import build_examples, split_by_document
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     examples, _ = build_examples(qa_records(settings), load_documents(settings.documents_dir), tokenizer,
@@ -79,8 +79,8 @@ def _val_loss(peft_model, tokenizer, val, batch_size):
     """Mean answer-token loss of ``peft_model`` (float32) on ``val``: the one scorer of both sides."""
     import torch
 
-    from pipeline.train import _AnswerLoss
-    from pipeline.train_data import collate
+    from pipeline.training.train import _AnswerLoss
+    from pipeline.training.examples import collate
 
     module = _AnswerLoss.make(peft_model.float(), True).eval()
     total = n_total = 0.0
@@ -94,7 +94,7 @@ def _val_loss(peft_model, tokenizer, val, batch_size):
 def run_ours(args) -> dict:
     import resource
 
-    from pipeline.train import TrainArgs, main
+    from pipeline.training.train import TrainArgs, main
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

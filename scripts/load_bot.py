@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, select  # noqa: E402
 
 from bot import texts  # noqa: E402
-from bot.app import build_application  # noqa: E402
+from bot.telegram.app import build_application  # noqa: E402
 from pipeline.service import Oraculo  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from storage.models import Feedback, Interaction  # noqa: E402
@@ -68,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_questions(settings: Settings, seed: int) -> list[str]:
-    from pipeline.jobs import qa_records
+    from pipeline.loop.jobs import qa_records
 
     if not settings.qa_dir.exists():  # --canned without an index: any questions will do
         return [f"Pergunta {i} sobre a UFMS?" for i in range(100)] + OFF_TOPIC

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.extract import fold  # noqa: E402
+from pipeline.answering.extract import fold  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -191,7 +191,7 @@ def table_example(rng: random.Random) -> dict:
 # --- paraphrases of training questions ---------------------------------------------------------------------------
 
 def training_questions(rng: random.Random, n_squad: int, n_faquad: int) -> list[dict]:
-    from pipeline.reader_train import squad_examples
+    from pipeline.training.reader_train import squad_examples
     from scripts.train_reader import faquad_examples, squad_heldout
 
     v2 = DATA / "squad_pt" / "squad-v2.0-pt-dev.json"
@@ -276,7 +276,7 @@ def main(argv=None) -> None:
     if args.refilter:
         return refilter(args.out, random.Random(args.seed))
 
-    from pipeline.llm_llamacpp import LlamaCppLLM
+    from pipeline.llm.llamacpp import LlamaCppLLM
 
     rng = random.Random(args.seed)
     items = [table_example(rng) for _ in range(args.tables)]

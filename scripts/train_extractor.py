@@ -1,12 +1,12 @@
-"""Learn the span scorer of pipeline/extract.py on the *train* articles of FaQuAD; write its JSON weights.
+"""Learn the span scorer of pipeline/answering/extract.py on the *train* articles of FaQuAD; write its JSON weights.
 
 Candidates come from the passages the real retriever returns (as at answer time); each candidate's target is
 its token F1 against the gold answers. Model choice (regularisation, target) is made by 2-fold cross-validation
-over the train articles only; the held-out articles (``pipeline.eval_answers.article_split``) are never read.
+over the train articles only; the held-out articles (``pipeline.evaluation.answers.article_split``) are never read.
 
 Example::
 
-    python scripts/train_extractor.py --squad ../shared/data/faquad/train.json   # -> pipeline/extractor_weights.json
+    python scripts/train_extractor.py --squad ../shared/data/faquad/train.json   # -> pipeline/answering/extractor_weights.json
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from pipeline.eval_answers import article_split, build_squad_retriever  # noqa: E402
-from pipeline.extract import WEIGHTS_FILE, SpanExtractor, idf_table  # noqa: E402
+from pipeline.evaluation.answers import article_split, build_squad_retriever  # noqa: E402
+from pipeline.answering.extract import WEIGHTS_FILE, SpanExtractor, idf_table  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.squad import load_squad, normalize_answer  # noqa: E402
+from pipeline.evaluation.squad import load_squad, normalize_answer  # noqa: E402
 
-PASSAGES = 3  # retrieved passages whose sentences give candidates (as in pipeline.answer)
+PASSAGES = 3  # retrieved passages whose sentences give candidates (as in pipeline.answering.answer)
 
 
 def _f1(pred: list[str], gold: list[str]) -> float:

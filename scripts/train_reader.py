@@ -1,12 +1,12 @@
-"""Train the shipped span-reader adapter (``pipeline/reader_adapter/``) and report it on held-out documents.
+"""Train the shipped span-reader adapter (``pipeline/answering/reader_adapter/``) and report it on held-out documents.
 
 Data (see ``../shared/data``): machine-translated SQuAD 2.0 dev in Portuguese (answerable questions with their
 answers re-located in the context, and unanswerable ones), the SQuAD 1.1 Portuguese sample, and FaQuAD's
-``train`` articles (``pipeline.eval_answers.article_split``), FaQuAD upsampled and each of its questions also
+``train`` articles (``pipeline.evaluation.answers.article_split``), FaQuAD upsampled and each of its questions also
 paired with another paragraph of the same document as an on-topic "no answer here". FaQuAD's ``heldout``
 articles and a few SQuAD 2.0 articles are never trained on: they are where the reader is measured.
 
-    python scripts/train_reader.py --output pipeline/reader_adapter --report reader_train.json
+    python scripts/train_reader.py --output pipeline/answering/reader_adapter --report reader_train.json
 
 Prints (and writes with ``--report``) the data counts, the training curve and, on the gold paragraphs of the
 held-out FaQuAD articles, token F1 / EM with and without abstention.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.eval_answers import article_split  # noqa: E402
-from pipeline.reader_train import (REHEARSAL_FILE, QAExample, ReaderTrainArgs, example_from_record,  # noqa: E402
+from pipeline.evaluation.answers import article_split  # noqa: E402
+from pipeline.training.reader_train import (REHEARSAL_FILE, QAExample, ReaderTrainArgs, example_from_record,  # noqa: E402
                                    hard_negatives, main, retrieval_negatives, squad_examples)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -60,7 +60,7 @@ def faquad_examples(path: Path, split: str, rng: random.Random,
 
 
 def gold_eval(reader, examples: list[QAExample]) -> dict:
-    from pipeline.squad import exact_match, token_f1
+    from pipeline.evaluation.squad import exact_match, token_f1
 
     f1, em, margins_pos, margins_neg, times = [], [], [], [], []
     for ex in examples:
@@ -82,7 +82,7 @@ def gold_eval(reader, examples: list[QAExample]) -> dict:
 
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("pipeline/reader_adapter"))
+    parser.add_argument("--output", type=Path, default=Path("pipeline/answering/reader_adapter"))
     parser.add_argument("--report", type=Path)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -167,7 +167,7 @@ def citizen_dev_examples() -> list[QAExample]:
     """The citizen-style calibration set (scripts/bench_data/citizen_dev): its 80 questions on their whole document,
     and its on-topic unanswerable questions (``unanswerable.json`` lists them in document order, the same number
     for each) on theirs."""
-    from pipeline.eval_answers import load_unanswerable
+    from pipeline.evaluation.answers import load_unanswerable
 
     folder = Path(__file__).resolve().parent / "bench_data" / "citizen_dev"
     examples = squad_examples(folder / "questions.json")
@@ -183,7 +183,7 @@ def citizen_dev_examples() -> list[QAExample]:
 def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random.Random) -> Path:
     """A sample of the training mix, kept beside the adapter: the nightly runs replay it among the citizens'
     votes so that a few votes do not pull the reader away from what it learned first (rehearsal)."""
-    from storage.export import atomic_file
+    from pipeline.feedback.export import atomic_file
 
     sample = rng.sample(examples, min(n, len(examples)))
     # the answer as the context writes it (the datasets' answers may differ in case from the text they point at)
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def evaluate(adapter: Path) -> dict:
     """The reader with ``adapter`` on the gold paragraphs of held-out FaQuAD and SQuAD-pt articles."""
-    from pipeline.reader import SpanReader
+    from pipeline.answering.reader import SpanReader
 
     v2 = DATA / "squad_pt" / "squad-v2.0-pt-dev.json"
     held_squad = [a["title"] for a in json.loads(v2.read_text(encoding="utf-8"))["data"] if squad_heldout(a["title"])]

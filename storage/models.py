@@ -188,7 +188,7 @@ class TrainingRun(Base):
 
 
 class IndexVersion(Base):
-    """One built search index version (pipeline/index.py): what it holds and whether it is the one serving."""
+    """One built search index version (pipeline/search/index.py): what it holds and whether it is the one serving."""
 
     __tablename__ = "index_versions"
 

@@ -51,7 +51,7 @@ from storage.models import (
 VOTES = (1, -1)
 FINISHED_STATUSES = tuple(s for s in TRAINING_STATUSES if s not in ("running", "interrupted"))
 # A running row with no sign of life for this long, from a process this machine cannot check, is stale.
-# Training processes beat every HEARTBEAT_S (pipeline/runs.py), so this is many missed beats.
+# Training processes beat every HEARTBEAT_S (pipeline/training/runs.py), so this is many missed beats.
 HEARTBEAT_S = 60.0
 STALE_AFTER_S = 15 * 60.0
 

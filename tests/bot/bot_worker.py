@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.app import run  # noqa: E402
+from bot.telegram.app import run  # noqa: E402
 from pipeline.service import Oraculo  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from tests.fakes.oraculo import CannedAnswerer  # noqa: E402

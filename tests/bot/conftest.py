@@ -16,7 +16,7 @@ import asyncio
 
 import pytest
 
-from bot.app import build_application
+from bot.telegram.app import build_application
 from pipeline.settings import Settings
 from tests.fakes.oraculo import FakeOraculo
 from tests.fakes.telegram_server import FakeTelegramServer, running_application

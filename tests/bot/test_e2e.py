@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot import texts
-from bot.app import build_application
+from bot.telegram.app import build_application
 from pipeline.settings import Settings
 from tests.fakes.telegram_server import CITIZEN, FakeTelegramServer, running_application
 
@@ -35,7 +35,7 @@ def keyboard_of(call) -> list[tuple[str, str]]:
 
 def test_question_answer_and_change_of_vote_end_to_end(tmp_path):
     # Imported here so that a missing piece of the pipeline fails this test, not the collection of the others.
-    from pipeline.documents import load_documents
+    from pipeline.documents.load import load_documents
     from pipeline.service import Oraculo
     from storage.models import Feedback, Interaction, User
     from storage.repository import hash_user_id

@@ -46,7 +46,7 @@ def test_abstention_and_empty_answer_say_not_found():
 
 
 def test_an_abstention_that_came_close_quotes_the_closest_passage_never_as_an_answer():
-    from pipeline.answer import Answer, Source
+    from pipeline.answering.answer import Answer, Source
 
     row = Source(document="taxas", title="Tabela de Taxas", section="Art. 3º", chunk_id="taxas:1",
                  quote="Serviço | Valor (R$)\n2ª via do carnê   | 8,50 & <taxa>", score=0.8)

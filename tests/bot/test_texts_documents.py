@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bot import texts
-from pipeline.answer import Answer, Source
-from pipeline.ingest.library import AddReport, DocumentEntry
+from pipeline.answering.answer import Answer, Source
+from pipeline.documents.ingest.library import AddReport, DocumentEntry
 
 
 def source(**fields) -> Source:

@@ -77,7 +77,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     assert "faltou o prazo" in review
 
     # the validated 👍 question reaches the next index; the 👎 one never does
-    from pipeline.jobs import qa_records
+    from pipeline.loop.jobs import qa_records
 
     questions = {r["question"] for r in qa_records(settings)}
     assert "Onde é sediada a UFMS?" in questions
@@ -184,7 +184,7 @@ def test_bot_with_a_rejected_token_says_so_without_printing_it(tmp_path, monkeyp
 
 
 def test_secrets_are_redacted_from_log_lines_and_tracebacks(monkeypatch):
-    from pipeline.redaction import MASK, RedactingFilter, install, secret_values
+    from pipeline.core.redaction import MASK, RedactingFilter, install, secret_values
     from pipeline.settings import Settings
 
     settings = Settings(TELEGRAM_BOT_TOKEN="111:secret-bot-token", OPENAI_API_KEY="sk-open-secret",
@@ -222,8 +222,8 @@ def test_demo_logs_to_a_file_and_shows_only_warnings_and_no_progress_bars(tmp_pa
             "from pipeline.settings import Settings; "
             f"s = Settings(DATA_DIR={str(tmp_path / 'data')!r}); "
             "_configure_logging(argparse.Namespace(command='demo', verbose=False), s); "
-            "logging.getLogger('pipeline.index').info('index built in 3.2s'); "
-            "logging.getLogger('pipeline.cost').warning('quote unavailable'); "
+            "logging.getLogger('pipeline.search.index').info('index built in 3.2s'); "
+            "logging.getLogger('pipeline.training.cost').warning('quote unavailable'); "
             "print(os.environ['HF_HUB_DISABLE_PROGRESS_BARS'], os.environ['TQDM_DISABLE'], "
             "os.environ['TRANSFORMERS_VERBOSITY'])")
     quiet = ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "TRANSFORMERS_VERBOSITY")
@@ -238,7 +238,7 @@ def test_demo_logs_to_a_file_and_shows_only_warnings_and_no_progress_bars(tmp_pa
 
 def test_demo_copies_the_sample_corpus_only_into_an_empty_documents_folder(tmp_path, capsys):
     from bot.cli import _demo_documents
-    from pipeline.documents import sample_corpus_dir
+    from pipeline.documents.load import sample_corpus_dir
 
     settings = Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR=tmp_path / "docs")
     _demo_documents(settings)
@@ -263,7 +263,7 @@ def test_ask_on_a_fresh_install_without_documents_names_the_folder(tmp_path, mon
 
 
 def test_the_terminal_asks_about_the_closest_passage_and_skips_a_bare_not_found():
-    from pipeline.answer import Answer, Source
+    from pipeline.answering.answer import Answer, Source
     from pipeline.service import AskResult
 
     passage = Source(document="edital", title="Edital", section="", chunk_id="edital:0-9", quote="Custa R$ 80.",

@@ -1,4 +1,4 @@
-"""A recorded-call fake of ``huggingface_hub.HfApi`` for ``pipeline.publish`` (no network).
+"""A recorded-call fake of ``huggingface_hub.HfApi`` for ``pipeline.training.publish`` (no network).
 
 Why not a loopback HTTP fake: with ``hf_xet`` installed (it is), ``HfApi.upload_folder`` goes through a
 streamed xet upload pipeline whose protocol is far larger than the two calls we make. So the fake sits at

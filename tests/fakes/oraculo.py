@@ -134,7 +134,7 @@ class FakeOraculo:
 
 
 class CannedAnswerer:
-    """Stands in for ``pipeline.answer.Answerer`` inside the *real* ``Oraculo`` (real database, real votes):
+    """Stands in for ``pipeline.answering.answer.Answerer`` inside the *real* ``Oraculo`` (real database, real votes):
     ``Oraculo(settings, answerer=CannedAnswerer())``. Questions containing "marte" abstain; ``long_text``
     makes every answer that long. Thread-safe and instant, for bot tests, load tests and worker processes."""
 
@@ -143,7 +143,7 @@ class CannedAnswerer:
         self.refreshes = 0
 
     def answer(self, question: str, on_partial=None):
-        from pipeline.answer import Answer, Source
+        from pipeline.answering.answer import Answer, Source
 
         if self.delay_s:
             time.sleep(self.delay_s)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.chunking import chunk_document
-from pipeline.documents import load_documents
-from pipeline.index import build_index
-from pipeline.qa import generate_qa, load_qa_records
+from pipeline.documents.chunking import chunk_document
+from pipeline.documents.load import load_documents
+from pipeline.search.index import build_index
+from pipeline.qa.generate import generate_qa, load_qa_records
 from pipeline.settings import Settings
 
 
@@ -53,7 +53,7 @@ def sample_index(sample_chunks, sample_qa_records, session_settings):
 
 @pytest.fixture(scope="session")
 def retriever(sample_index, session_settings):
-    from pipeline.retrieve import Retriever
+    from pipeline.search.retrieve import Retriever
 
     return Retriever.load(session_settings.index_dir, embedding_model="embedded")
 
@@ -64,7 +64,7 @@ def tiny_llm_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from pipeline.embeddings import resolve_embedding_model
+    from pipeline.search.embeddings import resolve_embedding_model
 
     folder = tmp_path_factory.mktemp("models") / "tiny-llama"
     tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model("minilm"))
@@ -83,6 +83,6 @@ def tiny_llm_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2(session_settings):
     """The real embedded SmolLM2-135M-Instruct, materialised from its GGUF once into the session models dir."""
-    from pipeline.llm import LocalLLM
+    from pipeline.llm.local import LocalLLM
 
     return LocalLLM.load("embedded", models_dir=session_settings.models_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.eval_answers import article_split
-from pipeline.squad import load_squad
+from pipeline.evaluation.answers import article_split
+from pipeline.evaluation.squad import load_squad
 from scripts.bench_domain_qa import held_out_halves, kept_pairs
 
 CONTEXT = "A Universidade Federal de Mato Grosso do Sul foi criada em 1979, com sede em Campo Grande."

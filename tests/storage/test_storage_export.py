@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from storage import repository as repo
-from storage.export import (PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback,
+from pipeline.feedback.export import (PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback,
                             write_jsonl_atomic)
 
 QA_FIELDS = {"id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at"}
@@ -138,7 +138,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
 def test_atomic_dir_appears_whole_keeps_a_finished_twin_and_leaves_nothing_on_error(tmp_path):
     import pytest
 
-    from storage.export import atomic_dir
+    from pipeline.feedback.export import atomic_dir
 
     target = tmp_path / "model"
     with atomic_dir(target, marker="config.json") as tmp:
@@ -158,6 +158,6 @@ def test_atomic_dir_appears_whole_keeps_a_finished_twin_and_leaves_nothing_on_er
 @pytest.mark.parametrize("up,down,verdict", [(1, 0, "confirmed"), (3, 0, "confirmed"), (0, 1, "refused"),
                                              (1, 2, "refused"), (1, 1, None), (2, 1, None), (0, 0, None)])
 def test_one_rule_says_what_votes_on_a_closest_passage_mean(up, down, verdict):
-    from storage.export import passage_verdict
+    from pipeline.feedback.export import passage_verdict
 
     assert passage_verdict(up, down) == verdict

@@ -1,0 +1,459 @@
+"""Answer a citizen's question from the indexed documents, with sources, or abstain.
+
+Three strategies (``Settings.answer_strategy``):
+
+- ``"reader"`` (default): the span reader of :mod:`pipeline.answering.reader` (multilingual-e5-small with the LoRA
+  adapter the nightly job trains) reads the top ``READER_PASSAGES`` passages and points at the answer; it
+  abstains when its learned "no answer" margin is below ``READER_THRESHOLD``. The reply carries the span, the
+  supporting sentence (or table header + row) quoted with the label of its own place
+  (:mod:`pipeline.answering.citation`) and only the source the answer comes from.
+- ``"extractive"``: the short span of the retrieved passages that answers the question, chosen by the
+  learned span scorer of :mod:`pipeline.answering.extract` (onde → place, quando → date, quanto → value…); no LLM, always
+  faithful, tens of milliseconds.
+- ``"generative"``: the LLM (``Settings.llm_backend``: transformers or llama.cpp) answers from the top passages
+  only; its answer is *grounding-checked* — most of its words, and every number or date in it, must occur in
+  the passages — and replaced by the extractive answer when it fails. ``on_partial`` receives the growing text
+  while it is generated (the bot streams it into the Telegram message). When the model cannot answer at all
+  (``LLM_BACKEND=openai`` and the engine down or cut mid-answer: :class:`pipeline.llm.local.LLMUnavailable`), the
+  reader's answer (``LLM_FALLBACK``, or the extractive one) is given with ``notice=NOTICE_LLM_UNAVAILABLE``.
+
+Either way the answer abstains (``abstained=True``, empty text: the bot shows its own "not found" message)
+when retrieval found nothing, when the question has no meaningful word, or when too little of the question's
+words (IDF-weighted) occurs in the sentence the answer comes from (threshold calibrated on FaQuAD's train
+articles and a fixed list of off-topic questions: ``scripts/bench_answers.py``).
+
+Example::
+
+    >>> from pipeline.settings import Settings
+    >>> from pipeline.answering.answer import Answerer
+    >>> answerer = Answerer(Settings(DATA_DIR="data"))        # the index must exist: see pipeline.search.index
+    >>> answer = answerer.answer("Onde é sediada a UFMS?")      # doctest: +SKIP
+    >>> answer.text, answer.sources[0].document, answer.sources[0].quote[:40]   # doctest: +SKIP
+    ('Campo Grande', 'UFMS', 'Universidade Federal de Mato Grosso do Su')
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from pipeline.answering.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold, only_function_words
+from pipeline.feedback.memory import best_excluding
+from pipeline.search.index import current_version
+from pipeline.llm.local import LLMUnavailable, take_last_call
+from pipeline.search.retrieve import Hit, Retriever
+from pipeline.settings import Settings
+
+# Passages whose sentences give candidate answers (the span scorer was trained with 3).
+ANSWER_PASSAGES = 3
+# Share (IDF-weighted) of the question's meaningful words that must occur in the retrieved passages…
+MIN_TERM_COVERAGE = 0.3
+# …and in the sentence the answer comes from. Calibrated by scripts/bench_answers.py --calibrate on FaQuAD's
+# train articles and the even-numbered off-topic questions.
+MIN_SENTENCE_COVERAGE = 0.4
+# Share of a generated answer's meaningful words that must occur in its context; below it (or when the model
+# only repeats the question, or cites a number absent from the context) the extractive answer is given instead.
+MIN_GROUNDING = 0.5
+MAX_QUOTE_CHARS = 300
+NOT_FOUND_MARKER = "NAO_ENCONTRADO"
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_STOPWORDS = STOPWORDS  # kept for importers of the old name
+NOTICE_LLM_UNAVAILABLE = "llm_unavailable"  # Answer.notice: the generative model could not answer (bot/texts.py)
+log = logging.getLogger(__name__)
+
+# The generative prompt. Portuguese on purpose: the model must answer the citizen in Brazilian Portuguese.
+SYSTEM_PROMPT = (
+    "Você é o Oráculo, um assistente que responde dúvidas de cidadãos sobre documentos públicos brasileiros. "
+    "Responda em português do Brasil, de forma curta e clara (no máximo três frases), usando somente as "
+    "informações do contexto. Não invente nada. Se o contexto não contiver a resposta, responda apenas "
+    f"{NOT_FOUND_MARKER}."
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    document: str
+    title: str
+    section: str
+    chunk_id: str
+    quote: str
+    score: float
+    span: tuple[int, int] | None = None  # the answer's offsets in the document (reader answers)
+    page: int = 0  # page of the passage in a PDF (Chunk.page), shown as "p. 4"; 0: no pages
+
+
+@dataclass
+class Answer:
+    text: str
+    sources: list[Source] = field(default_factory=list)
+    strategy: str = "extractive"
+    abstained: bool = False
+    model_version: str = ""
+    index_version: str = ""
+    latency_ms: float = 0.0
+    confident: bool = False  # the reader's margin is high: the short answer is shown in bold
+    notice: str = ""  # NOTICE_LLM_UNAVAILABLE: a fallback answer, given because the LLM could not answer
+    llm_usage: dict | None = None  # latency, first piece, tokens of the generation (LLM_BACKEND=openai)
+    # an abstention whose best passage came close (AnswerabilityModel.near): shown as "the closest passage", quoted
+    closest: Source | None = None
+
+
+# --- grounding ----------------------------------------------------------------------------------------------
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers written in ``text`` ("R$ 1.500,00" -> {"1.500,00"}; "2006" -> {"2006"})."""
+    return {m.group().rstrip(".,") for m in _NUMBER.finditer(text)}
+
+
+def is_grounded(text: str, *, question: str, context_terms: set[str], context_text: str = "") -> bool:
+    """Whether a generated ``text`` says something (not just the question again) that its context supports.
+
+    Supported: at least ``MIN_GROUNDING`` of its meaningful words occur in the context and, when
+    ``context_text`` is given, every number or date it writes occurs there too (a model that makes up a
+    deadline is worse than no answer).
+    """
+    terms = set(content_terms(text))
+    if not terms or terms <= set(content_terms(question)):
+        return False
+    if context_text and not numbers_in(text) <= numbers_in(context_text) | numbers_in(question):
+        return False
+    return len(terms & context_terms) / len(terms) >= MIN_GROUNDING
+
+
+def build_messages(question: str, hits: list[Hit]) -> list[dict]:
+    """The chat messages of the generative strategy (also what fine-tuning trains on)."""
+    blocks = []
+    for number, hit in enumerate(hits, start=1):
+        heading = f"{hit.chunk.title} — {hit.chunk.section}" if hit.chunk.section else hit.chunk.title
+        blocks.append(f"[{number}] {heading}\n{hit.chunk.text}")
+    context = "\n\n".join(blocks)
+    return [{"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Contexto:\n{context}\n\nPergunta: {question}"}]
+
+
+@dataclass
+class Evidence:
+    hits: list[Hit]
+    found_terms: set[str]   # meaningful words of the retrieved passages (and their titles)
+    term_coverage: float    # IDF-weighted share of the question's words found in them
+    extraction: Extraction | None
+
+
+class Answerer:
+    """Retrieve, then answer or abstain. Loads the index and (for ``generative``) the LLM on first use."""
+
+    def __init__(self, settings: Settings, *, retriever: Retriever | None = None, llm=None,
+                 extractor: SpanExtractor | None = None, reader=None) -> None:
+        self.settings = settings
+        self._retriever = retriever
+        self._llm = llm
+        self._reader = reader
+        self.extractor = extractor or SpanExtractor.default()
+        self._lock = threading.Lock()
+        self._idf: dict[str, float] | None = None
+        self._idf_version: str | None = None
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = Retriever.from_settings(self.settings)
+            return self._retriever
+
+    @property
+    def llm(self):
+        with self._lock:
+            if self._llm is None:
+                from pipeline.serving.promote import load_serving_llm
+
+                self._llm = load_serving_llm(self.settings)  # the base model with the promoted adapter, if any
+            return self._llm
+
+    @property
+    def reader(self):
+        with self._lock:
+            if self._reader is None:
+                from pipeline.serving.promote import load_serving_reader
+
+                self._reader = load_serving_reader(self.settings)  # the promoted adapter, else the configured one
+            return self._reader
+
+    def warm_up(self) -> None:
+        """Load the index, the word statistics and (for ``generative``) the LLM now instead of on first use."""
+        self._idf_table()
+        content_terms("aquecimento")
+        if self.settings.answer_strategy == "generative":
+            _ = self.llm
+        if self.settings.answer_strategy == "reader":
+            self.reader.read("aquecimento?", ["Texto de aquecimento."])
+
+    def has_chunk(self, chunk_id: str | None) -> bool:
+        """Whether the serving index still holds this passage (a fast-path answer from it is not stale)."""
+        retriever = self.retriever
+        if getattr(self, "_chunk_ids_version", None) != retriever.version:
+            self._chunk_ids = {c.id for c in retriever.chunks}
+            self._chunk_ids_version = retriever.version
+        return chunk_id in self._chunk_ids
+
+    def maybe_refresh(self) -> bool:
+        """Hot reload, cheap enough for every question: when the serving pointers (index ``CURRENT``, adapter
+        ``SERVING_ADAPTER``) changed on disk — a promotion by the nightly job in any process — switch to them."""
+        from pipeline.serving.promote import serving_stamp
+
+        stamp = serving_stamp(self.settings)
+        if stamp == getattr(self, "_serving_stamp", None):
+            return False
+        self._serving_stamp = stamp
+        with self._lock:
+            self._llm = None if self._llm is not None and getattr(self._llm, "serving", False) else self._llm
+            self._reader = None if self._reader is not None and getattr(self._reader, "serving", False) else self._reader
+        return self.refresh()
+
+    def refresh(self) -> bool:
+        """Switch to the current index version if a newer one was built; ``True`` when it switched."""
+        latest = current_version(self.settings.index_dir)
+        with self._lock:
+            if latest is None or (self._retriever is not None and self._retriever.version == latest):
+                return False
+            self._retriever = None
+        return self.retriever.version == latest
+
+    def _idf_table(self) -> dict[str, float]:
+        retriever = self.retriever
+        if self._idf is None or self._idf_version != retriever.version:
+            frequency: dict[str, int] = {}
+            chunks = retriever.chunks
+            for chunk in chunks:
+                for term in set(content_terms(chunk.text)):
+                    frequency[term] = frequency.get(term, 0) + 1
+            self._idf = {t: math.log(1 + len(chunks) / f) for t, f in frequency.items()}
+            self._idf_version = retriever.version
+        return self._idf
+
+    def _coverage(self, terms: set[str], text_terms: set[str]) -> float:
+        idf = self._idf_table()
+        unseen = math.log(1 + len(self.retriever.chunks))  # a word absent from every chunk is maximally rare
+        total = sum(idf.get(t, unseen) for t in terms)
+        return sum(idf.get(t, unseen) for t in terms & text_terms) / total if total else 0.0
+
+    def _quote(self, question: str, hit: Hit) -> str:
+        sentences, _ = self.extractor.sentences(question, [hit.chunk.text], self._idf_table(), top=1)
+        if not sentences:
+            return hit.chunk.text[:MAX_QUOTE_CHARS]
+        tokens = sentences[0].tokens
+        return hit.chunk.text[tokens[0][0]:tokens[-1][1]][:MAX_QUOTE_CHARS]
+
+    def evidence(self, question: str, rejected: list | None = None) -> "Evidence":
+        """What the abstention decision looks at: the hits, the question's coverage, the best span
+        (not one of the ``rejected`` answers: see :mod:`pipeline.feedback.memory`)."""
+        hits = self.retriever.search(question, self.settings.top_k)
+        terms = set(content_terms(question))
+        found_terms = {t for h in hits for t in content_terms(f"{h.chunk.title} {h.chunk.text}")}
+        # No meaningful word at all ("O que é isso?") cannot be matched against any document either.
+        if not hits or not terms:
+            return Evidence(hits, found_terms, 0.0, None)
+        top = hits[:ANSWER_PASSAGES]
+        extraction = best_excluding(self.extractor, question, [h.chunk.text for h in top], self._idf_table(),
+                                    rejected or [], [h.chunk.id for h in top])
+        return Evidence(hits, found_terms, self._coverage(terms, found_terms), extraction)
+
+    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
+               rejected: list | None = None, confirmed: list[str] | None = None) -> Answer:
+        """The answer to ``question`` (``ValueError`` when it is blank).
+
+        ``on_partial(text_so_far)`` is called while a generative answer is being written (not for extractive).
+        ``rejected``: answers citizens disliked for this question (``pipeline.feedback.memory.Rejected``); the
+        next-best candidate elsewhere is given instead. ``confirmed``: chunk ids of passages citizens said answer
+        this question (👍 on the closest passage); the reader answers from one of them rather than abstain.
+        """
+        started = time.perf_counter()
+        question = " ".join((question or "").split())
+        if not question:
+            raise ValueError("empty question")
+        retriever = self.retriever
+        strategy = self.settings.answer_strategy
+        if strategy == "reader":
+            return self._answer_reader(question, rejected or [], started, confirmed or [])
+        evidence = self.evidence(question, rejected)
+        hits, extraction = evidence.hits, evidence.extraction
+        if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
+                or extraction.coverage < MIN_SENTENCE_COVERAGE):
+            return self._result("", [], strategy, True, retriever.version, started)
+        found_terms = evidence.found_terms
+
+        # The passage the answer comes from is cited first, quoted by the sentence that holds the answer.
+        order = [extraction.passage] + [i for i in range(len(hits)) if i != extraction.passage]
+        sources = [Source(document=hits[i].chunk.document, title=hits[i].chunk.title,
+                          section=hits[i].chunk.section, chunk_id=hits[i].chunk.id, page=hits[i].chunk.page,
+                          quote=(extraction.sentence if i == extraction.passage
+                                 else self._quote(question, hits[i]))[:MAX_QUOTE_CHARS],
+                          score=round(float(hits[i].score), 4)) for i in order]
+        if strategy == "generative":
+            try:
+                text = self._generate(question, hits, on_partial)
+            except LLMUnavailable as exc:
+                log.warning("LLM unavailable (%s): giving the %s answer", exc, self.settings.llm_fallback)
+                return self._llm_fallback(question, rejected or [], started, self._result(
+                    extraction.text, sources, "extractive", False, retriever.version, started))
+            call = take_last_call()
+            usage = None if call is None else {k: v for k, v in vars(call).items() if k != "model"}
+            if NOT_FOUND_MARKER in fold(text).upper().replace(" ", "_"):
+                return replace(self._result("", [], strategy, True, retriever.version, started), llm_usage=usage)
+            context = "\n".join(h.chunk.text for h in hits)
+            if is_grounded(text, question=question, context_terms=found_terms, context_text=context):
+                return replace(self._result(text, sources, strategy, False, retriever.version, started),
+                               llm_usage=usage)
+        # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
+        return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
+
+    def read(self, question: str, rejected: list | None = None, *, query_vector=None):
+        """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
+        ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
+        heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
+        embedding, when already made."""
+        from pipeline.answering.citation import heading_lines, supporting_quote, table_header_lines
+        from pipeline.feedback.memory import same_answer
+
+        hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
+        passages = hits[:self.settings.reader_passages]
+        if not passages:
+            return hits, []
+        exclude = []
+        for p, hit in enumerate(passages):
+            exclude += [(p, s, e) for s, e in heading_lines(hit.chunk) + table_header_lines(hit.chunk)]
+            for r in rejected or []:
+                if r.chunk_id is None or r.chunk_id != hit.chunk.id:
+                    continue
+                if not r.text:  # a closest passage citizens said does not answer: the sentence they read
+                    chunk = hit.chunk
+                    if r.span and chunk.start <= r.span[0] < r.span[1] <= chunk.start + len(chunk.text):
+                        quote = supporting_quote(chunk, r.span[0] - chunk.start, r.span[1] - chunk.start)
+                        exclude.append((p, quote.start, quote.end))
+                    continue
+                at = hit.chunk.text.find(r.text)
+                while at >= 0:
+                    exclude.append((p, at, at + len(r.text)))
+                    at = hit.chunk.text.find(r.text, at + 1)
+        spans = self.reader.read(question, [h.chunk.text for h in passages], top=8, exclude=exclude)
+        spans = [sp for sp in spans if not any(r.text and same_answer(sp.text, r.text) for r in rejected or [])
+                 and not only_function_words(sp.text)]
+        return hits, spans
+
+    def support(self, question: str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:
+        """The :class:`pipeline.answering.answerability.Support` of the best span of each passage the spans come from: how
+        well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match the
+        question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
+        is the one retrieval made)."""
+        from pipeline.answering.answerability import Support
+        from pipeline.answering.citation import supporting_quote
+
+        best: dict[int, object] = {}
+        for span in spans:
+            best.setdefault(span.passage, span)
+        if not best:
+            return {}
+        passages = list(best)
+        quotes = [supporting_quote(hits[p].chunk, best[p].start, best[p].end).text for p in passages]
+        terms = set(content_terms(question))
+        retriever = self.retriever
+        if query_vector is None:
+            query_vector = retriever.embed_query(question)
+        vectors = retriever.embed_passages(quotes) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        return {p: Support(sentence_dense=round(float(v), 6),
+                           sentence_cover=round(self._coverage(terms, set(content_terms(q))), 6),
+                           passage_cover=round(self._coverage(terms, set(content_terms(hits[p].chunk.text))), 6))
+                for p, q, v in zip(passages, quotes, vectors)}
+
+    def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True,
+                query_vector=None) -> dict[str, float]:
+        """What the learned abstention reads (:func:`pipeline.answering.answerability.features_of`)."""
+        from pipeline.answering.answerability import features_of
+
+        support = (self.support(question, hits, spans, query_vector=query_vector) if with_support and spans
+                   else None)
+        return features_of(hits, spans, support)
+
+    def answerable(self, question: str, hits: list[Hit], spans: list, *,
+                   query_vector=None) -> tuple[bool, bool, bool]:
+        """``(answer, confident, near)`` for the reader's best span: the learned abstention model kept beside the
+        reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answering.answerability`), else the
+        margin thresholds ``READER_THRESHOLD`` / ``READER_CONFIDENT``. ``near``: not an answer, but close enough
+        to show its passage as the closest one found (learned model only)."""
+        if not spans:
+            return False, False, False
+        model = self.reader.abstention if self.settings.reader_abstention == "learned" else None
+        if model is None:
+            margin = spans[0].margin
+            return margin >= self.settings.reader_threshold, margin >= self.settings.reader_confident, False
+        decision = model.decision(self.signals(question, hits, spans, with_support=model.needs_support,
+                                               query_vector=query_vector))
+        return decision >= model.threshold, decision >= model.confident, decision >= model.near
+
+    def _answer_reader(self, question: str, rejected: list, started: float, confirmed: list[str] = ()) -> Answer:
+        from pipeline.answering.citation import supporting_quote
+
+        retriever = self.retriever
+        version = retriever.version
+        # the question is embedded once, for retrieval and for the abstention's sentence signals
+        vector = retriever.embed_query(question) if retriever.options.dense_weight > 0 else None
+        hits, spans = self.read(question, rejected, query_vector=vector)
+        reader_version = getattr(self.reader, "version", "reader")
+        confirmed = set(confirmed)
+        vouched = [sp for sp in spans if hits[sp.passage].chunk.id in confirmed]
+        if vouched:  # citizens said this passage answers the question: its best span, not another abstention
+            spans, (answers, confident, near) = vouched, (True, False, True)
+        else:
+            answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
+        latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
+        if not answers and not near:
+            return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
+                          index_version=version, latency_ms=latency())
+        best = spans[0]
+        hit = hits[best.passage]
+        quote = supporting_quote(hit.chunk, best.start, best.end)
+        source = Source(document=hit.chunk.document, title=hit.chunk.title, section=quote.section,
+                        chunk_id=hit.chunk.id, quote=quote.text, score=round(float(hit.score), 4), page=hit.chunk.page,
+                        span=(hit.chunk.start + best.start, hit.chunk.start + best.end))
+        if not answers:
+            return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
+                          index_version=version, latency_ms=latency(), closest=source)
+        return Answer(text=best.text, sources=[source], strategy="reader", abstained=False,
+                      model_version=reader_version, index_version=version, latency_ms=latency(),
+                      confident=confident)
+
+    def _llm_fallback(self, question: str, rejected: list, started: float, extractive: Answer) -> Answer:
+        """The reader's answer (or ``extractive``) marked with the notice that the LLM could not answer."""
+        answer = extractive
+        if self.settings.llm_fallback == "reader":
+            try:
+                answer = self._answer_reader(question, rejected, started)
+            except Exception:  # noqa: BLE001 (a citizen still gets the extractive answer)
+                log.exception("reader fallback failed: giving the extractive answer")
+        return replace(answer, notice=NOTICE_LLM_UNAVAILABLE)
+
+    def _generate(self, question: str, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
+        messages = build_messages(question, hits)
+        max_new_tokens = self.settings.max_new_tokens
+        if on_partial is None or not hasattr(self.llm, "stream"):
+            return self.llm.generate(messages, max_new_tokens=max_new_tokens).strip()
+        text = ""
+        for piece in self.llm.stream(messages, max_new_tokens=max_new_tokens):
+            text += piece
+            shown = fold(text).upper().strip().replace(" ", "_")
+            if NOT_FOUND_MARKER not in shown and not NOT_FOUND_MARKER.startswith(shown):  # never show the marker
+                on_partial(text.strip())
+        return text.strip()
+
+    def _result(self, text: str, sources: list[Source], strategy: str, abstained: bool, index_version: str,
+                started: float) -> Answer:
+        model_version = self.llm.version if strategy == "generative" else "extractive"
+        return Answer(text=text, sources=sources, strategy=strategy, abstained=abstained,
+                      model_version=model_version, index_version=index_version,
+                      latency_ms=round((time.perf_counter() - started) * 1000, 1))

@@ -1,0 +1,349 @@
+"""Extractive answers: the short span of the retrieved passages that answers the question.
+
+The candidates are the word spans (1-30 words) of the sentences that best cover the question's words in the
+top passages; each is described by a few features (length, words of the question inside it or next to it,
+its first word — "em", "desde", "para"… —, digits, years, months, capitalised names, punctuation around it,
+the sentence's coverage and the passage's rank), crossed with the question's type (onde → place, quando →
+date, quanto → value, quem → entity, o que é → definition…). A linear model scores them; its weights were
+learned with ``scripts/train_extractor.py`` on one part of FaQuAD and live, as plain JSON, in
+``pipeline/answering/extractor_weights.json`` (no pickle). The best span is the answer; its sentence is the quote.
+
+Example::
+
+    >>> from pipeline.answering.extract import SpanExtractor, question_type
+    >>> question_type("Onde é sediada a UFMS?"), question_type("Em que ano foi criada?")
+    ('onde', 'quando')
+    >>> ex = SpanExtractor.default()
+    >>> ex.best("Onde é sediada a UFMS?", ["A UFMS é uma universidade federal sediada em Campo Grande."]).text
+    'Campo Grande'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.documents.chunking import split_sentences
+
+WEIGHTS_FILE = Path(__file__).with_name("extractor_weights.json")
+MAX_SPAN_TOKENS = 30
+TOP_SENTENCES = 4  # sentences (over all passages, best coverage first) whose spans are candidates
+
+# Portuguese stop words and question words: they say nothing about which passage answers.
+STOPWORDS = frozenset("""
+a ao aos as até com como da das de dela dele deles do dos e ela elas ele eles em entre era essa esse esta este
+eu foi for foram há isso isto já la lhe lo mais mas me mesmo meu minha muito na nas nem no nos nós o os ou para
+pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas são só também te tem têm ter
+um uma umas uns você vocês é está estão sobre onde porque quanto quanta quantos quantas posso pode podem preciso
+devo deve fazer faz faço existe existem tenho ser sou é estou the of what how
+""".split())
+
+_TOKEN = re.compile(r"\d+(?:[.,/]\d+)*|\w+(?:[-'’]\w+)*|[^\w\s]")
+_MONTHS = frozenset("janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro".split())
+_PUNCT = frozenset(",;:()[]—–-\"“”'")
+_PREP_EM = frozenset("em no na nos nas num numa".split())
+_PREP_DE = frozenset("de do da dos das".split())
+_PREP_PARA = frozenset("para pra ao aos".split())
+_PREP_POR = frozenset("por pelo pela pelos pelas".split())
+_PREP_TIME = frozenset("desde ate durante apos antes entre partir".split())
+_ARTICLES = frozenset("o a os as um uma uns umas".split())
+
+QUESTION_TYPES = ("quando", "quanto", "onde", "quem", "porque", "como", "para_que", "definicao", "qual", "outro")
+_TYPE_PATTERNS = [  # first match wins; tested on the accent-folded, lower-cased question
+    ("quando", r"\bquando\b|\b(que|qual|quais) (ano|anos|data|datas|dia|dias|mes|epoca|periodo|seculo|decada)\b"
+               r"|\bem que ano\b|\bprazo\b|\bhorario\b"),
+    ("quanto", r"\bquant[oa]s?\b|\b(qual|que) (o |a )?(valor|numero|percentual|porcentagem|quantidade|total|"
+               r"carga|duracao|tamanho|nota|idade)\b"),
+    ("onde", r"\bonde\b|\baonde\b|\b(que|qual|quais) (cidade|cidades|local|locais|lugar|estado|pais|regiao|"
+             r"campus|predio|bloco|sala)\b"),
+    ("quem", r"\bquem\b|\b(qual|que) (pessoa|orgao|instituicao|entidade|professor|universidade)\b"),
+    ("porque", r"\bpor ?que\b|\bpor qual (motivo|razao)\b|\b(qual|quais) (o |os )?motivos?\b"),
+    ("para_que", r"\bpara (que|qual)\b|\b(qual|quais) (e |sao )?(o |a |os |as )?(objetivo|finalidade|funcao|"
+                 r"papel|proposito)s?\b"),
+    ("como", r"\bcomo\b|\bde que (forma|maneira|modo)\b"),
+    ("definicao", r"^(o )?que (e|sao|significa|quer dizer)\b|\bo que (e|sao|significa)\b"),
+    ("qual", r"\bqua(l|is)\b|\bque\b"),
+]
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` without accents ("Inscrição" -> "inscricao")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+_FOLDED_STOPWORDS = frozenset(fold(w) for w in STOPWORDS)
+# Closed-class words (stop words, prepositions, articles): a span made only of them answers nothing ("desde").
+FUNCTION_WORDS = _FOLDED_STOPWORDS | _PREP_EM | _PREP_DE | _PREP_PARA | _PREP_POR | _PREP_TIME | _ARTICLES
+
+
+def only_function_words(text: str) -> bool:
+    """True when ``text`` holds no number and no word outside :data:`FUNCTION_WORDS` (also when it is empty)."""
+    return not re.search(r"\d", text) and all(w in FUNCTION_WORDS for w in re.findall(r"\w+", fold(text)))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: Snowball's Portuguese stemmer
+
+    return Stemmer.Stemmer("portuguese")
+
+
+def _is_content(folded: str) -> bool:
+    return len(folded) > 2 and folded not in _FOLDED_STOPWORDS and not folded.isdigit() and folded.isalnum()
+
+
+def _stems(folded_words: list[str]) -> list[str]:
+    return _stemmer().stemWords([re.sub(r"[oa]es$", "ao", w) for w in folded_words])  # inscricoes/inscricao
+
+
+def content_terms(text: str) -> list[str]:
+    """Accent-folded, stemmed meaningful words of ``text`` (stop words and 1-2 letter words dropped).
+
+    Folding comes first because citizens often type without accents ("inscricao" must meet "inscrição").
+    """
+    return _stems([w for w in re.findall(r"\w+", fold(text)) if _is_content(w)])
+
+
+def question_type(question: str) -> str:
+    """One of ``QUESTION_TYPES``: what kind of answer the question asks for."""
+    folded = " ".join(re.findall(r"\w+", fold(question)))
+    for name, pattern in _TYPE_PATTERNS:
+        if re.search(pattern, folded):
+            return name
+    return "outro"
+
+
+@dataclass(frozen=True)
+class Extraction:
+    text: str          # the answer span
+    sentence: str      # the sentence it comes from (the quote)
+    passage: int       # index of its passage in the list given
+    start: int         # character offsets of the span in its passage
+    end: int
+    score: float       # the model's score of the span
+    coverage: float    # IDF-weighted share of the question's words found in its sentence
+
+
+@dataclass
+class _Sentence:
+    passage: int
+    start: int
+    tokens: list[tuple[int, int, str, bool]]  # (start, end, folded, capitalised) in passage offsets
+    stems: list[str | None]
+    coverage: float
+
+
+CORE_FEATURES = (
+    "bias", "len1", "len2", "len3", "len4_5", "len6_8", "len9_12", "len13_18", "len19p", "log_len", "q_frac",
+    "has_q", "first_stop", "last_stop", "first_em", "first_de", "first_para", "first_por", "first_time",
+    "first_article", "first_que", "starts_sentence", "ends_sentence", "prev_punct", "next_punct", "prev_q",
+    "next_q", "left_q_share", "right_q_share", "near_left", "near_right", "has_digit", "has_year", "has_month",
+    "has_cap", "has_symbol", "commas", "has_paren", "sent_cov", "sent_best", "passage_top", "passage_rank",
+    "next_stop", "next_article", "prev_stop", "first_cap", "last_cap",
+)
+
+
+def feature_names() -> list[str]:
+    return list(CORE_FEATURES) + [f"{t}*{f}" for t in QUESTION_TYPES for f in CORE_FEATURES]
+
+
+def _tokenize(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    return [(start + m.start(), start + m.end(), fold(m.group()), m.group()[:1].isupper())
+            for m in _TOKEN.finditer(text[start:end])]
+
+
+class SpanExtractor:
+    """Scores candidate spans with a linear model over ``feature_names()``."""
+
+    def __init__(self, weights: np.ndarray | None = None, *, mean: np.ndarray | None = None,
+                 scale: np.ndarray | None = None) -> None:
+        n = len(feature_names())
+        self.weights = np.zeros(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.mean = np.zeros(n) if mean is None else np.asarray(mean, dtype=np.float64)
+        self.scale = np.ones(n) if scale is None else np.asarray(scale, dtype=np.float64)
+        if self.weights.shape != (n,):
+            raise ValueError(f"expected {n} weights, got {self.weights.shape}")
+
+    @classmethod
+    def default(cls) -> "SpanExtractor":
+        """The shipped model (``pipeline/answering/extractor_weights.json``), loaded once per process."""
+        return _default_extractor()
+
+    @classmethod
+    def from_json(cls, path: Path) -> "SpanExtractor":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("features") != feature_names():
+            raise ValueError(f"{path}: features differ from this code's; retrain with scripts/train_extractor.py")
+        return cls(np.array(data["weights"]), mean=np.array(data["mean"]), scale=np.array(data["scale"]))
+
+    def to_json(self, path: Path, **info) -> None:
+        payload = {"features": feature_names(), "weights": [round(float(w), 6) for w in self.weights],
+                   "mean": [round(float(m), 6) for m in self.mean], "scale": [round(float(s), 6) for s in self.scale],
+                   **info}
+        Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
+
+    # --- candidates -----------------------------------------------------------------------------------------
+
+    def sentences(self, question: str, passages: list[str], idf: dict[str, float] | None = None,
+                  top: int = TOP_SENTENCES) -> tuple[list[_Sentence], set[str]]:
+        """The ``top`` sentences of ``passages`` that best cover the question's words (IDF-weighted)."""
+        q_terms = set(content_terms(question))
+        idf = idf or {}
+        default_idf = max(idf.values(), default=1.0)
+        total = sum(idf.get(t, default_idf) for t in q_terms) or 1.0
+        found: list[_Sentence] = []
+        for p, text in enumerate(passages):
+            for s_start, s_end in split_sentences(text):
+                tokens = _tokenize(text, s_start, s_end)
+                if not tokens:
+                    continue
+                content = [i for i, t in enumerate(tokens) if _is_content(t[2])]
+                stems: list[str | None] = [None] * len(tokens)
+                for i, stem in zip(content, _stems([tokens[i][2] for i in content])):
+                    stems[i] = stem
+                matched = q_terms & {s for s in stems if s}
+                coverage = sum(idf.get(t, default_idf) for t in matched) / total
+                found.append(_Sentence(p, s_start, tokens, stems, coverage))
+        found.sort(key=lambda s: (-s.coverage, s.passage, s.start))
+        return found[:top], q_terms
+
+    def candidates(self, question: str, passages: list[str], idf: dict[str, float] | None = None):
+        """Feature matrix and ``(sentence, i, j)`` token spans of every candidate of ``question``."""
+        sentences, q_terms = self.sentences(question, passages, idf)
+        qtype = QUESTION_TYPES.index(question_type(question))
+        blocks, spans = [], []
+        for rank, sentence in enumerate(sentences):
+            core, pairs = _span_features(sentence, q_terms, sentence_rank=rank)
+            if not pairs:
+                continue
+            crossed = np.zeros((len(pairs), len(QUESTION_TYPES) * len(CORE_FEATURES)))
+            crossed[:, qtype * len(CORE_FEATURES):(qtype + 1) * len(CORE_FEATURES)] = core
+            blocks.append(np.hstack([core, crossed]))
+            spans.extend((sentence, i, j) for i, j in pairs)
+        if not blocks:
+            return np.zeros((0, len(feature_names()))), spans
+        return np.vstack(blocks), spans
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.weights
+
+    def best(self, question: str, passages: list[str], idf: dict[str, float] | None = None) -> Extraction | None:
+        """The best-scoring span of ``passages`` for ``question``; ``None`` when there is no candidate."""
+        features, spans = self.candidates(question, passages, idf)
+        if not spans:
+            return None
+        scores = self.scores(features)
+        k = int(np.argmax(scores))
+        sentence, i, j = spans[k]
+        text = passages[sentence.passage]
+        start, end = sentence.tokens[i][0], sentence.tokens[j - 1][1]
+        s_end = sentence.tokens[-1][1]
+        return Extraction(text=text[start:end], sentence=text[sentence.start:s_end], passage=sentence.passage,
+                          start=start, end=end, score=float(scores[k]), coverage=sentence.coverage)
+
+
+@lru_cache(maxsize=1)
+def _default_extractor() -> SpanExtractor:
+    return SpanExtractor.from_json(WEIGHTS_FILE) if WEIGHTS_FILE.is_file() else SpanExtractor(_prior_weights())
+
+
+def _prior_weights() -> np.ndarray:
+    """Hand-set weights used only when no trained file exists: short spans right after the question's words."""
+    prior = {"len2": 1.0, "len3": 1.0, "len4_5": 0.8, "q_frac": -4.0, "prev_q": 1.0, "next_punct": 0.5,
+             "first_stop": -0.3, "last_stop": -1.0, "sent_cov": 3.0, "sent_best": 1.0, "ends_sentence": 0.3}
+    names = feature_names()
+    weights = np.zeros(len(names))
+    for name, value in prior.items():
+        weights[names.index(name)] = value
+    return weights
+
+
+def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int):
+    """Core features (rows) of every span of ``sentence`` that starts and ends on a word."""
+    tokens, n = sentence.tokens, len(sentence.tokens)
+    words = [t[2] for t in tokens]
+    is_punct = np.array([w in _PUNCT or not w[0].isalnum() for w in words])
+    is_q = np.array([s is not None and s in q_terms for s in sentence.stems], dtype=float)
+    is_digit = np.array([w[0].isdigit() for w in words], dtype=float)
+    is_year = np.array([bool(re.fullmatch(r"(1[89]|20)\d\d", w)) for w in words], dtype=float)
+    is_month = np.array([w in _MONTHS for w in words], dtype=float)
+    is_cap = np.array([i > 0 and t[3] for i, t in enumerate(tokens)], dtype=float)  # a name, not the 1st word
+    is_symbol = np.array([w in {"%", "$", "r$", "º", "ª"} for w in words], dtype=float)
+    is_comma = np.array([w in {",", ";", ":"} for w in words], dtype=float)
+    is_paren = np.array([w in {"(", ")"} for w in words], dtype=float)
+    pairs = [(i, j) for i in range(n) if not is_punct[i]
+             for j in range(i + 1, min(n, i + MAX_SPAN_TOKENS) + 1) if not is_punct[j - 1]]
+    if not pairs:
+        return np.zeros((0, len(CORE_FEATURES))), []
+    I = np.array([p[0] for p in pairs])
+    J = np.array([p[1] for p in pairs])
+
+    def prefix(a):
+        return np.concatenate([[0.0], np.cumsum(a)])
+
+    P_q, P_digit, P_year, P_month, P_cap, P_sym, P_comma, P_paren = (
+        prefix(a) for a in (is_q, is_digit, is_year, is_month, is_cap, is_symbol, is_comma, is_paren))
+    length = (J - I).astype(float)
+    q_in = P_q[J] - P_q[I]
+    q_total = max(P_q[-1], 1.0)
+    q_positions = np.flatnonzero(is_q)
+    near_left = np.full(len(pairs), 10.0)
+    near_right = np.full(len(pairs), 10.0)
+    if len(q_positions):
+        # distance (in tokens) from the span to the closest question word before it / after it
+        left_idx = np.searchsorted(q_positions, I) - 1
+        has_left = left_idx >= 0
+        near_left[has_left] = np.minimum(I[has_left] - q_positions[left_idx[has_left]] - 1, 10)
+        right_idx = np.searchsorted(q_positions, J)
+        has_right = right_idx < len(q_positions)
+        near_right[has_right] = np.minimum(q_positions[right_idx[has_right]] - J[has_right], 10)
+    first = [words[i] for i in I]
+    last = [words[j - 1] for j in J]
+    prev = np.array([words[i - 1] if i > 0 else "" for i in I], dtype=object)
+    nxt = np.array([words[j] if j < n else "" for j in J], dtype=object)
+    columns = {
+        "bias": np.ones(len(pairs)),
+        "len1": length == 1, "len2": length == 2, "len3": length == 3, "len4_5": (length >= 4) & (length <= 5),
+        "len6_8": (length >= 6) & (length <= 8), "len9_12": (length >= 9) & (length <= 12),
+        "len13_18": (length >= 13) & (length <= 18), "len19p": length >= 19, "log_len": np.log(length),
+        "q_frac": q_in / length, "has_q": q_in > 0,
+        "first_stop": [w in _FOLDED_STOPWORDS for w in first], "last_stop": [w in _FOLDED_STOPWORDS for w in last],
+        "first_em": [w in _PREP_EM for w in first], "first_de": [w in _PREP_DE for w in first],
+        "first_para": [w in _PREP_PARA for w in first], "first_por": [w in _PREP_POR for w in first],
+        "first_time": [w in _PREP_TIME for w in first], "first_article": [w in _ARTICLES for w in first],
+        "first_que": [w == "que" for w in first],
+        "starts_sentence": I == 0, "ends_sentence": (J == n) | ((J == n - 1) & is_punct[-1]),
+        "prev_punct": [p in _PUNCT for p in prev], "next_punct": [x in _PUNCT or x in {".", "?", "!"} for x in nxt],
+        "prev_q": (I > 0) & (is_q[np.maximum(I - 1, 0)] > 0),
+        "next_q": (J < n) & (is_q[np.minimum(J, n - 1)] > 0),
+        "left_q_share": P_q[I] / q_total, "right_q_share": (P_q[-1] - P_q[J]) / q_total,
+        "near_left": near_left / 10, "near_right": near_right / 10,
+        "has_digit": P_digit[J] > P_digit[I], "has_year": P_year[J] > P_year[I],
+        "has_month": P_month[J] > P_month[I], "has_cap": P_cap[J] > P_cap[I],
+        "has_symbol": P_sym[J] > P_sym[I], "commas": np.minimum(P_comma[J] - P_comma[I], 3) / 3,
+        "has_paren": P_paren[J] > P_paren[I],
+        "sent_cov": np.full(len(pairs), sentence.coverage), "sent_best": np.full(len(pairs), sentence_rank == 0),
+        "passage_top": np.full(len(pairs), sentence.passage == 0),
+        "passage_rank": np.full(len(pairs), min(sentence.passage, 5) / 5),
+        # a span that stops right before an article or a stop word usually cuts a phrase in two
+        "next_stop": [x in _FOLDED_STOPWORDS for x in nxt], "next_article": [x in _ARTICLES for x in nxt],
+        "prev_stop": [p in _FOLDED_STOPWORDS for p in prev],
+        "first_cap": is_cap[I] > 0, "last_cap": is_cap[J - 1] > 0,
+    }
+    return np.column_stack([np.asarray(columns[name], dtype=float) for name in CORE_FEATURES]), pairs
+
+
+def idf_table(texts: list[str]) -> dict[str, float]:
+    """IDF of every content term over ``texts`` (one document per text)."""
+    frequency: dict[str, int] = {}
+    for text in texts:
+        for term in set(content_terms(text)):
+            frequency[term] = frequency.get(term, 0) + 1
+    return {t: math.log(1 + len(texts) / f) for t, f in frequency.items()}

@@ -1,0 +1,462 @@
+"""`oraculo train`: a LoRA adapter for the answer model, trained on question + context -> answer.
+
+nanoGPT/TRL style: :class:`TrainArgs` holds every knob (defaults commented), :func:`main` runs one training run
+and returns its result; parsing lives in ``bot/cli.py``. The loop is plain PyTorch driven by ``accelerate``:
+CPU when there is no GPU, one GPU (bf16 where supported), or several under ``accelerate launch`` / ``torchrun``
+with no code change. Speed on CPU comes from (measured in ``scripts/bench_train.py``):
+
+- length-grouped batches, right-padded, and *no attention mask*: under causal attention a real token never
+  attends to the padding after it, so dropping the mask changes no real token's output while letting SDPA take
+  its ``is_causal`` fast path (no [batch, 1, len, len] mask built or read);
+- the LM head (49k x 576 for SmolLM2) and the cross-entropy computed on the answer positions only, the only
+  positions that carry a loss;
+- ``precision="auto"``: the frozen base stored in bfloat16 and run under autocast where the hardware has fast
+  bf16 matmuls (CUDA with bf16; CPUs with AVX512-BF16 or AMX), the LoRA weights and AdamW kept in float32;
+- one torch thread per core, ``torch.inference_mode`` for validation.
+
+Each run: a row in ``training_runs`` (``running`` -> ``succeeded``/``failed``), checkpoints under
+``DATA_DIR/training/run-<id>/``, TensorBoard logs under ``DATA_DIR/tensorboard/<version>``, and on success
+the adapter in ``DATA_DIR/models/adapters/<version>/`` with ``metadata.json``. That folder is built aside and
+renamed into place last, so a crash never leaves an adapter that looks complete.
+
+Example::
+
+    >>> from pipeline.settings import Settings
+    >>> from pipeline.training.train import TrainArgs, main
+    >>> result = main(TrainArgs(max_steps=20), settings=Settings())     # doctest: +SKIP
+    >>> result["adapter_dir"]                                          # doctest: +SKIP
+    'data/models/adapters/20261125T050000Z-run1'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.settings import Settings, get_settings
+from pipeline.training.examples import (IGNORE_INDEX, build_examples, collate, data_hash, length_grouped_batches,
+                                 split_by_document)
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.json"
+STATE = "trainer_state.pt"
+
+
+@dataclass
+class TrainArgs:
+    model: str = "embedded"  # causal LM: "embedded" (SmolLM2-135M from its GGUF), a Hub id or a local path
+    data: str | None = None  # QA jsonl file or folder; None: generated + hand-written + validated feedback
+    epochs: float = 1.0  # passes over the training split (max_steps > 0 wins)
+    max_steps: int = 0  # optimiser steps to run; 0: as many as `epochs` takes
+    batch_size: int = 8  # examples per micro-batch (per process)
+    grad_accum: int = 1  # micro-batches per optimiser step
+    lr: float = 2e-4  # AdamW learning rate, linear decay after warm-up
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: str = "q_proj,v_proj"  # comma-separated module names, or "all-linear"
+    max_length: int = 512  # longer examples are dropped (counted in the metadata), never cut mid-answer
+    val_fraction: float = 0.2  # share of *documents* held out for validation
+    max_train_examples: int = 0  # 0: all (a seeded sample otherwise: quick runs, tests)
+    max_val_examples: int = 0
+    eval_every: int = 50  # steps between validation passes (and early-stopping checks)
+    save_every: int = 50  # steps between checkpoints (the last 2 are kept)
+    patience: int = 3  # validation passes without improvement before stopping; 0: never stop early
+    seed: int = 0
+    threads: int = 0  # torch CPU threads; 0: the cores this process may use
+    resume: str | None = None  # "latest" or a checkpoint folder: continue from there
+    answer_only_head: bool = True  # LM head on answer positions only (same loss, less compute)
+    precision: str = "auto"  # "auto": bf16 base + autocast where the hardware is fast at bf16, else "fp32"; "bf16"
+
+
+class _AnswerLoss:
+    """Builds the module whose forward returns (sum of answer-token losses, number of answer tokens)."""
+
+    @staticmethod
+    def make(model, answer_only_head: bool):
+        import torch
+        import torch.nn.functional as F
+
+        class AnswerLoss(torch.nn.Module):
+            def __init__(self, lm) -> None:
+                super().__init__()
+                self.lm = lm
+
+            def forward(self, input_ids, attention_mask, labels):
+                targets = labels[:, 1:]
+                keep = targets != IGNORE_INDEX
+                if attention_mask is not None and bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all()):
+                    attention_mask = None  # right padding only: causal attention never reads it (module doc)
+                causal_lm = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+                if answer_only_head and hasattr(causal_lm, "get_decoder"):
+                    hidden = causal_lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
+                                                     use_cache=False).last_hidden_state
+                    logits = causal_lm.get_output_embeddings()(hidden[:, :-1][keep])
+                else:
+                    logits = self.lm(input_ids=input_ids, attention_mask=attention_mask,
+                                     use_cache=False).logits[:, :-1][keep]
+                loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+                return loss, keep.sum()
+
+        return AnswerLoss(model)
+
+
+def _threads(args: TrainArgs) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    launcher = os.environ.get("OMP_NUM_THREADS", "")  # torchrun sets 1 per process: several share the cores
+    return args.threads or (int(launcher) if launcher.isdigit() and int(launcher) > 0 else cores)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matmuls (AVX512-BF16, AMX): oneDNN runs them ~2.5x faster than fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # what torch's own CPU autocast tests check
+    except (AttributeError, RuntimeError):
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def use_bf16(precision: str) -> bool:
+    """Resolve ``TrainArgs.precision`` on this machine."""
+    import torch
+
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_fast_bf16()
+
+
+def _peak_memory_mb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def find_checkpoint(settings: Settings, resume: str) -> Path:
+    """``"latest"`` -> the newest checkpoint of any run; otherwise ``resume`` must be a checkpoint folder."""
+    if resume != "latest":
+        path = Path(resume)
+        if not (path / STATE).is_file():
+            raise FileNotFoundError(f"{path} is not a training checkpoint (no {STATE})")
+        return path
+    found = sorted((settings.data_dir / "training").glob(f"run-*/checkpoint-*/{STATE}"),
+                   key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"no checkpoint under {settings.data_dir / 'training'} to resume from")
+    return found[-1].parent
+
+
+def _load_records(args: TrainArgs, settings: Settings) -> list[dict]:
+    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.generate import load_qa_records
+
+    return load_qa_records(Path(args.data)) if args.data else qa_records(settings)
+
+
+def _sample(items: list, limit: int, seed: int) -> list:
+    if not limit or len(items) <= limit:
+        return items
+    return random.Random(seed).sample(items, limit)
+
+
+def _autocast(device, bf16: bool):
+    """bf16 autocast for this run only: accelerate's ``mixed_precision`` is process-wide state that a second
+    run in the same process (tests, a long-lived job runner) could not change."""
+    import torch
+
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def _evaluate(loss_module, batches, device, accelerator, bf16: bool = False) -> float:
+    import torch
+
+    loss_module.eval()
+    total = torch.zeros(2, device=device, dtype=torch.float64)
+    with torch.inference_mode():
+        for batch in batches:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            with _autocast(device, bf16):
+                loss, n = loss_module(**batch)
+            total += torch.stack([loss.double(), n.double()])
+    total = accelerator.reduce(total, reduction="sum")
+    loss_module.train()
+    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+
+
+def _save_checkpoint(work: Path, step: int, peft_model, state: dict) -> Path:
+    import torch
+
+    target = work / f"checkpoint-{step}"
+    tmp = work / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    peft_model.save_pretrained(tmp)
+    torch.save(state, tmp / STATE)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    for old in sorted(work.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> dict:
+    """Train one adapter; returns its metadata. ``on_step(step, loss)`` is called after every optimiser step."""
+    import torch
+    from accelerate import Accelerator
+    from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from pipeline.documents.load import load_documents
+    from pipeline.llm.local import resolve_llm
+    from storage import repository
+    from storage.db import Database
+
+    settings = settings or get_settings()
+    started_wall = time.perf_counter()
+    torch.set_num_threads(_threads(args))
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    bf16 = use_bf16(args.precision)
+    # cpu=True without a GPU: several CPU processes (torchrun) then talk over gloo instead of looking for CUDA
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())  # bf16: see _autocast
+    device, main_process = accelerator.device, accelerator.is_main_process
+
+    checkpoint = find_checkpoint(settings, args.resume) if args.resume else None
+    resumed = torch.load(checkpoint / STATE, weights_only=False) if checkpoint else None
+
+    base_path = resolve_llm(args.model, models_dir=settings.models_dir)
+    local = Path(base_path).is_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path), local_files_only=local)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    records = _load_records(args, settings)
+    eos_id = tokenizer.eos_token_id
+    if eos_id is None:  # some tokenizers have none: the model's own end-of-sequence id is what generate stops on
+        from transformers import AutoConfig
+
+        eos_id = AutoConfig.from_pretrained(str(base_path), local_files_only=local).eos_token_id
+        eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
+    examples, dropped = build_examples(records, load_documents(settings.documents_dir), tokenizer,
+                                       max_length=args.max_length, eos_id=eos_id)
+    train, val = split_by_document(examples, val_fraction=args.val_fraction, seed=args.seed)
+    train, val = _sample(train, args.max_train_examples, args.seed), _sample(val, args.max_val_examples, args.seed)
+    if not train:
+        raise ValueError(f"no training example ({len(records)} QA records, dropped: {dropped}, "
+                         f"{len(val)} for validation): generate QA pairs first (oraculo generate-qa) "
+                         "or raise --max-length")
+    digest = data_hash(records)
+    if resumed and (resumed["data_hash"], resumed["args"]["model"]) != (digest, args.model):
+        raise ValueError(f"checkpoint {checkpoint} was made with another model or other data")
+
+    database = Database(settings.database_url)
+    run_id = None
+    if main_process:
+        database.upgrade()
+        with database.session() as session:
+            run_id = repository.create_training_run(session, base_model=args.model, data_hash=digest,
+                                                    n_examples=len(train) + len(val),
+                                                    gpu_hourly_usd=settings.gpu_hourly_usd).id
+    from pipeline.training.runs import Heartbeat
+
+    # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
+    heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
+    version = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
+    work = settings.data_dir / "training" / f"run-{run_id}"
+    adapters = settings.models_dir / "adapters"
+    staging = adapters / f".{version}.tmp"
+    try:
+        # bf16: the frozen base is stored in bf16 (no per-step weight casts); peft keeps the LoRA weights in fp32
+        model = AutoModelForCausalLM.from_pretrained(str(base_path), local_files_only=local,
+                                                     dtype=torch.bfloat16 if bf16 else torch.float32)
+        model.config.use_cache = False
+        if checkpoint:
+            model = PeftModel.from_pretrained(model, str(checkpoint), is_trainable=True)
+        else:
+            targets = "all-linear" if args.target_modules == "all-linear" else args.target_modules.split(",")
+            model = get_peft_model(model, LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha,
+                                                     lora_dropout=args.lora_dropout, target_modules=targets,
+                                                     task_type="CAUSAL_LM"))
+        if bf16:  # autocast runs the LoRA matmuls in bf16; peft's own cast to fp32 would only copy activations
+            for module in model.modules():
+                if hasattr(module, "cast_input_dtype_enabled"):
+                    module.cast_input_dtype_enabled = False
+        lengths = [len(e.input_ids) for e in train]
+        per_epoch = max(1, len(length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed,
+                                                      epoch=0)) // (args.grad_accum * accelerator.num_processes))
+        total_steps = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
+        loss_module = _AnswerLoss.make(model, args.answer_only_head)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                                      weight_decay=args.weight_decay)
+        scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, total_steps)
+        loss_module, optimizer, scheduler = accelerator.prepare(loss_module, optimizer, scheduler)
+        peft_model = accelerator.unwrap_model(loss_module).lm
+        val_batches = [collate(val[i:i + args.batch_size], pad_id=pad_id) for i in
+                       [j for j in range(0, len(val), args.batch_size)][accelerator.process_index::
+                                                                        accelerator.num_processes]]
+        step, history = 0, []
+        best_val, best_state, bad_evals = float("inf"), None, 0
+        if resumed:
+            optimizer.load_state_dict(resumed["optimizer"])
+            scheduler.load_state_dict(resumed["scheduler"])
+            torch.set_rng_state(resumed["torch_rng"])
+            step, history, best_val, bad_evals = (resumed["step"], resumed["history"], resumed["best_val"],
+                                                  resumed["bad_evals"])
+            best_state = resumed.get("best_state")
+        writer = None
+        if main_process:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(settings.data_dir / "tensorboard" / version))
+            except ImportError:
+                log.warning("tensorboard is not installed: no TensorBoard logs")
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total_steps, initial=step, desc="train", disable=not main_process)
+        tokens = answer_tokens = 0
+        loop_started = time.perf_counter()
+        stopped_early = False
+        eval_seconds = 0.0  # kept out of the throughput figures
+        micro_done = step * args.grad_accum  # micro-batches already consumed (resume skips them)
+        micro, epoch = 0, 0
+        loss_module.train()
+        while step < total_steps and not stopped_early:
+            batches = length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed, epoch=epoch)
+            usable = len(batches) - len(batches) % accelerator.num_processes
+            batches = batches[:usable][accelerator.process_index::accelerator.num_processes]
+            for index in batches:
+                micro += 1
+                if micro <= micro_done:
+                    continue
+                batch = {k: v.to(device) for k, v in collate([train[i] for i in index], pad_id=pad_id).items()}
+                with _autocast(device, bf16):
+                    loss_sum, n = loss_module(**batch)
+                loss = loss_sum / n.clamp(min=1)
+                accelerator.backward(loss / args.grad_accum)
+                tokens += int(batch["attention_mask"].sum())
+                answer_tokens += int(n)
+                if micro % args.grad_accum:
+                    continue
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                loss_value = float(loss.detach())
+                history.append({"step": step, "loss": loss_value})
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss_value:.3f}")
+                if writer:
+                    writer.add_scalar("train/loss", loss_value, step)
+                if on_step:
+                    on_step(step, loss_value)
+                if val_batches and (step % args.eval_every == 0 or step == total_steps):
+                    eval_started = time.perf_counter()
+                    val_loss = _evaluate(loss_module, val_batches, device, accelerator, bf16)
+                    eval_seconds += time.perf_counter() - eval_started
+                    history[-1]["val_loss"] = val_loss
+                    if writer:
+                        writer.add_scalar("val/loss", val_loss, step)
+                    if val_loss < best_val:
+                        best_val, bad_evals = val_loss, 0
+                        best_state = {k: v.detach().cpu().clone()
+                                      for k, v in get_peft_model_state_dict(peft_model).items()}
+                    else:
+                        bad_evals += 1
+                        stopped_early = bool(args.patience) and bad_evals >= args.patience
+                if main_process and step % args.save_every == 0 and step < total_steps:
+                    _save_checkpoint(work, step, peft_model, {
+                        "step": step, "history": history, "best_val": best_val, "bad_evals": bad_evals,
+                        "best_state": best_state, "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "data_hash": digest, "args": asdict(args)})
+                if step >= total_steps or stopped_early:
+                    break
+            epoch += 1
+        progress.close()
+        train_seconds = time.perf_counter() - loop_started - eval_seconds
+        final_val = history[-1].get("val_loss") if history else None
+        if best_state is not None and (final_val is None or best_val < final_val):
+            set_peft_model_state_dict(peft_model, best_state)  # early stopping keeps the best adapter
+        counts = accelerator.reduce(torch.tensor([tokens, answer_tokens], device=device, dtype=torch.float64),
+                                    reduction="sum")  # every process's tokens: the throughput of the whole run
+        tokens, answer_tokens = int(counts[0]), int(counts[1])
+        accelerator.wait_for_everyone()
+        if not main_process:
+            return {}
+        if writer:
+            writer.close()
+        metrics = {"train_loss_first": history[0]["loss"] if history else None,
+                   "train_loss_last": history[-1]["loss"] if history else None,
+                   "val_loss": best_val if best_state is not None else None,
+                   "val_loss_history": [(h["step"], h["val_loss"]) for h in history if "val_loss" in h],
+                   "steps": step, "stopped_early": stopped_early,
+                   "train_tokens": tokens, "train_answer_tokens": answer_tokens,
+                   "tokens_per_s": tokens / train_seconds if train_seconds else None,
+                   "answer_tokens_per_s": answer_tokens / train_seconds if train_seconds else None,
+                   "peak_memory_mb": _peak_memory_mb(device)}
+        wall = time.perf_counter() - started_wall
+        from pipeline.training.cost import run_cost
+
+        cost = run_cost(settings, seconds=wall)
+        if cost.quote:
+            metrics.update(quote_source=cost.quote.source, quote_note=cost.quote.note)
+        metadata = {
+            "version": version, "run_id": run_id, "base_model": args.model, "base_path": str(base_path),
+            "data": {"hash": digest, "records": len(records), "train": len(train), "val": len(val),
+                     "dropped": dropped, "val_documents": sorted({e.document for e in val})},
+            "hyperparameters": asdict(args), "metrics": metrics,
+            "timings": {"wall_s": wall, "train_s": train_seconds, "eval_s": eval_seconds},
+            "device": {"type": device.type, "processes": accelerator.num_processes, "bf16": bf16,
+                       "threads": torch.get_num_threads()},
+            "resumed_from": str(checkpoint) if checkpoint else None, "cost": cost.as_dict(),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        shutil.rmtree(staging, ignore_errors=True)
+        peft_model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+        final = adapters / version
+        staging.rename(final)
+        metadata["adapter_dir"] = str(final)
+        with database.session() as session:
+            repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
+                                           metrics=metrics, n_examples=len(train) + len(val),
+                                           usd_brl=cost.quote.rate if cost.quote else None,
+                                           usd_brl_at=cost.quote.at if cost.quote else None,
+                                           cost_usd=cost.usd, cost_brl=cost.brl)
+        log.info("run %s: adapter %s (val loss %s)", run_id, final, metrics["val_loss"])
+        return metadata
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if main_process and run_id is not None:
+            with database.session() as session:
+                repository.finish_training_run(session, run_id=run_id, status="failed",
+                                               error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        database.dispose()
