@@ -19,7 +19,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
-from storage.db import make_engine, normalize_url
+from storage.engine import make_engine, normalize_url
 from storage.models import Base, UTCDateTime
 
 config = context.config

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from pipeline.answering import answer as answer_module  # noqa: E402
+from pipeline.llm.prompt import build_messages  # noqa: E402
 from pipeline.answering.answer import Answerer  # noqa: E402
 from pipeline.evaluation.answers import OFF_TOPIC_QUESTIONS, article_split, build_squad_retriever, score_answers  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -94,7 +94,7 @@ class CrudeAnswerer:
     def answer(self, question: str):
         from pipeline.answering.answer import Answer
         from pipeline.documents.chunking import split_sentences
-        from pipeline.answering.extract import content_terms
+        from pipeline.core.text import content_terms
 
         hits = self.retriever.search(question, 1)
         if not hits:
@@ -142,7 +142,7 @@ ABSTENTION_FEATURES = ("margin", "score", "null", "rank", "sentence_dense")
 def reader_features(answerer, questions: list[str], golds: list | None = None) -> list[dict]:
     """The abstention signals (:meth:`pipeline.answering.answer.Answerer.signals`) of each question, with the token F1
     of the best span under ``_f1`` when the gold answers are given."""
-    from pipeline.evaluation.squad import token_f1
+    from pipeline.core.text import token_f1
 
     rows = []
     for n, question in enumerate(questions):
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
                 "reader_abstention": "margin", "reader_threshold": -1e9}), retriever=r, reader=reader.reader)})
         print(json.dumps(results["citizen"], ensure_ascii=False), flush=True)
 
-    messages = answer_module.build_messages(gen[0][0], retriever.search(gen[0][0], settings.top_k))
+    messages = build_messages(gen[0][0], retriever.search(gen[0][0], settings.top_k))
     for backend in ("llamacpp", "transformers"):
         if backend in skip:
             continue

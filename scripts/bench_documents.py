@@ -78,7 +78,7 @@ def prepared_settings(root: Path, **overrides):
 def bench_breakdown(pdf: bytes, root: Path) -> dict:
     """The pipeline steps of an upload, one by one, on an indexed copy of the sample corpus."""
     from pipeline.loop import jobs
-    from pipeline.documents.ingest.library import store_document
+    from pipeline.loop.library import store_document
 
     settings = prepared_settings(root)
     jobs.generate_qa_job(settings)

@@ -54,7 +54,7 @@ def kept_pairs(context: str, pairs: list[dict], *, loose: bool = False) -> list[
     """The pairs whose answer is found verbatim in ``context``; unless ``loose``, also short, not inside the
     question, one per question."""
     from pipeline.training.reader_train import locate_answer
-    from pipeline.evaluation.squad import normalize_answer
+    from pipeline.core.text import normalize_answer
 
     kept, seen = [], set()
     for pair in pairs:

@@ -77,9 +77,10 @@ def prepare_data(args) -> Path:
 
 
 def compare(args, data_dir: Path, base_url: str) -> dict:
-    from pipeline.answering.answer import build_messages
-    from pipeline.loop.jobs import qa_records
-    from pipeline.llm.llamacpp import LlamaCppLLM, resolve_gguf
+    from pipeline.llm.prompt import build_messages
+    from pipeline.qa.records import qa_records
+    from pipeline.llm.llamacpp import LlamaCppLLM
+    from pipeline.llm.resolve import resolve_gguf
     from pipeline.llm.remote import OpenAIChatLLM
     from pipeline.search.retrieve import Retriever
     from pipeline.settings import Settings

@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.evaluation.answers import article_split  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from bot.texts import render_answer_plain  # noqa: E402
-from pipeline.evaluation.squad import exact_match, load_squad, normalize_answer, token_f1  # noqa: E402
+from pipeline.evaluation.squad import load_squad  # noqa: E402
+from pipeline.core.text import exact_match, normalize_answer, token_f1  # noqa: E402
 
 LIKE_F1 = 0.5  # the simulated citizen's rule: 👍 when the answer matches the gold answer this well
 
@@ -150,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     # day 0 as `oraculo demo` leaves it: the documents indexed, with the QA pairs generated from them (offline),
     # whose template questions the index leaves out unless INDEX_GENERATED_QUESTIONS
     from pipeline.loop import jobs
+    from pipeline.qa.records import qa_records
 
     jobs.generate_qa_job(settings)
-    promote(settings, index=build_candidate_index(settings, chunks, jobs.qa_records(settings)))
+    promote(settings, index=build_candidate_index(settings, chunks, qa_records(settings)))
     service = Oraculo.from_settings(settings)
     service.warm_up()
 

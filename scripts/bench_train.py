@@ -50,8 +50,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _prepare(data_dir: Path, model: str):
-    from pipeline.loop.jobs import generate_qa_job, qa_records
-    from pipeline.llm.local import resolve_llm
+    from pipeline.loop.jobs import generate_qa_job
+    from pipeline.qa.records import qa_records
+    from pipeline.llm.resolve import resolve_llm
     from pipeline.settings import Settings
 
     settings = Settings(DATA_DIR=data_dir, DOCUMENTS_DIR="sample")  # the bundled sample corpus, asked for
@@ -65,7 +66,7 @@ def _split(settings, base, args):
     from transformers import AutoTokenizer
 
     from pipeline.documents.load import load_documents
-    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.records import qa_records
     from pipeline.training.examples import build_examples, split_by_document
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))

@@ -68,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_questions(settings: Settings, seed: int) -> list[str]:
-    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.records import qa_records
 
     if not settings.qa_dir.exists():  # --canned without an index: any questions will do
         return [f"Pergunta {i} sobre a UFMS?" for i in range(100)] + OFF_TOPIC

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.answering.extract import fold  # noqa: E402
+from pipeline.core.text import fold  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

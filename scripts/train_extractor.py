@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 from pipeline.evaluation.answers import article_split, build_squad_retriever  # noqa: E402
 from pipeline.answering.extract import WEIGHTS_FILE, SpanExtractor, idf_table  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from pipeline.evaluation.squad import load_squad, normalize_answer  # noqa: E402
+from pipeline.evaluation.squad import load_squad  # noqa: E402
+from pipeline.core.text import normalize_answer  # noqa: E402
 
 PASSAGES = 3  # retrieved passages whose sentences give candidates (as in pipeline.answering.answer)
 

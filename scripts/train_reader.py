@@ -60,7 +60,7 @@ def faquad_examples(path: Path, split: str, rng: random.Random,
 
 
 def gold_eval(reader, examples: list[QAExample]) -> dict:
-    from pipeline.evaluation.squad import exact_match, token_f1
+    from pipeline.core.text import exact_match, token_f1
 
     f1, em, margins_pos, margins_neg, times = [], [], [], [], []
     for ex in examples:
@@ -183,7 +183,7 @@ def citizen_dev_examples() -> list[QAExample]:
 def write_rehearsal(examples: list[QAExample], folder: Path, n: int, rng: random.Random) -> Path:
     """A sample of the training mix, kept beside the adapter: the nightly runs replay it among the citizens'
     votes so that a few votes do not pull the reader away from what it learned first (rehearsal)."""
-    from pipeline.feedback.export import atomic_file
+    from pipeline.core.files import atomic_file
 
     sample = rng.sample(examples, min(n, len(examples)))
     # the answer as the context writes it (the datasets' answers may differ in case from the text they point at)

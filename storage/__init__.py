@@ -1,12 +1,13 @@
-"""Oráculo's persistence: models, engine and sessions, migrations, repository functions, feedback export.
+"""Oráculo's persistence: engine, models, sessions, migrations and the repository (every read and write of the tables).
 
 Imports nothing else of Oráculo; it receives database URLs and paths from its callers.
 
 Example::
 
+    >>> from storage import migrate
     >>> from storage.db import Database
     >>> db = Database("sqlite://")  # in memory
     >>> db.upgrade()
-    >>> db.current_revision()
-    '0001'
+    >>> db.current_revision() == migrate.head()
+    True
 """

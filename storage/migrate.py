@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from storage.db import make_engine, normalize_url
+from storage.engine import make_engine, normalize_url
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 

@@ -104,25 +104,10 @@ def reindex_steps(service) -> list[Step]:
 
 
 def retrain_steps(service) -> list[Step]:
-    """The retraining chain as it exists: the scheduled job when there is one, else its steps one by one."""
-    from pipeline.loop import jobs
+    """The nightly job (it chains export, index, training, evaluation and promotion itself), then serve."""
+    from pipeline.loop.nightly import retrain_job
 
-    settings = service.settings
-    if hasattr(jobs, "retrain_job"):  # the nightly job chains everything itself (pipeline/loop/nightly.py)
-        return [("retreino", functools.partial(jobs.retrain_job, settings, trigger="admin")),
-                _refresh_step(service)]
-    steps: list[Step] = [("feedback exportado", functools.partial(jobs.export_feedback_job, settings)),
-                         ("perguntas geradas", functools.partial(jobs.generate_qa_job, settings)),
-                         ("índice", functools.partial(jobs.index_job, settings))]
-    if importlib.util.find_spec("pipeline.training.train") is not None:
-        def train() -> dict:
-            from pipeline.training.train import TrainArgs, main
-
-            return main(TrainArgs(model=settings.llm_model), settings=settings)
-
-        steps.append(("adaptador LoRA", train))
-    steps.append(_refresh_step(service))
-    return steps
+    return [("retreino", functools.partial(retrain_job, service.settings, trigger="admin")), _refresh_step(service)]
 
 
 def _retrain_running(bot_data) -> bool:

@@ -4,7 +4,7 @@ A file an admin sends in a private chat is size-checked against ``DOCUMENT_MAX_M
 (``getFile`` + the Bot API file URL), type-checked by its content, read, stored under the documents folder
 with a safe name and indexed in the admin job thread (one job at a time, shared with /retrain and /reindex);
 the admin gets a summary with pages, chunks, QA pairs and time, then the new index is served. A citizen who
-sends a file gets the usual kind reply. The pipeline work is :mod:`pipeline.documents.ingest.library`.
+sends a file gets the usual kind reply. The pipeline work is :mod:`pipeline.loop.library`.
 
 Example::
 
@@ -72,7 +72,7 @@ async def _run_job(update: Update, context: ContextTypes.DEFAULT_TYPE, work, nam
 def _add(service, data: bytes, file_name: str) -> str:
     """Store and index one document, serve the new index; the admin's reply (HTML). Runs in the job thread."""
     from pipeline.documents.ingest.layout import ExtractionError
-    from pipeline.documents.ingest.library import LibraryError, add_document
+    from pipeline.loop.library import LibraryError, add_document
 
     try:
         report = add_document(service.settings, data, file_name)
@@ -87,7 +87,7 @@ def _add(service, data: bytes, file_name: str) -> str:
 
 
 def _remove(service, wanted: str) -> str:
-    from pipeline.documents.ingest.library import LibraryError, remove_document
+    from pipeline.loop.library import LibraryError, remove_document
 
     started = time.perf_counter()
     try:
@@ -145,7 +145,7 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def list_for_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """/documentos from an admin: the files with their names, types and dates; False for anyone else."""
-    from pipeline.documents.ingest.library import list_documents
+    from pipeline.loop.library import list_documents
 
     service = _service(context)
     user = update.effective_user

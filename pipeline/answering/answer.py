@@ -44,11 +44,15 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.answering.extract import STOPWORDS, Extraction, SpanExtractor, content_terms, fold, only_function_words
-from pipeline.feedback.memory import best_excluding
-from pipeline.search.index import current_version
+from pipeline.answering.extract import Extraction, SpanExtractor, best_excluding
+from pipeline.core.text import STOPWORDS, content_terms, fold, only_function_words, same_answer
+from pipeline.answering.reader import load_serving_reader
+from pipeline.llm.adapters import load_serving_llm
 from pipeline.llm.local import LLMUnavailable, take_last_call
+from pipeline.llm.prompt import NOT_FOUND_MARKER, build_messages
+from pipeline.search.index import current_version
 from pipeline.search.retrieve import Hit, Retriever
+from pipeline.serving.versions import serving_stamp
 from pipeline.settings import Settings
 
 # Passages whose sentences give candidate answers (the span scorer was trained with 3).
@@ -62,19 +66,12 @@ MIN_SENTENCE_COVERAGE = 0.4
 # only repeats the question, or cites a number absent from the context) the extractive answer is given instead.
 MIN_GROUNDING = 0.5
 MAX_QUOTE_CHARS = 300
-NOT_FOUND_MARKER = "NAO_ENCONTRADO"
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOPWORDS = STOPWORDS  # kept for importers of the old name
 NOTICE_LLM_UNAVAILABLE = "llm_unavailable"  # Answer.notice: the generative model could not answer (bot/texts.py)
 log = logging.getLogger(__name__)
 
-# The generative prompt. Portuguese on purpose: the model must answer the citizen in Brazilian Portuguese.
-SYSTEM_PROMPT = (
-    "Você é o Oráculo, um assistente que responde dúvidas de cidadãos sobre documentos públicos brasileiros. "
-    "Responda em português do Brasil, de forma curta e clara (no máximo três frases), usando somente as "
-    "informações do contexto. Não invente nada. Se o contexto não contiver a resposta, responda apenas "
-    f"{NOT_FOUND_MARKER}."
-)
+
 
 
 @dataclass(frozen=True)
@@ -127,17 +124,6 @@ def is_grounded(text: str, *, question: str, context_terms: set[str], context_te
     return len(terms & context_terms) / len(terms) >= MIN_GROUNDING
 
 
-def build_messages(question: str, hits: list[Hit]) -> list[dict]:
-    """The chat messages of the generative strategy (also what fine-tuning trains on)."""
-    blocks = []
-    for number, hit in enumerate(hits, start=1):
-        heading = f"{hit.chunk.title} — {hit.chunk.section}" if hit.chunk.section else hit.chunk.title
-        blocks.append(f"[{number}] {heading}\n{hit.chunk.text}")
-    context = "\n\n".join(blocks)
-    return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Contexto:\n{context}\n\nPergunta: {question}"}]
-
-
 @dataclass
 class Evidence:
     hits: list[Hit]
@@ -171,8 +157,6 @@ class Answerer:
     def llm(self):
         with self._lock:
             if self._llm is None:
-                from pipeline.serving.promote import load_serving_llm
-
                 self._llm = load_serving_llm(self.settings)  # the base model with the promoted adapter, if any
             return self._llm
 
@@ -180,8 +164,6 @@ class Answerer:
     def reader(self):
         with self._lock:
             if self._reader is None:
-                from pipeline.serving.promote import load_serving_reader
-
                 self._reader = load_serving_reader(self.settings)  # the promoted adapter, else the configured one
             return self._reader
 
@@ -205,8 +187,6 @@ class Answerer:
     def maybe_refresh(self) -> bool:
         """Hot reload, cheap enough for every question: when the serving pointers (index ``CURRENT``, adapter
         ``SERVING_ADAPTER``) changed on disk — a promotion by the nightly job in any process — switch to them."""
-        from pipeline.serving.promote import serving_stamp
-
         stamp = serving_stamp(self.settings)
         if stamp == getattr(self, "_serving_stamp", None):
             return False
@@ -319,8 +299,6 @@ class Answerer:
         heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
         embedding, when already made."""
         from pipeline.answering.citation import heading_lines, supporting_quote, table_header_lines
-        from pipeline.feedback.memory import same_answer
-
         hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
         passages = hits[:self.settings.reader_passages]
         if not passages:

@@ -109,7 +109,7 @@ class AnswerabilityModel:
         return total
 
     def save(self, path: Path) -> None:
-        from pipeline.feedback.export import atomic_file
+        from pipeline.core.files import atomic_file
 
         with atomic_file(Path(path)) as handle:
             json.dump(asdict(self), handle, ensure_ascii=False, indent=1)

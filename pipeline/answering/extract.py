@@ -23,103 +23,24 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.text import (ARTICLES, FOLDED_STOPWORDS, PREP_DE, PREP_EM, PREP_PARA, PREP_POR, PREP_TIME,
+                                QUESTION_TYPES, content_terms, fold, is_content, question_type, same_answer,
+                                stem_words)
 from pipeline.documents.chunking import split_sentences
 
 WEIGHTS_FILE = Path(__file__).with_name("extractor_weights.json")
 MAX_SPAN_TOKENS = 30
 TOP_SENTENCES = 4  # sentences (over all passages, best coverage first) whose spans are candidates
 
-# Portuguese stop words and question words: they say nothing about which passage answers.
-STOPWORDS = frozenset("""
-a ao aos as até com como da das de dela dele deles do dos e ela elas ele eles em entre era essa esse esta este
-eu foi for foram há isso isto já la lhe lo mais mas me mesmo meu minha muito na nas nem no nos nós o os ou para
-pela pelas pelo pelos por qual quais quando que quem se sem ser seu seus sua suas são só também te tem têm ter
-um uma umas uns você vocês é está estão sobre onde porque quanto quanta quantos quantas posso pode podem preciso
-devo deve fazer faz faço existe existem tenho ser sou é estou the of what how
-""".split())
-
 _TOKEN = re.compile(r"\d+(?:[.,/]\d+)*|\w+(?:[-'’]\w+)*|[^\w\s]")
 _MONTHS = frozenset("janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro".split())
 _PUNCT = frozenset(",;:()[]—–-\"“”'")
-_PREP_EM = frozenset("em no na nos nas num numa".split())
-_PREP_DE = frozenset("de do da dos das".split())
-_PREP_PARA = frozenset("para pra ao aos".split())
-_PREP_POR = frozenset("por pelo pela pelos pelas".split())
-_PREP_TIME = frozenset("desde ate durante apos antes entre partir".split())
-_ARTICLES = frozenset("o a os as um uma uns umas".split())
-
-QUESTION_TYPES = ("quando", "quanto", "onde", "quem", "porque", "como", "para_que", "definicao", "qual", "outro")
-_TYPE_PATTERNS = [  # first match wins; tested on the accent-folded, lower-cased question
-    ("quando", r"\bquando\b|\b(que|qual|quais) (ano|anos|data|datas|dia|dias|mes|epoca|periodo|seculo|decada)\b"
-               r"|\bem que ano\b|\bprazo\b|\bhorario\b"),
-    ("quanto", r"\bquant[oa]s?\b|\b(qual|que) (o |a )?(valor|numero|percentual|porcentagem|quantidade|total|"
-               r"carga|duracao|tamanho|nota|idade)\b"),
-    ("onde", r"\bonde\b|\baonde\b|\b(que|qual|quais) (cidade|cidades|local|locais|lugar|estado|pais|regiao|"
-             r"campus|predio|bloco|sala)\b"),
-    ("quem", r"\bquem\b|\b(qual|que) (pessoa|orgao|instituicao|entidade|professor|universidade)\b"),
-    ("porque", r"\bpor ?que\b|\bpor qual (motivo|razao)\b|\b(qual|quais) (o |os )?motivos?\b"),
-    ("para_que", r"\bpara (que|qual)\b|\b(qual|quais) (e |sao )?(o |a |os |as )?(objetivo|finalidade|funcao|"
-                 r"papel|proposito)s?\b"),
-    ("como", r"\bcomo\b|\bde que (forma|maneira|modo)\b"),
-    ("definicao", r"^(o )?que (e|sao|significa|quer dizer)\b|\bo que (e|sao|significa)\b"),
-    ("qual", r"\bqua(l|is)\b|\bque\b"),
-]
-
-
-def fold(text: str) -> str:
-    """Lower-case ``text`` without accents ("Inscrição" -> "inscricao")."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-
-
-_FOLDED_STOPWORDS = frozenset(fold(w) for w in STOPWORDS)
-# Closed-class words (stop words, prepositions, articles): a span made only of them answers nothing ("desde").
-FUNCTION_WORDS = _FOLDED_STOPWORDS | _PREP_EM | _PREP_DE | _PREP_PARA | _PREP_POR | _PREP_TIME | _ARTICLES
-
-
-def only_function_words(text: str) -> bool:
-    """True when ``text`` holds no number and no word outside :data:`FUNCTION_WORDS` (also when it is empty)."""
-    return not re.search(r"\d", text) and all(w in FUNCTION_WORDS for w in re.findall(r"\w+", fold(text)))
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer  # PyStemmer: Snowball's Portuguese stemmer
-
-    return Stemmer.Stemmer("portuguese")
-
-
-def _is_content(folded: str) -> bool:
-    return len(folded) > 2 and folded not in _FOLDED_STOPWORDS and not folded.isdigit() and folded.isalnum()
-
-
-def _stems(folded_words: list[str]) -> list[str]:
-    return _stemmer().stemWords([re.sub(r"[oa]es$", "ao", w) for w in folded_words])  # inscricoes/inscricao
-
-
-def content_terms(text: str) -> list[str]:
-    """Accent-folded, stemmed meaningful words of ``text`` (stop words and 1-2 letter words dropped).
-
-    Folding comes first because citizens often type without accents ("inscricao" must meet "inscrição").
-    """
-    return _stems([w for w in re.findall(r"\w+", fold(text)) if _is_content(w)])
-
-
-def question_type(question: str) -> str:
-    """One of ``QUESTION_TYPES``: what kind of answer the question asks for."""
-    folded = " ".join(re.findall(r"\w+", fold(question)))
-    for name, pattern in _TYPE_PATTERNS:
-        if re.search(pattern, folded):
-            return name
-    return "outro"
-
-
 @dataclass(frozen=True)
 class Extraction:
     text: str          # the answer span
@@ -204,9 +125,9 @@ class SpanExtractor:
                 tokens = _tokenize(text, s_start, s_end)
                 if not tokens:
                     continue
-                content = [i for i, t in enumerate(tokens) if _is_content(t[2])]
+                content = [i for i, t in enumerate(tokens) if is_content(t[2])]
                 stems: list[str | None] = [None] * len(tokens)
-                for i, stem in zip(content, _stems([tokens[i][2] for i in content])):
+                for i, stem in zip(content, stem_words([tokens[i][2] for i in content])):
                     stems[i] = stem
                 matched = q_terms & {s for s in stems if s}
                 coverage = sum(idf.get(t, default_idf) for t in matched) / total
@@ -314,10 +235,10 @@ def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int
         "len6_8": (length >= 6) & (length <= 8), "len9_12": (length >= 9) & (length <= 12),
         "len13_18": (length >= 13) & (length <= 18), "len19p": length >= 19, "log_len": np.log(length),
         "q_frac": q_in / length, "has_q": q_in > 0,
-        "first_stop": [w in _FOLDED_STOPWORDS for w in first], "last_stop": [w in _FOLDED_STOPWORDS for w in last],
-        "first_em": [w in _PREP_EM for w in first], "first_de": [w in _PREP_DE for w in first],
-        "first_para": [w in _PREP_PARA for w in first], "first_por": [w in _PREP_POR for w in first],
-        "first_time": [w in _PREP_TIME for w in first], "first_article": [w in _ARTICLES for w in first],
+        "first_stop": [w in FOLDED_STOPWORDS for w in first], "last_stop": [w in FOLDED_STOPWORDS for w in last],
+        "first_em": [w in PREP_EM for w in first], "first_de": [w in PREP_DE for w in first],
+        "first_para": [w in PREP_PARA for w in first], "first_por": [w in PREP_POR for w in first],
+        "first_time": [w in PREP_TIME for w in first], "first_article": [w in ARTICLES for w in first],
         "first_que": [w == "que" for w in first],
         "starts_sentence": I == 0, "ends_sentence": (J == n) | ((J == n - 1) & is_punct[-1]),
         "prev_punct": [p in _PUNCT for p in prev], "next_punct": [x in _PUNCT or x in {".", "?", "!"} for x in nxt],
@@ -333,8 +254,8 @@ def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int
         "passage_top": np.full(len(pairs), sentence.passage == 0),
         "passage_rank": np.full(len(pairs), min(sentence.passage, 5) / 5),
         # a span that stops right before an article or a stop word usually cuts a phrase in two
-        "next_stop": [x in _FOLDED_STOPWORDS for x in nxt], "next_article": [x in _ARTICLES for x in nxt],
-        "prev_stop": [p in _FOLDED_STOPWORDS for p in prev],
+        "next_stop": [x in FOLDED_STOPWORDS for x in nxt], "next_article": [x in ARTICLES for x in nxt],
+        "prev_stop": [p in FOLDED_STOPWORDS for p in prev],
         "first_cap": is_cap[I] > 0, "last_cap": is_cap[J - 1] > 0,
     }
     return np.column_stack([np.asarray(columns[name], dtype=float) for name in CORE_FEATURES]), pairs
@@ -347,3 +268,44 @@ def idf_table(texts: list[str]) -> dict[str, float]:
         for term in set(content_terms(text)):
             frequency[term] = frequency.get(term, 0) + 1
     return {t: math.log(1 + len(texts) / f) for t, f in frequency.items()}
+
+
+def _places(passage: str, text: str) -> list[tuple[int, int]]:
+    places, at = [], passage.find(text) if text else -1
+    while at >= 0:
+        places.append((at, at + len(text)))
+        at = passage.find(text, at + 1)
+    return places
+
+
+def best_excluding(extractor, question: str, passages: list[str], idf: dict[str, float] | None,
+                   rejected: list, chunk_ids: list[str] | None = None) -> Extraction | None:
+    """The extractor's best span that is neither one of the ``rejected`` answers nor overlapping the place of
+    its passage (``chunk_ids[i]`` names passage i) it was taken from; ``None`` when every candidate is."""
+    best = extractor.best(question, passages, idf)
+    if best is None or not rejected:
+        return best
+    banned: dict[int, list[tuple[int, int]]] = {}
+    for r in rejected:
+        for p, chunk_id in enumerate(chunk_ids or []):
+            if r.chunk_id is not None and chunk_id == r.chunk_id:
+                banned.setdefault(p, []).extend(_places(passages[p], r.text))
+
+    def excluded(p: int, start: int, end: int, text: str) -> bool:
+        return (any(start < e and end > s for s, e in banned.get(p, []))
+                or any(r.text and same_answer(text, r.text) for r in rejected))
+
+    if not excluded(best.passage, best.start, best.end, best.text):
+        return best
+    features, spans = extractor.candidates(question, passages, idf)
+    scores = extractor.scores(features)
+    for k in np.argsort(-scores, kind="stable"):
+        sentence, i, j = spans[int(k)]
+        text = passages[sentence.passage]
+        start, end = sentence.tokens[i][0], sentence.tokens[j - 1][1]
+        if excluded(sentence.passage, start, end, text[start:end]):
+            continue
+        return Extraction(text=text[start:end], sentence=text[sentence.start:sentence.tokens[-1][1]],
+                          passage=sentence.passage, start=start, end=end, score=float(scores[k]),
+                          coverage=sentence.coverage)
+    return None

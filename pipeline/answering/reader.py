@@ -34,6 +34,10 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.llm.adapters import adapter_kind
+from pipeline.serving.versions import serving_adapter
+from pipeline.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 SHIPPED_ADAPTER = Path(__file__).with_name("reader_adapter")
@@ -244,3 +248,19 @@ class SpanReader:
             if len(spans) >= top:
                 break
         return spans
+
+
+def load_serving_reader(settings: Settings):
+    """The span reader: the promoted reader adapter when there is one, else ``READER_ADAPTER``."""
+    adapter = serving_adapter(settings)
+    if adapter is not None and adapter_kind(adapter) == "reader":
+        reader = SpanReader.load(settings.reader_model, adapter, cache_dir=settings.model_cache_dir)
+        reader.version = adapter.name
+        reader.serving = True  # reloaded when the adapter pointer moves
+        logger.info("serving reader adapter %s", adapter.name)
+        return reader
+    configured = settings.reader_adapter
+    chosen = None if configured == "none" else ("shipped" if configured == "shipped" else Path(configured))
+    reader = SpanReader.load(settings.reader_model, chosen, cache_dir=settings.model_cache_dir)
+    reader.serving = True  # a later promotion replaces it
+    return reader

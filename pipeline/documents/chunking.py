@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A candidate sentence end: terminal punctuation (maybe closed by a quote/bracket), then space, then something

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.settings import Settings
-from pipeline.evaluation.squad import SquadCorpus, exact_match, load_squad, normalize_answer, token_f1
+from pipeline.evaluation.squad import SquadCorpus, load_squad
+from pipeline.core.text import exact_match, normalize_answer, token_f1
 
 # Questions a corpus of Brazilian public documents about a university does not answer: everyday life, other
 # domains, other countries, chit-chat. Fixed and varied on purpose; the first half (even positions) was used
@@ -114,7 +115,7 @@ def paragraph_chunks(corpus: SquadCorpus):
     chunk — a whole document given as one paragraph — is chunked exactly as ``oraculo index`` chunks a
     document (ids ``squad:<n>:<start>-<end>``)."""
     from pipeline.documents.chunking import Chunk, chunk_document
-    from pipeline.documents.load import Document
+    from pipeline.documents.text import Document
 
     chunks = []
     for i, (text, title) in enumerate(zip(corpus.paragraphs, corpus.titles)):

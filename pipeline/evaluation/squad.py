@@ -11,15 +11,10 @@ Example::
 from __future__ import annotations
 
 import json
-import re
-import string
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 # Portuguese articles play the role of SQuAD's English "a/an/the".
-_ARTICLES = re.compile(r"\b(o|a|os|as|um|uma|uns|umas)\b")
-_PUNCT = set(string.punctuation) | {"“", "”", "‘", "’", "«", "»", "–", "—"}
 
 
 @dataclass(frozen=True)
@@ -78,35 +73,3 @@ def _read(path: Path) -> list[dict]:
         return data
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a SQuAD v1.1 file ({exc})") from exc
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), accents kept."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, golds: list[str] | tuple[str, ...]) -> float:
-    """Best token F1 of the prediction over the gold answers."""
-    best = 0.0
-    pred_tokens = normalize_answer(prediction).split()
-    for gold in golds:
-        gold_tokens = normalize_answer(gold).split()
-        common = Counter(pred_tokens) & Counter(gold_tokens)
-        same = sum(common.values())
-        if not pred_tokens or not gold_tokens:
-            best = max(best, float(pred_tokens == gold_tokens))
-            continue
-        if same == 0:
-            continue
-        precision, recall = same / len(pred_tokens), same / len(gold_tokens)
-        best = max(best, 2 * precision * recall / (precision + recall))
-    return best
-
-
-def exact_match(prediction: str, golds: list[str] | tuple[str, ...]) -> float:
-    """1.0 when the normalised prediction equals a normalised gold answer."""
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(gold) for gold in golds))

@@ -25,19 +25,16 @@ Example::
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+
+from pipeline.core.files import write_jsonl_atomic
 
 from storage.models import Interaction
 
@@ -152,60 +149,6 @@ def passage_record(interaction: Interaction, *, up: int, down: int) -> dict[str,
         "down": down,
         "created_at": interaction.created_at.isoformat(),
     }
-
-
-@contextmanager
-def atomic_file(path: Path, *, binary: bool = False) -> Iterator[TextIO]:
-    """A text handle whose content replaces ``path`` in one step (temp file in the same folder, fsync,
-    ``os.replace``) when the block ends without error; on error the temp file is removed and ``path`` is
-    untouched, so a reader never sees a half-written file, even after a kill. ``binary``: a bytes handle.
-    The temp file's name starts with a dot: folder scans skip it as hidden."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other tools
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def atomic_dir(target: Path, *, marker: str) -> Iterator[Path]:
-    """A temporary folder beside ``target`` that becomes ``target`` in one rename when the block ends without
-    error, so readers never see half a folder. Built once: when another process renamed its own copy into place
-    first (its ``marker`` file exists), that one is kept and this one dropped. On error nothing is left."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        yield tmp
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process finished first: theirs is identical
-            if not (target / marker).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (see ``atomic_file``)."""
-    with atomic_file(path) as handle:
-        handle.write(text)
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]], *, sort_keys: bool = True) -> int:
-    """Write one JSON object per line to `path` atomically (see ``atomic_file``); return the count."""
-    count = 0
-    with atomic_file(path) as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=sort_keys) + "\n")
-            count += 1
-    return count
 
 
 def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:

@@ -8,7 +8,7 @@ Both act *immediately* (from the vote on, in every process sharing the database)
   (a changed document makes it stale).
 - 👎 memory: an answer that got more 👎 than 👍 for a near-identical question is not given again for it, nor
   any span overlapping the place of the passage it was taken from; the answerer gives its next-best candidate
-  elsewhere instead (see :func:`best_excluding`). Chosen on the first 200 questions of FaQuAD's train
+  elsewhere instead (see :func:`pipeline.answering.extract.best_excluding`). Chosen on the first 200 questions of FaQuAD's train
   articles: excluding only the same text lifts the disliked answers' F1 from 0.09 to 0.26, excluding also the
   overlapping spans to 0.28 (a near-miss span of the same place is usually the same mistake).
 - votes on "the closest passage" (an abstention that quoted the passage that came closest, with 👍/👎 asking
@@ -20,7 +20,7 @@ Both act *immediately* (from the vote on, in every process sharing the database)
 "Near-identical": same question type (onde / quando / quanto… — "Quando foi criada?" and "Onde foi criada?"
 share every content word) and a Jaccard similarity of their content-word stems (accents, case, stop words and
 word order ignored) of at least ``Settings.fastpath_min_similarity`` (0.9: in practice the same words).
-"The same answer": token F1 of at least :data:`SAME_ANSWER_F1` between the two texts, so "Campo Grande" and
+"The same answer": token F1 of at least :data:`pipeline.core.text.SAME_ANSWER_F1` between the two texts, so "Campo Grande" and
 "em Campo Grande" are one answer.
 
 Example::
@@ -38,18 +38,15 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from pipeline.answering.extract import Extraction, content_terms, question_type
-from pipeline.evaluation.squad import normalize_answer, token_f1
+from pipeline.core.text import content_terms, question_type, same_answer
 from pipeline.feedback.export import closest_source, passage_verdict, recorded_span
 from storage.models import Feedback, Interaction
 
 log = logging.getLogger(__name__)
 
-SAME_ANSWER_F1 = 0.5  # two answers sharing most of their words say the same thing
 
 
 def question_key(question: str) -> tuple[str, frozenset[str]]:
@@ -61,10 +58,6 @@ def similar(a: tuple[str, frozenset[str]], b: tuple[str, frozenset[str]], thresh
     if a[0] != b[0] or not a[1] or not b[1]:
         return False
     return len(a[1] & b[1]) / len(a[1] | b[1]) >= threshold
-
-
-def same_answer(a: str, b: str) -> bool:
-    return token_f1(a, [b]) >= SAME_ANSWER_F1
 
 
 @dataclass(frozen=True)
@@ -195,44 +188,3 @@ class FeedbackMemory:
             elif verdict == "confirmed" and source_ok({"chunk_id": chunk_id}):
                 recall.confirmed.append(chunk_id)
         return recall
-
-
-def _places(passage: str, text: str) -> list[tuple[int, int]]:
-    places, at = [], passage.find(text) if text else -1
-    while at >= 0:
-        places.append((at, at + len(text)))
-        at = passage.find(text, at + 1)
-    return places
-
-
-def best_excluding(extractor, question: str, passages: list[str], idf: dict[str, float] | None,
-                   rejected: list[Rejected], chunk_ids: list[str] | None = None) -> Extraction | None:
-    """The extractor's best span that is neither one of the ``rejected`` answers nor overlapping the place of
-    its passage (``chunk_ids[i]`` names passage i) it was taken from; ``None`` when every candidate is."""
-    best = extractor.best(question, passages, idf)
-    if best is None or not rejected:
-        return best
-    banned: dict[int, list[tuple[int, int]]] = {}
-    for r in rejected:
-        for p, chunk_id in enumerate(chunk_ids or []):
-            if r.chunk_id is not None and chunk_id == r.chunk_id:
-                banned.setdefault(p, []).extend(_places(passages[p], r.text))
-
-    def excluded(p: int, start: int, end: int, text: str) -> bool:
-        return (any(start < e and end > s for s, e in banned.get(p, []))
-                or any(r.text and same_answer(text, r.text) for r in rejected))
-
-    if not excluded(best.passage, best.start, best.end, best.text):
-        return best
-    features, spans = extractor.candidates(question, passages, idf)
-    scores = extractor.scores(features)
-    for k in np.argsort(-scores, kind="stable"):
-        sentence, i, j = spans[int(k)]
-        text = passages[sentence.passage]
-        start, end = sentence.tokens[i][0], sentence.tokens[j - 1][1]
-        if excluded(sentence.passage, start, end, text[start:end]):
-            continue
-        return Extraction(text=text[start:end], sentence=text[sentence.start:sentence.tokens[-1][1]],
-                          passage=sentence.passage, start=start, end=end, score=float(scores[k]),
-                          coverage=sentence.coverage)
-    return None

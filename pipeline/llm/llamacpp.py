@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.llm.resolve import resolve_gguf
+
 logger = logging.getLogger(__name__)
 
 N_CTX = 2048  # the prompt holds a few retrieved passages: 4 x ~250 tokens + instructions
@@ -82,18 +84,6 @@ def _without_extra_buffer_types(llama_cpp):
             yield
         finally:
             module.llama_model_default_params = original
-
-
-def resolve_gguf(name: str) -> Path:
-    """``"embedded"`` -> the packaged SmolLM2 GGUF; otherwise ``name`` must be an existing ``.gguf`` file."""
-    if name == "embedded":
-        from pipeline.llm.local import _embedded_gguf
-
-        return _embedded_gguf()
-    path = Path(name)
-    if path.is_file() and path.suffix == ".gguf":
-        return path
-    raise ValueError(f"LLM_BACKEND=llamacpp needs a .gguf file or 'embedded', not {name!r}")
 
 
 class LlamaCppLLM:

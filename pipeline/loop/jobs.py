@@ -1,4 +1,4 @@
-"""The steps of the pipeline as jobs the CLI, the bot and the scheduler all call.
+"""The steps of the pipeline as jobs the CLI, the bot and the nightly loop (:mod:`pipeline.loop.nightly`) call.
 
 Example::
 
@@ -8,7 +8,6 @@ Example::
     jobs.generate_qa_job(s)      # documents -> DATA_DIR/data_qa/<doc>.jsonl
     jobs.index_job(s)            # chunks + questions -> DATA_DIR/index/versions/<v>
     jobs.export_feedback_job(s)  # validated 👍 -> DATA_DIR/exports/feedback_validated.jsonl
-    jobs.retrain_job(s)          # the whole nightly loop (pipeline/loop/nightly.py)
 """
 
 from __future__ import annotations
@@ -16,25 +15,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pipeline.documents.load import load_configured, scan_configured
+from pipeline.qa.records import qa_records
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
-
-VALIDATED_FILE = "feedback_validated.jsonl"
-
-
-def _scan(settings: Settings, input_dir: Path | None):
-    """The documents folder read with the settings' rules; DocumentsError (naming it) when it holds none."""
-    from pipeline.documents.load import require_documents, scan_documents
-
-    folder = Path(input_dir) if input_dir else Path(settings.documents_dir)
-    return require_documents(scan_documents(folder, follow_symlinks=settings.documents_follow_symlinks,
-                                            include_hidden=settings.documents_include_hidden,
-                                            ocr=settings.documents_ocr))
-
-
-def _documents(settings: Settings, input_dir: Path | None):
-    return _scan(settings, input_dir).documents
 
 
 def make_generator(settings: Settings):
@@ -57,7 +42,7 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
     input file skipped (empty, binary, hidden, a symbolic link) with the reason."""
     from pipeline.qa.generate import generate_qa
 
-    scan = _scan(settings, input_dir)
+    scan = scan_configured(settings, input_dir)
     out = Path(output_dir) if output_dir else settings.qa_dir
     summary = generate_qa(scan.documents, out_dir=out, generator=make_generator(settings), progress=progress)
     # Every file left out, with the reason (other kinds of files, a PDF or a README, are only logged).
@@ -71,7 +56,7 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
     generator's template questions only with INDEX_GENERATED_QUESTIONS: see pipeline.search.index.questions_to_index)."""
     from pipeline.documents.chunking import chunk_document
     from pipeline.search.index import build_index, questions_to_index
-    documents = _documents(settings, input_dir)
+    documents = load_configured(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
     records = questions_to_index(qa_records(settings), generated=settings.index_generated_questions)
     info = build_index(chunks, qa_records=records + confirmed_passage_questions(settings),
@@ -82,22 +67,6 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
     record_in_database(settings.database_url, info)
     log.info("index %s built: %d chunks, %d questions", info.version, info.n_chunks, info.n_questions)
     return info
-
-
-def qa_records(settings: Settings) -> list[dict]:
-    """Every QA record indexing and training learn from: generated, hand-written and validated feedback.
-
-    The 👎 review file stays out: it is for people to read, never a positive example.
-    """
-    from pipeline.qa.generate import load_qa_records
-
-    # Hand-written files in data_qa go through the generation rules, checked against the documents' text.
-    texts = {doc.name: doc.text for doc in _documents(settings, None)} if settings.qa_dir.exists() else {}
-    records = load_qa_records(settings.qa_dir, documents=texts) if settings.qa_dir.exists() else []
-    validated = settings.exports_dir / VALIDATED_FILE
-    if validated.exists():
-        records += load_qa_records(validated)
-    return records
 
 
 def confirmed_passage_questions(settings: Settings) -> list[dict]:
@@ -134,10 +103,3 @@ def export_feedback_job(settings: Settings, *, output_dir: Path | None = None):
     database.upgrade()
     with database.session() as session:
         return export_feedback(session, out_dir=Path(output_dir) if output_dir else settings.exports_dir)
-
-
-def retrain_job(settings: Settings, **options):
-    """The nightly learning loop (export, index, train, evaluate, promote, publish, record): see pipeline.loop.nightly."""
-    from pipeline.loop.nightly import retrain_job as run
-
-    return run(settings, **options)

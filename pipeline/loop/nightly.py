@@ -38,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -54,12 +53,15 @@ from typing import Callable
 
 from pydantic import SecretStr
 
+from pipeline.documents.load import load_configured
+from pipeline.loop import jobs
+from pipeline.loop.evaluate import heldout_records, score_answerer
+from pipeline.qa.records import qa_records
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "retrain.lock"
-HELDOUT_MODULUS = 5  # one QA record in five (stable hash of its id) is held out for the evaluation
 
 
 class RetrainBusy(RuntimeError):
@@ -173,35 +175,6 @@ def _train_worker(spec_path: str) -> int:
 
 # --- evaluation ---------------------------------------------------------------------------------------
 
-def heldout_records(records: list[dict], limit: int) -> list[dict]:
-    """A stable fifth of the QA records (by hash of their id, so it is the same set night after night)."""
-    def digest(record: dict) -> int:
-        key = str(record.get("id") or record.get("question"))
-        return int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16)
-
-    chosen = [r for r in records if r.get("answer") and r.get("question") and digest(r) % HELDOUT_MODULUS == 0]
-    return sorted(chosen, key=digest)[:limit]
-
-
-def score_answerer(answerer, records: list[dict], *, top_k: int, f1_on: list[dict] | None = None) -> dict:
-    """Retrieval hit@k on ``records`` (the record's chunk, else its document, among the hits) and answer token
-    F1 on ``f1_on`` (default: the same records; ``None`` in the result when that list is empty)."""
-    from pipeline.evaluation.squad import token_f1
-
-    hits = 0.0
-    for record in records:
-        found = answerer.retriever.search(record["question"], top_k)
-        chunk_id, document = record.get("chunk_id"), record.get("document")
-        hits += any((h.chunk.id == chunk_id) if chunk_id else (h.chunk.document == document) for h in found)
-    f1_on = records if f1_on is None else f1_on
-    f1 = 0.0
-    for record in f1_on:
-        answer = answerer.answer(record["question"])
-        f1 += token_f1(answer.text, [record["answer"]]) if not answer.abstained else 0.0
-    return {"hit_at_k": round(hits / max(len(records), 1), 4),
-            "f1": round(f1 / len(f1_on), 4) if f1_on else None, "n": len(records), "n_f1": len(f1_on)}
-
-
 def _load_llm(settings: Settings, adapter_dir: Path | None):
     from pipeline.llm.local import LocalLLM, load_llm
 
@@ -220,7 +193,7 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
     """Candidate vs serving on held-out records; ``{"index": {...}, "adapter": {...}}`` with ``better_or_equal``."""
     from pipeline.answering.answer import Answerer
     from pipeline.search.index import OFFLINE_GENERATOR, current_version, questions_to_index
-    from pipeline.serving.promote import serving_adapter
+    from pipeline.serving.versions import serving_adapter
     from pipeline.search.retrieve import RetrievalOptions, Retriever
 
     heldout = heldout_records(records, settings.retrain_eval_questions)
@@ -248,7 +221,7 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
     result["index"] = {"candidate": cand, "serving": serv, "better_or_equal": ok}
 
     if adapter_meta is not None and adapter_meta.get("kind") == "reader":
-        from pipeline.serving.promote import load_serving_reader
+        from pipeline.answering.reader import load_serving_reader
         from pipeline.answering.reader import SpanReader
 
         reader_settings = settings.model_copy(update={"answer_strategy": "reader"})
@@ -325,8 +298,8 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
     """Run the seven steps once (see the module docstring); :class:`RetrainBusy` when a run is in progress,
     :class:`RetrainFailed` (with the recorded report) when a step failed. ``chunks`` replaces the documents
     folder as the source of passages (benchmarks); QA generation runs for the documents folder only."""
-    from pipeline.loop import jobs
-    from pipeline.serving.promote import build_candidate_index, promote, serving_versions
+    from pipeline.serving.promote import build_candidate_index, promote
+    from pipeline.serving.versions import serving_versions
     from pipeline.training.train import TrainArgs
 
     with run_lock(settings):
@@ -357,7 +330,7 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
         def index() -> dict:
             if generate_qa if generate_qa is not None else chunks is None:
                 jobs.generate_qa_job(settings)
-            state["records"] = records = jobs.qa_records(settings)
+            state["records"] = records = qa_records(settings)
             info = build_candidate_index(settings, chunks() if chunks else _default_chunks(settings),
                                          records + jobs.confirmed_passage_questions(settings))
             state["index"] = info
@@ -371,7 +344,7 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             if settings.answer_strategy == "reader":  # the model that answers is the model that learns
                 from pipeline.loop.reader_job import ReaderRunArgs, build_examples, read_review, training_exclusions
 
-                documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
+                documents = {doc.name: doc.text for doc in load_configured(settings)}
                 held = training_exclusions(state["records"])
                 _, counts = build_examples(state["records"], read_review(settings), documents, heldout_ids=held,
                                            replay=0, seed=0)
@@ -419,7 +392,8 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             return {"promoted": report.promoted, "reason": report.reason}
 
         def engine() -> dict:
-            from pipeline.serving.engine import EngineError, publish_adapter, published_adapter
+            from pipeline.serving.engine import EngineError, publish_adapter
+            from pipeline.serving.versions import published_adapter
 
             meta = state.get("adapter") or {}
             if not report.promoted.get("adapter") or meta.get("kind", "llm") != "llm":

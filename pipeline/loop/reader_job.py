@@ -1,6 +1,6 @@
 """One training run of the reader's adapter from what citizens taught: `oraculo train` and the nightly job.
 
-Examples come from the QA records the loop already keeps (``pipeline.loop.jobs.qa_records``):
+Examples come from the QA records the loop already keeps (``pipeline.qa.records.qa_records``):
 
 - validated 👍 answers (``generator == "feedback"``): the question over the passage it was answered from, the
   answer at its recorded ``span`` — positives;
@@ -13,7 +13,7 @@ Examples come from the QA records the loop already keeps (``pipeline.loop.jobs.q
   generated offline are not trained on: their answers are whole clauses, and the reader learnt to answer
   longer (exact match fell on every document).
 
-Records held out for the evaluation (:func:`pipeline.loop.nightly.heldout_records`) are never trained on. The run
+Records held out for the evaluation (:func:`pipeline.loop.evaluate.heldout_records`) are never trained on. The run
 continues the serving reader adapter (else the shipped one), is recorded as a ``training_runs`` row with its
 cost, and writes ``DATA_DIR/models/adapters/<version>/`` (adapter + ``metadata.json`` with ``kind: reader``)
 atomically; promotion and hot reload are ``pipeline.serving.promote``'s.
@@ -169,7 +169,7 @@ def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
 def best_span_f1(reader, items: Sequence[tuple[str, str, Sequence[str]]]) -> float | None:
     """Mean token F1 of ``reader``'s best span on each ``(question, passage, gold answers)``'s own passage
     (``None`` without items)."""
-    from pipeline.evaluation.squad import token_f1
+    from pipeline.core.text import token_f1
 
     if not items:
         return None
@@ -241,7 +241,7 @@ def with_rehearsal(taught: Sequence[QAExample], rehearsal: Sequence[QAExample], 
 
 def training_exclusions(records: list[dict]) -> set[str]:
     """The ids of the records the evaluation holds out (never trained on); see MIN_FEEDBACK_TO_HOLD_OUT."""
-    from pipeline.loop.nightly import heldout_records
+    from pipeline.loop.evaluate import heldout_records
 
     held = heldout_records(records, 10 ** 9)
     if sum(r.get("generator") == "feedback" for r in records) < MIN_FEEDBACK_TO_HOLD_OUT:
@@ -251,7 +251,8 @@ def training_exclusions(records: list[dict]) -> set[str]:
 
 def initial_adapter(settings: Settings) -> Path | None:
     """What the run continues: the serving reader adapter, else the configured one."""
-    from pipeline.serving.promote import adapter_kind, serving_adapter
+    from pipeline.llm.adapters import adapter_kind
+    from pipeline.serving.versions import serving_adapter
     from pipeline.answering.reader import SHIPPED_ADAPTER
 
     serving = serving_adapter(settings)
@@ -298,7 +299,8 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                      review: list[dict] | None = None) -> dict:
     """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
     when there is no feedback to learn from."""
-    from pipeline.loop import jobs
+    from pipeline.documents.load import load_configured
+    from pipeline.qa.records import qa_records
     from pipeline.training.cost import run_cost
     from pipeline.training.reader_train import main as train_main
     from storage import repository
@@ -306,9 +308,9 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
 
     args = args or ReaderRunArgs()
     started = time.perf_counter()
-    records = jobs.qa_records(settings) if records is None else records
+    records = qa_records(settings) if records is None else records
     review = read_review(settings) if review is None else review
-    documents = {doc.name: doc.text for doc in jobs._documents(settings, None)}
+    documents = {doc.name: doc.text for doc in load_configured(settings)}
     heldout = training_exclusions(records)
     init = initial_adapter(settings)
     rehearsal_from = rehearsal_source(settings, init)

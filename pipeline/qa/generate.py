@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 from pipeline.documents.chunking import Chunk, chunk_document, split_sentences
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 from pipeline.qa.openai_compat import ChunkResult, OpenAIQAGenerator, parse_pairs_json  # noqa: F401 (re-exported)
 from pipeline.qa.structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
 from pipeline.qa.templates import questions_for_sentence
 from pipeline.qa.validate import (check_record, content_tokens, document_type, find_answer_span, pair_tags,
                                   validate_records)
-from pipeline.feedback.export import atomic_write_text, write_jsonl_atomic
+from pipeline.core.files import atomic_write_text, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pipeline.documents.chunking import Chunk
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 
 logger = logging.getLogger(__name__)
 

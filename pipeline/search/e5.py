@@ -207,7 +207,7 @@ def convert(source: Path, target: Path) -> Path:
     missing, unexpected = model.load_state_dict(_state_dict(packed), strict=False)
     if unexpected or [m for m in missing if "position_ids" not in m]:
         raise E5FormatError(f"{source}: tensors do not fit BertModel (missing {missing}, unexpected {unexpected})")
-    from pipeline.feedback.export import atomic_dir
+    from pipeline.core.files import atomic_dir
 
     with atomic_dir(target, marker="config.json") as tmp:
         model.save_pretrained(tmp)

@@ -101,7 +101,7 @@ def ensure_embedding_model(name: str) -> str:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     from pipeline.search.e5 import DEFAULT_VARIANT, embedded_e5_dir
-    from pipeline.feedback.export import atomic_dir
+    from pipeline.core.files import atomic_dir
 
     target = Path(resolved)
     checkpoint = embedded_e5_dir(DEFAULT_VARIANT, target.parent)

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.documents.chunking import Chunk
-from pipeline.feedback.export import atomic_write_text
+from pipeline.core.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

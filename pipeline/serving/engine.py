@@ -13,11 +13,12 @@ After the nightly job promotes an LLM adapter, :func:`publish_adapter` hands it 
 The pointer moves only after the engine accepted the adapter, and the old adapter is unloaded only after the
 pointer moved: a failed publication leaves the previous adapter loaded and named, so the bots keep answering
 with it (and the job tells the admins). Bots read the pointer through the same hot reload as the other serving
-pointers (:func:`pipeline.serving.promote.serving_stamp`): the next question after a publication uses the new name.
+pointers (:func:`pipeline.serving.versions.serving_stamp`): the next question after a publication uses the new name.
 
 Example::
 
-    from pipeline.serving.engine import publish_adapter, served_model
+    from pipeline.serving.engine import publish_adapter
+    from pipeline.serving.versions import served_model
     publish_adapter(settings, Path("data/models/adapters/20261202T030000Z"))   # EngineError when refused
     served_model(settings)                                                     # 'oraculo-20261202T030000Z'
 """
@@ -32,39 +33,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.core.files import atomic_write_text
+from pipeline.serving.versions import answer_base_url, engine_pointer, published_adapter
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ENGINE_POINTER = "ENGINE_ADAPTER"
 NAME_PREFIX = "oraculo-"
 
 
 class EngineError(RuntimeError):
     """The engine refused or could not be reached: the previous adapter keeps serving."""
-
-
-def engine_pointer(settings: Settings) -> Path:
-    return settings.models_dir / ENGINE_POINTER
-
-
-def published_adapter(settings: Settings) -> dict | None:
-    """What the engine answers with since the last publication (``{"name", "adapter", "engine", "at"}``)."""
-    try:
-        record = json.loads(engine_pointer(settings).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and record.get("name") else None
-
-
-def served_model(settings: Settings) -> str:
-    """The model name the bots call: the published adapter's, else ``OPENAI_ANSWER_MODEL``."""
-    record = published_adapter(settings)
-    return record["name"] if record else settings.openai_answer_model
-
-
-def answer_base_url(settings: Settings) -> str | None:
-    return settings.openai_answer_base_url or settings.openai_base_url
 
 
 def _engine_root(settings: Settings) -> str:
@@ -147,9 +126,7 @@ def _run_command(settings: Settings, adapter_dir: Path, name: str) -> None:
 
 
 def _write_pointer(settings: Settings, record: dict) -> None:
-    from pipeline.serving.promote import _atomic_write
-
-    _atomic_write(engine_pointer(settings), json.dumps(record, ensure_ascii=False) + "\n")
+    atomic_write_text(engine_pointer(settings), json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def publish_adapter(settings: Settings, adapter_dir: Path) -> dict:

@@ -1,7 +1,7 @@
 """Training examples for the answer model: question + context -> answer, tokenised the way serving prompts.
 
-Each QA record (generated, hand-written or validated feedback; see ``pipeline.loop.jobs.qa_records``) becomes the
-chat of ``pipeline.answering.answer.build_messages(question, hits)`` where the hits are the record's own chunk (looked
+Each QA record (generated, hand-written or validated feedback; see ``pipeline.qa.records.qa_records``) becomes the
+chat of ``pipeline.llm.prompt.build_messages(question, hits)`` where the hits are the record's own chunk (looked
 up in the documents by ``chunk_id``), followed by the answer and the end-of-turn token. Only the answer tokens
 carry a label: the model is never taught to write the documents or the question.
 
@@ -27,7 +27,8 @@ import re
 from dataclasses import dataclass
 
 from pipeline.documents.chunking import Chunk, chunk_document
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
+from pipeline.llm.prompt import build_messages
 
 IGNORE_INDEX = -100  # label of the tokens that carry no loss (prompt, padding)
 _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
@@ -77,8 +78,6 @@ def context_hits(record: dict, documents: dict[str, Document], chunks: dict[str,
 def encode_example(tokenizer, question: str, answer: str, hits: list, *, document: str,
                    eos_id: int | None = None) -> Example:
     """Prompt (the serving chat template, generation prompt included) + answer + end-of-turn token."""
-    from pipeline.answering.answer import build_messages
-
     prompt = tokenizer.apply_chat_template(build_messages(question, hits), add_generation_prompt=True,
                                            tokenize=True, return_dict=True)["input_ids"]
     answer_ids = tokenizer(answer.strip(), add_special_tokens=False)["input_ids"]

@@ -20,8 +20,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from pipeline.answering.reader import base_model, resolve_base
+from pipeline.llm.adapters import METADATA, load_llm_adapter
 from pipeline.settings import Settings
-from pipeline.training.train import METADATA
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,11 @@ def resolve_run(settings: Settings, ref: str | int) -> tuple[Path, dict]:
 
 def load_adapter_model(adapter_dir: Path, metadata: dict):
     """The base model with the adapter applied (peft), in eval mode (the reader's QA model for a reader run)."""
+    if metadata.get("kind") != "reader":
+        return load_llm_adapter(adapter_dir, metadata)
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    if metadata.get("kind") == "reader":
-        from pipeline.answering.reader import base_model
-
-        model, _ = base_model(metadata["base_model"])
-        return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-
-    base = metadata["base_path"]
-    model = AutoModelForCausalLM.from_pretrained(base, local_files_only=Path(base).is_dir())
+    model, _ = base_model(metadata["base_model"])
     return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
 
 
@@ -86,8 +81,6 @@ def merge_run(settings: Settings, ref: str | int, *, output: Path | None = None)
         return target
     merged = load_adapter_model(adapter_dir, metadata).merge_and_unload()
     if metadata.get("kind") == "reader":  # the reader's tokenizer is its encoder's
-        from pipeline.answering.reader import resolve_base
-
         tokenizer = AutoTokenizer.from_pretrained(resolve_base(metadata["base_model"]))
     else:
         tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))

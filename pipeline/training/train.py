@@ -41,13 +41,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.llm.adapters import METADATA
 from pipeline.settings import Settings, get_settings
 from pipeline.training.examples import (IGNORE_INDEX, build_examples, collate, data_hash, length_grouped_batches,
                                  split_by_document)
 
 log = logging.getLogger(__name__)
 
-METADATA = "metadata.json"
 STATE = "trainer_state.pt"
 
 
@@ -173,7 +173,7 @@ def find_checkpoint(settings: Settings, resume: str) -> Path:
 
 
 def _load_records(args: TrainArgs, settings: Settings) -> list[dict]:
-    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.records import qa_records
     from pipeline.qa.generate import load_qa_records
 
     return load_qa_records(Path(args.data)) if args.data else qa_records(settings)
@@ -232,7 +232,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
     from pipeline.documents.load import load_documents
-    from pipeline.llm.local import resolve_llm
+    from pipeline.llm.resolve import resolve_llm
     from storage import repository
     from storage.db import Database
 

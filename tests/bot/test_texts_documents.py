@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from bot import texts
 from pipeline.answering.answer import Answer, Source
-from pipeline.documents.ingest.library import AddReport, DocumentEntry
+from pipeline.loop.library import AddReport, DocumentEntry
 
 
 def source(**fields) -> Source:

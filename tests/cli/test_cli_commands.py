@@ -77,7 +77,7 @@ def test_generate_index_ask_chat_export(tmp_path, monkeypatch, capsys):
     assert "faltou o prazo" in review
 
     # the validated 👍 question reaches the next index; the 👎 one never does
-    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.records import qa_records
 
     questions = {r["question"] for r in qa_records(settings)}
     assert "Onde é sediada a UFMS?" in questions

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage import repository as repo
-from storage.db import is_sqlite_memory, make_engine, normalize_url
+from storage.engine import is_sqlite_memory, make_engine, normalize_url
 from storage.models import User
 
 

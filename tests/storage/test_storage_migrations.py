@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from storage import migrate
-from storage.db import Database, make_engine
+from storage.db import Database
+from storage.engine import make_engine
 from storage.models import Base
 
 TABLES = {"users", "interactions", "feedback", "training_runs", "index_versions"}

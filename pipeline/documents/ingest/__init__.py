@@ -44,7 +44,7 @@ _cache_lock = threading.Lock()
 
 def sniff(data: bytes) -> str | None:
     """``"pdf"``, ``"docx"``, ``"html"`` or ``"txt"`` from the bytes themselves; ``None`` for anything else."""
-    from pipeline.documents.load import decode_bytes
+    from pipeline.documents.text import decode_bytes
 
     if b"%PDF-" in data[:1024]:
         return "pdf"
@@ -94,7 +94,7 @@ def extract(data: bytes, kind: str, *, ocr: bool = False) -> Extracted:
 
 def to_document(extracted: Extracted, *, name: str, path: Path):
     """A :class:`~pipeline.documents.load.Document` of the extracted pages (blank line between pages)."""
-    from pipeline.documents.load import Document, normalise_text, title_from_name, title_from_text
+    from pipeline.documents.text import Document, normalise_text, title_from_name, title_from_text
 
     text, starts = "", []
     for page in extracted.pages:

@@ -162,11 +162,11 @@ def test_a_failing_step_is_reported_and_the_bot_keeps_going(real):
     real(scenario)
 
 
-def test_the_default_retrain_runs_the_pipeline_steps_that_exist(tmp_path):
+def test_the_default_retrain_runs_the_nightly_job_then_serves(tmp_path):
     service = Oraculo(Settings(DATA_DIR=tmp_path / "data"), answerer=CannedAnswerer())
-    names = [name for name, _ in retrain_steps(service)]
-    assert names[-1] == "ativar"
-    assert names[:3] == ["feedback exportado", "perguntas geradas", "índice"] or names[0] == "retreino"
+    steps = retrain_steps(service)
+    assert [name for name, _ in steps] == ["retreino", "ativar"]
+    assert steps[0][1].func.__module__ == "pipeline.loop.nightly" and steps[0][1].keywords == {"trigger": "admin"}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.answering.answer import NOT_FOUND_MARKER, SYSTEM_PROMPT, Answerer, build_messages, content_terms, is_grounded
+from pipeline.answering.answer import Answerer, content_terms, is_grounded
+from pipeline.llm.prompt import NOT_FOUND_MARKER, SYSTEM_PROMPT, build_messages
 from pipeline.settings import Settings
 
 
@@ -264,7 +265,7 @@ def test_the_learned_abstention_model_decides_when_the_reader_carries_one(sessio
 
 
 def test_a_span_of_closed_class_words_alone_is_never_an_answer(session_settings, retriever):
-    from pipeline.answering.extract import only_function_words
+    from pipeline.core.text import only_function_words
     from pipeline.answering.reader import ReadSpan
 
     class Reader:  # a reader whose best span is a bare preposition (seen after a nightly run: "desde")

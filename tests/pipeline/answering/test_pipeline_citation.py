@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.documents.chunking import Chunk, chunk_document
 from pipeline.answering.citation import heading_lines, section_at, supporting_quote, table_header_lines
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 
 PORTARIA = """PORTARIA Nº 34, DE 3 DE FEVEREIRO DE 2025
 

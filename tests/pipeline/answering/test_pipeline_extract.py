@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.answering.extract import (CORE_FEATURES, QUESTION_TYPES, WEIGHTS_FILE, SpanExtractor, feature_names, idf_table,
-                              question_type)
+from pipeline.answering.extract import CORE_FEATURES, WEIGHTS_FILE, SpanExtractor, feature_names, idf_table
+from pipeline.core.text import QUESTION_TYPES, question_type
 
 UFMS = ("Universidade Federal de Mato Grosso do Sul (UFMS) é uma instituição de ensino superior pública federal "
         "brasileira, sediada em Campo Grande, no estado do Mato Grosso do Sul. A UFMS mantém campi em nove "

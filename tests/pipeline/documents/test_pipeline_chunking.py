@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.documents.chunking import chunk_document, split_sentences
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 
 
 def make_doc(text: str, name: str = "doc") -> Document:
@@ -109,7 +109,7 @@ Depois da tabela vem texto.
 def _edital_chunks(max_chars: int):
     from pathlib import Path
 
-    from pipeline.documents.load import Document
+    from pipeline.documents.text import Document
 
     doc = Document(name="EDITAL", title="Edital 12", text=EDITAL, path=Path("EDITAL.txt"), sha256="x")
     chunks = chunk_document(doc, max_chars=max_chars)

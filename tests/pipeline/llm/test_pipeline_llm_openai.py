@@ -13,10 +13,10 @@ import pytest
 from bot import texts
 from bot.telegram.app import build_application
 from pipeline.answering.answer import NOTICE_LLM_UNAVAILABLE, Answerer, is_grounded
-from pipeline.answering.extract import content_terms
+from pipeline.core.text import content_terms
 from pipeline.llm.local import LLMUnavailable, take_last_call
 from pipeline.llm.remote import OpenAIChatLLM
-from pipeline.serving.promote import load_serving_llm
+from pipeline.llm.adapters import load_serving_llm
 from pipeline.service import Oraculo
 from pipeline.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI

@@ -37,7 +37,7 @@ def test_a_disliked_answer_with_more_likes_or_a_vanished_passage_is_no_negative(
 
 def test_held_out_feedback_trains_only_when_there_is_enough_of_it():
     from pipeline.loop.reader_job import MIN_FEEDBACK_TO_HOLD_OUT, training_exclusions
-    from pipeline.loop.nightly import heldout_records
+    from pipeline.loop.evaluate import heldout_records
 
     few = [_record(f"q{i}?", "a", rid=f"feedback-{i}") for i in range(MIN_FEEDBACK_TO_HOLD_OUT - 1)]
     many = [_record(f"q{i}?", "a", rid=f"feedback-{i}") for i in range(40)]
@@ -97,7 +97,8 @@ def test_no_feedback_means_no_run(tmp_path):
 def test_a_run_is_recorded_promoted_and_served_without_restart(tmp_path, sample_documents, model_cache_dir):
     from pipeline.answering.answer import Answerer
     from pipeline.training.merge import merge_run
-    from pipeline.serving.promote import load_serving_reader, promote
+    from pipeline.answering.reader import load_serving_reader
+    from pipeline.serving.promote import promote
     from storage.db import Database
     from storage.models import TrainingRun
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from pipeline.documents.chunking import chunk_document
-from pipeline.documents.load import Document
+from pipeline.documents.text import Document
 from pipeline.qa.generate import OpenAIQAGenerator, generate_qa, load_qa_records, parse_pairs_json
 
 from tests.fakes.openai_server import FakeOpenAI, quoting_reply

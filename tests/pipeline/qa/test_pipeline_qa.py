@@ -263,7 +263,7 @@ def test_hand_written_jsonl_is_checked_with_the_same_rules(tmp_path, caplog):
 
 
 def test_index_job_reads_hand_written_pairs_against_the_documents(tmp_path, caplog):
-    from pipeline.loop.jobs import qa_records
+    from pipeline.qa.records import qa_records
     from pipeline.settings import Settings
 
     settings = Settings(DATA_DIR=tmp_path / "data", DOCUMENTS_DIR=tmp_path / "docs")
@@ -282,7 +282,7 @@ def test_index_job_reads_hand_written_pairs_against_the_documents(tmp_path, capl
 
 def test_hand_written_pairs_without_span_are_placed_and_reach_the_index(tmp_path, caplog):
     from pipeline.documents.chunking import chunk_document
-    from pipeline.documents.load import Document
+    from pipeline.documents.text import Document
     from pipeline.search.index import _question_entries
 
     text = "Edital de bolsas.\n\nA taxa de inscrição é de R$ 100,00.\n\nO prazo de recurso é de dez dias úteis."

@@ -87,7 +87,7 @@ def test_no_chunks_is_an_error(tmp_path):
 
 
 def test_rebuild_embeds_only_what_changed(tmp_path):
-    from pipeline.documents.load import Document
+    from pipeline.documents.text import Document
 
     chunks = small_chunks()
     first = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=tmp_path)

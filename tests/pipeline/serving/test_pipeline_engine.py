@@ -13,7 +13,8 @@ import pytest
 
 from bot import texts
 from pipeline.answering.answer import Answerer
-from pipeline.serving.engine import EngineError, engine_pointer, publish_adapter, published_adapter, served_model
+from pipeline.serving.engine import EngineError, publish_adapter
+from pipeline.serving.versions import engine_pointer, published_adapter, served_model
 from pipeline.settings import Settings
 from tests.fakes.vllm_server import FakeVLLM
 

@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from pipeline.llm.local import EMBEDDED_DIR_NAME, LocalLLM
+from pipeline.llm.local import LocalLLM
+from pipeline.llm.resolve import EMBEDDED_DIR_NAME
 from pipeline.training.merge import load_adapter_model, merge_run
 from pipeline.settings import Settings
 from pipeline.training.train import TrainArgs, main

@@ -9,7 +9,7 @@ chunks, QA pairs and the time taken. :func:`remove_document` moves a file out of
 
 Example::
 
-    from pipeline.documents.ingest.library import add_document, list_documents, remove_document
+    from pipeline.loop.library import add_document, list_documents, remove_document
     report = add_document(settings, open("edital.pdf", "rb").read(), "Edital 12-2025.pdf")
     report.name, report.pages, report.chunks, report.qa_pairs, report.seconds
     [entry.file for entry in list_documents(settings)]
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.documents.load import Document, decode_bytes, normalise_text, title_from_name, title_from_text
+from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
 from pipeline.documents.ingest import KINDS, extract, remember, sniff, to_document, unsupported_reason
 from pipeline.documents.ingest.layout import ExtractionError
 from pipeline.settings import Settings
-from pipeline.feedback.export import atomic_file
+from pipeline.core.files import atomic_file
 
 log = logging.getLogger(__name__)
 

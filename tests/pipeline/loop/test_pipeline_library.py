@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.documents.ingest.layout import ExtractionError
-from pipeline.documents.ingest.library import LibraryError, find_document, list_documents, safe_stem, store_document
+from pipeline.loop.library import LibraryError, find_document, list_documents, safe_stem, store_document
 from pipeline.settings import Settings
 from tests.pipeline import doc_samples
 

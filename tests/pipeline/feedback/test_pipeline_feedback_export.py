@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from storage import repository as repo
-from pipeline.feedback.export import (PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback,
-                            write_jsonl_atomic)
+from pipeline.core.files import write_jsonl_atomic
+from pipeline.feedback.export import PASSAGES_FILENAME, REVIEW_FILENAME, VALIDATED_FILENAME, export_feedback
 
 QA_FIELDS = {"id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at"}
 
@@ -138,7 +138,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
 def test_atomic_dir_appears_whole_keeps_a_finished_twin_and_leaves_nothing_on_error(tmp_path):
     import pytest
 
-    from pipeline.feedback.export import atomic_dir
+    from pipeline.core.files import atomic_dir
 
     target = tmp_path / "model"
     with atomic_dir(target, marker="config.json") as tmp:
