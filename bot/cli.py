@@ -16,6 +16,22 @@ import os
 import sys
 from pathlib import Path
 
+from bot import texts
+from bot.terminal import run_chat
+from pipeline.core.redaction import install, secret_values
+from pipeline.documents.load import DocumentsError, sample_corpus_dir, scan_documents
+from pipeline.evaluation.answers import evaluate_answers
+from pipeline.evaluation.retrieval import evaluate_retrieval
+from pipeline.loop.jobs import export_feedback_job, generate_qa_job, index_job
+from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
+from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
+from pipeline.settings import get_settings
+from pipeline.training.cost import cost_report
+from pipeline.training.merge import merge_run
+from pipeline.training.publish import PublishError, push_run
+from pipeline.training.train import TrainArgs
+from pipeline.training.train import main as train_main
+
 DEMO_QUESTIONS = [
     "Onde é sediada a UFMS?",
     "Quem pode se inscrever no POSCOMP?",
@@ -26,7 +42,6 @@ DEMO_QUESTIONS = [
 def _settings():
     from pydantic import ValidationError
 
-    from pipeline.settings import get_settings
 
     try:
         return get_settings()
@@ -48,8 +63,6 @@ def _service(settings):
 
 
 def cmd_generate_qa(args) -> int:
-    from pipeline.loop.jobs import generate_qa_job
-
     summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output, progress=True)
     print(summary.format())
     if summary.errors and not summary.n_pairs:  # every request failed: nothing useful was done
@@ -60,16 +73,12 @@ def cmd_generate_qa(args) -> int:
 
 
 def cmd_index(args) -> int:
-    from pipeline.loop.jobs import index_job
-
     info = index_job(_settings(), input_dir=args.input)
     print(f"index {info.version}: {info.n_chunks} chunks, {info.n_questions} questions -> {info.path}")
     return 0
 
 
 def cmd_ask(args) -> int:
-    from bot import texts
-
     service = _service(_settings())
     try:
         result = service.ask(args.question, user_ref=args.user, channel="cli")
@@ -82,14 +91,10 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from bot.terminal import run_chat
-
     return run_chat(_service(_settings()), user_ref=args.user)
 
 
 def cmd_export_feedback(args) -> int:
-    from pipeline.loop.jobs import export_feedback_job
-
     result = export_feedback_job(_settings(), output_dir=args.output)
     print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}; "
           f"{result.passages} closest-passage votes -> {result.passages_path}")
@@ -130,7 +135,6 @@ def _demo_documents(settings) -> None:
     """The demo's documents: the configured folder's, or the bundled sample corpus copied there (said aloud)."""
     import shutil
 
-    from pipeline.documents.load import DocumentsError, sample_corpus_dir, scan_documents
 
     folder = Path(settings.documents_dir)
     try:
@@ -148,9 +152,6 @@ def _demo_documents(settings) -> None:
 
 
 def cmd_demo(args) -> int:
-    from bot import texts
-    from pipeline.loop.jobs import generate_qa_job, index_job
-
     settings = _settings()
     _demo_documents(settings)
     print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
@@ -170,10 +171,7 @@ def cmd_demo(args) -> int:
 def cmd_eval(args) -> int:
     import json
 
-    if args.target == "retrieval":
-        from pipeline.evaluation.retrieval import evaluate_retrieval as evaluate
-    else:
-        from pipeline.evaluation.answers import evaluate_answers as evaluate
+    evaluate = evaluate_retrieval if args.target == "retrieval" else evaluate_answers
     try:
         extra = {"unanswerable": args.unanswerable} if args.target == "answers" and args.unanswerable else {}
         report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic, **extra)
@@ -190,12 +188,9 @@ def cmd_eval(args) -> int:
 def cmd_train(args) -> int:
     from dataclasses import fields
 
-    from pipeline.training.train import TrainArgs, main as train_main
 
     settings = _settings()
     if args.what == "reader" or (args.what == "auto" and settings.answer_strategy == "reader"):
-        from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
-
         run_args = ReaderRunArgs(**{k: v for k, v in (("max_steps", args.max_steps), ("batch_size", args.batch_size),
                                                           ("lr", args.lr), ("seed", args.seed)) if v is not None})
         try:
@@ -223,8 +218,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_retrain(args) -> int:
-    from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
-
     try:
         report = retrain_job(_settings(), trigger="cli")
     except RetrainBusy as exc:
@@ -242,8 +235,6 @@ def cmd_retrain(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from pipeline.training.merge import merge_run
-
     try:
         print(f"merged model -> {merge_run(_settings(), args.run, output=args.output)}")
     except LookupError as exc:
@@ -253,8 +244,6 @@ def cmd_merge(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from pipeline.training.publish import PublishError, push_run
-
     try:
         url = push_run(_settings(), args.run, what=args.what)
     except PublishError as exc:
@@ -267,7 +256,6 @@ def cmd_push(args) -> int:
 def cmd_cost(args) -> int:
     import json
 
-    from pipeline.training.cost import cost_report
 
     report = cost_report(_settings())
     last = report["last"]
@@ -293,8 +281,6 @@ def cmd_cost(args) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    from pipeline.training.train import TrainArgs  # light: no torch at import
-
     p = sub.add_parser("train", help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
     p.add_argument("--what", choices=["auto", "reader", "llm"], default="auto",
                    help="auto: the reader when ANSWER_STRATEGY=reader, else the LLM")
@@ -404,9 +390,6 @@ def _configure_logging(args, settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.documents.load import DocumentsError
-    from pipeline.core.redaction import install, secret_values
-
     args = build_parser().parse_args(argv)
     settings = _settings()
     _configure_logging(args, settings)

@@ -20,6 +20,7 @@ from pathlib import Path
 from pipeline.answering.answer import Answer, Answerer, Source
 from pipeline.documents.load import Document, load_documents
 from pipeline.feedback.memory import FeedbackMemory
+from pipeline.loop.jobs import ensure_index
 from pipeline.settings import Settings
 from storage import repository
 from storage.db import Database
@@ -66,8 +67,6 @@ class Oraculo:
         # Models load once per process, on first use, so the CLI and the bot start fast.
         with self._lock:
             if self._answerer is None:
-                from pipeline.loop.jobs import ensure_index
-
                 ensure_index(self.settings)
                 self._answerer = Answerer(self.settings)
             return self._answerer

@@ -17,6 +17,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.documents.load import sample_corpus_dir
+
 EMBEDDED = "embedded"
 # Values copied from documentation that must never reach production as real secrets.
 _PLACEHOLDERS = {"changeme", "change-me", "your-token-here", "seu-token-aqui", "xxx", "token", "secret"}
@@ -193,7 +195,6 @@ class Settings(BaseSettings):
         if self.documents_dir is None:
             self.documents_dir = self.data_dir / "documents"
         elif str(self.documents_dir) == "sample":  # asked for by name: never a silent fallback
-            from pipeline.documents.load import sample_corpus_dir
 
             self.documents_dir = sample_corpus_dir()
         if self.model_cache_dir is None:

@@ -33,6 +33,11 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import texts
+from bot.telegram.charts import SERIES, activity_chart, fill_days
+from pipeline.loop import jobs
+from pipeline.loop.nightly import is_running, retrain_job
+from pipeline.training.cost import cost_report
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +103,12 @@ def _refresh_step(service) -> Step:
 
 def reindex_steps(service) -> list[Step]:
     """Rebuild the index from the documents and QA records, then serve it."""
-    from pipeline.loop import jobs
 
     return [("índice", functools.partial(jobs.index_job, service.settings)), _refresh_step(service)]
 
 
 def retrain_steps(service) -> list[Step]:
     """The nightly job (it chains export, index, training, evaluation and promotion itself), then serve."""
-    from pipeline.loop.nightly import retrain_job
 
     return [("retreino", functools.partial(retrain_job, service.settings, trigger="admin")), _refresh_step(service)]
 
@@ -116,7 +119,6 @@ def _retrain_running(bot_data) -> bool:
     settings = getattr(service, "settings", None)
     if settings is None:
         return False
-    from pipeline.loop.nightly import is_running
 
     return is_running(settings)
 
@@ -190,10 +192,7 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 def cost_summary(service) -> dict:
     """pipeline.training.cost's report when that module exists, else the same figures from the training_runs rows."""
     if importlib.util.find_spec("pipeline.training.cost") is not None:
-        from pipeline.training.cost import cost_report
-
         return cost_report(service.settings)
-    from storage import repository
 
     now = datetime.now(timezone.utc)
     with service.database.session() as session:
@@ -230,8 +229,6 @@ async def cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def stats_summary(service, *, days: int = STATS_DAYS) -> dict:
     """Per-day activity (gaps filled) and the top unanswered questions of the last ``days`` days."""
-    from bot.telegram.charts import fill_days
-    from storage import repository
 
     today = datetime.now(timezone.utc).date()
     first = today - timedelta(days=days - 1)
@@ -245,7 +242,6 @@ def stats_summary(service, *, days: int = STATS_DAYS) -> dict:
 @admin_only
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: questions, answers and 👍/👎 per day with a PNG chart, and the top unanswered questions."""
-    from bot.telegram.charts import SERIES, activity_chart
 
     summary = await asyncio.to_thread(stats_summary, context.application.bot_data["service"])
     days = summary["days"]

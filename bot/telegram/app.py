@@ -31,6 +31,7 @@ from bot import texts
 from bot.telegram.admin import shutdown_admin
 from bot.telegram.handlers import LIMITER_KEY, SERVICE_KEY, register_handlers
 from bot.telegram.ratelimit import PerUserLimiter
+from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,6 @@ def schedule_retrain(application: Application, settings: Settings):
 
 async def scheduled_retrain(context) -> None:
     """The scheduled run: the job in a worker thread, then its summary (or error) to every admin."""
-    from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
 
     service = context.application.bot_data[SERVICE_KEY]
     settings = service.settings

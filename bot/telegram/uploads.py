@@ -26,6 +26,8 @@ from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandl
 
 from bot import texts
 from bot.telegram.admin import _EXECUTOR_KEY, _RUNNING_KEY, _retrain_running, admin_only
+from pipeline.documents.ingest.layout import ExtractionError
+from pipeline.loop.library import LibraryError, add_document, list_documents, remove_document
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,6 @@ async def _run_job(update: Update, context: ContextTypes.DEFAULT_TYPE, work, nam
 
 def _add(service, data: bytes, file_name: str) -> str:
     """Store and index one document, serve the new index; the admin's reply (HTML). Runs in the job thread."""
-    from pipeline.documents.ingest.layout import ExtractionError
-    from pipeline.loop.library import LibraryError, add_document
 
     try:
         report = add_document(service.settings, data, file_name)
@@ -87,8 +87,6 @@ def _add(service, data: bytes, file_name: str) -> str:
 
 
 def _remove(service, wanted: str) -> str:
-    from pipeline.loop.library import LibraryError, remove_document
-
     started = time.perf_counter()
     try:
         entry, _, _ = remove_document(service.settings, wanted)
@@ -145,7 +143,6 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def list_for_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """/documentos from an admin: the files with their names, types and dates; False for anyone else."""
-    from pipeline.loop.library import list_documents
 
     service = _service(context)
     user = update.effective_user

@@ -44,9 +44,11 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.answering.answerability import Support, features_of
+from pipeline.answering.citation import heading_lines, supporting_quote, table_header_lines
 from pipeline.answering.extract import Extraction, SpanExtractor, best_excluding
-from pipeline.core.text import STOPWORDS, content_terms, fold, only_function_words, same_answer
 from pipeline.answering.reader import load_serving_reader
+from pipeline.core.text import STOPWORDS, content_terms, fold, only_function_words, same_answer
 from pipeline.llm.adapters import load_serving_llm
 from pipeline.llm.local import LLMUnavailable, take_last_call
 from pipeline.llm.prompt import NOT_FOUND_MARKER, build_messages
@@ -298,7 +300,6 @@ class Answerer:
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
         heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
         embedding, when already made."""
-        from pipeline.answering.citation import heading_lines, supporting_quote, table_header_lines
         hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
         passages = hits[:self.settings.reader_passages]
         if not passages:
@@ -329,8 +330,6 @@ class Answerer:
         well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match the
         question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
         is the one retrieval made)."""
-        from pipeline.answering.answerability import Support
-        from pipeline.answering.citation import supporting_quote
 
         best: dict[int, object] = {}
         for span in spans:
@@ -352,7 +351,6 @@ class Answerer:
     def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True,
                 query_vector=None) -> dict[str, float]:
         """What the learned abstention reads (:func:`pipeline.answering.answerability.features_of`)."""
-        from pipeline.answering.answerability import features_of
 
         support = (self.support(question, hits, spans, query_vector=query_vector) if with_support and spans
                    else None)
@@ -375,8 +373,6 @@ class Answerer:
         return decision >= model.threshold, decision >= model.confident, decision >= model.near
 
     def _answer_reader(self, question: str, rejected: list, started: float, confirmed: list[str] = ()) -> Answer:
-        from pipeline.answering.citation import supporting_quote
-
         retriever = self.retriever
         version = retriever.version
         # the question is embedded once, for retrieval and for the abstention's sentence signals

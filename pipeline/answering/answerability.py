@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pipeline.core.files import atomic_file
+
 logger = logging.getLogger(__name__)
 
 FILE = "abstention.json"
@@ -109,8 +111,6 @@ class AnswerabilityModel:
         return total
 
     def save(self, path: Path) -> None:
-        from pipeline.core.files import atomic_file
-
         with atomic_file(Path(path)) as handle:
             json.dump(asdict(self), handle, ensure_ascii=False, indent=1)
 

@@ -34,7 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.answering.answerability import load_for
 from pipeline.llm.adapters import adapter_kind
+from pipeline.search.e5 import embedded_e5_dir
 from pipeline.serving.versions import serving_adapter
 from pipeline.settings import Settings
 
@@ -66,8 +68,6 @@ class ReadSpan:
 def resolve_base(name: str | Path, cache_dir: Path | None = None) -> str:
     """``"embedded"`` -> the converted e5-small checkpoint folder; any Hugging Face id or path unchanged."""
     if str(name) == EMBEDDED:
-        from pipeline.search.e5 import embedded_e5_dir
-
         return str(embedded_e5_dir(cache_dir=cache_dir))
     return str(name)
 
@@ -176,7 +176,6 @@ class SpanReader:
             with warnings.catch_warnings():  # transformers' deprecation notice raised inside peft's merge
                 warnings.filterwarnings("ignore", category=FutureWarning)
                 model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        from pipeline.answering.answerability import load_for
 
         reader = cls(model, tokenizer, version=adapter_version(Path(adapter) if adapter else None))
         reader.abstention = load_for(Path(adapter) if adapter else None)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pipeline.documents.ingest import read_rich
 from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,6 @@ def sample_corpus_dir() -> Path:
 def _read(path: Path, name: str, *, ocr: bool = False) -> "Document | str":
     """The document at ``path``, or the reason it cannot be one (``ocr``: scanned PDF pages through Tesseract)."""
     if path.suffix.lower() != ".txt":
-        from pipeline.documents.ingest import read_rich
-
         return read_rich(path, name, ocr=ocr)
     try:
         raw = path.read_bytes()

@@ -31,9 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.settings import Settings
-from pipeline.evaluation.squad import SquadCorpus, load_squad
+from pipeline.answering.answer import Answerer
 from pipeline.core.text import exact_match, normalize_answer, token_f1
+from pipeline.documents.chunking import Chunk, chunk_document
+from pipeline.documents.text import Document
+from pipeline.evaluation.squad import SquadCorpus, load_squad
+from pipeline.search.index import build_index
+from pipeline.search.retrieve import Retriever
+from pipeline.settings import Settings
 
 # Questions a corpus of Brazilian public documents about a university does not answer: everyday life, other
 # domains, other countries, chit-chat. Fixed and varied on purpose; the first half (even positions) was used
@@ -114,8 +119,6 @@ def paragraph_chunks(corpus: SquadCorpus):
     """One chunk per corpus paragraph (document = article title; id ``squad:<n>``); a paragraph longer than a
     chunk — a whole document given as one paragraph — is chunked exactly as ``oraculo index`` chunks a
     document (ids ``squad:<n>:<start>-<end>``)."""
-    from pipeline.documents.chunking import Chunk, chunk_document
-    from pipeline.documents.text import Document
 
     chunks = []
     for i, (text, title) in enumerate(zip(corpus.paragraphs, corpus.titles)):
@@ -131,8 +134,6 @@ def paragraph_chunks(corpus: SquadCorpus):
 
 def build_squad_retriever(settings: Settings, corpus: SquadCorpus, index_root: Path):
     """A fresh index over the corpus paragraphs under ``index_root``, loaded for search."""
-    from pipeline.search.index import build_index
-    from pipeline.search.retrieve import Retriever
 
     build_index(paragraph_chunks(corpus), qa_records=[], embedding_model=settings.embedding_model,
                 index_root=index_root)
@@ -209,7 +210,6 @@ def load_unanswerable(path: Path) -> list[str]:
 def evaluate_answers(settings: Settings, *, squad, corpus=None, off_topic: int = 0, split: str | None = None,
                      answerer_factory=None, unanswerable: Path | list[str] | None = None) -> dict:
     """Metrics of the configured answer strategy on ``squad`` (see module docstring); ValueError on bad input."""
-    from pipeline.answering.answer import Answerer
 
     if off_topic < 0 or off_topic > len(OFF_TOPIC_QUESTIONS):
         raise ValueError(f"--off-topic must be between 0 and {len(OFF_TOPIC_QUESTIONS)}")

@@ -20,14 +20,18 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from pipeline.documents.chunking import Chunk
+from pipeline.documents.chunking import Chunk, chunk_document
+from pipeline.documents.text import Document
 from pipeline.evaluation.squad import SquadCorpus, load_squad
+from pipeline.search.embeddings import load_embedder
+from pipeline.search.index import build_index
+from pipeline.search.retrieve import RetrievalOptions, Retriever
 
 MISS = 10**9  # rank of a relevant document not retrieved in the top 10
 
@@ -78,9 +82,6 @@ def evaluate_retrieval(settings, *, squad: Path, corpus: Path | None = None, off
 
     ``off_topic`` is accepted for the CLI's sake and unused: retrieval has no notion of an off-topic question.
     """
-    from pipeline.search.embeddings import load_embedder
-    from pipeline.search.index import build_index
-    from pipeline.search.retrieve import RetrievalOptions, Retriever
 
     data = load_squad(Path(squad), Path(corpus) if corpus else None)
     if not data.paragraphs:
@@ -148,8 +149,6 @@ def long_documents(path: Path, *, join_articles: bool = True) -> tuple[list[tupl
 
 def document_chunks(documents: Sequence[tuple[str, str, str]], *, max_chars: int = 900) -> list[Chunk]:
     """The product's own chunks (:func:`pipeline.documents.chunking.chunk_document`) of ``(name, title, text)`` documents."""
-    from pipeline.documents.chunking import chunk_document
-    from pipeline.documents.text import Document
 
     return [chunk for name, title, text in documents
             for chunk in chunk_document(Document(name=name, title=title, text=text, path=Path(name), sha256=""),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.llm.llamacpp import LlamaCppLLM
 from pipeline.llm.resolve import resolve_llm
 
 logger = logging.getLogger(__name__)
@@ -154,8 +155,6 @@ def load_llm(name: str, *, backend: str = "transformers", models_dir: Path):
     ``backend="openai"`` needs the server's settings: :func:`pipeline.llm.adapters.load_serving_llm` builds it.
     """
     if backend == "llamacpp":
-        from pipeline.llm.llamacpp import LlamaCppLLM
-
         return LlamaCppLLM.load(name)
     if backend != "transformers":
         raise ValueError(f"unknown LLM backend {backend!r}")

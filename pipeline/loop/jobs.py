@@ -15,8 +15,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_configured, scan_configured
+from pipeline.feedback.export import PASSAGES_FILENAME, export_feedback, passage_verdict
+from pipeline.qa.generate import OpenAIQAGenerator, generate_qa, read_jsonl_quietly
 from pipeline.qa.records import qa_records
+from pipeline.search.index import build_index, current_version, questions_to_index, record_in_database
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,8 +29,6 @@ log = logging.getLogger(__name__)
 def make_generator(settings: Settings):
     """The QA generator chosen by settings: OpenAI-compatible when configured, else the offline one."""
     if settings.use_openai:
-        from pipeline.qa.generate import OpenAIQAGenerator
-
         if settings.openai_api_key is None:
             raise RuntimeError("QA_GENERATOR=openai needs OPENAI_API_KEY")
         return OpenAIQAGenerator(base_url=settings.openai_base_url,
@@ -40,7 +42,6 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
                     progress: bool = False):
     """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa); the summary names every
     input file skipped (empty, binary, hidden, a symbolic link) with the reason."""
-    from pipeline.qa.generate import generate_qa
 
     scan = scan_configured(settings, input_dir)
     out = Path(output_dir) if output_dir else settings.qa_dir
@@ -54,15 +55,12 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
 def index_job(settings: Settings, *, input_dir: Path | None = None):
     """Chunk every document and (re)build the search index with the QA records of DATA_DIR/data_qa (the offline
     generator's template questions only with INDEX_GENERATED_QUESTIONS: see pipeline.search.index.questions_to_index)."""
-    from pipeline.documents.chunking import chunk_document
-    from pipeline.search.index import build_index, questions_to_index
     documents = load_configured(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
     records = questions_to_index(qa_records(settings), generated=settings.index_generated_questions)
     info = build_index(chunks, qa_records=records + confirmed_passage_questions(settings),
                        embedding_model=settings.embedding_model,
                        index_root=settings.index_dir, embedding_dtype=settings.embedding_dtype)
-    from pipeline.search.index import record_in_database
 
     record_in_database(settings.database_url, info)
     log.info("index %s built: %d chunks, %d questions", info.version, info.n_chunks, info.n_questions)
@@ -72,8 +70,6 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
 def confirmed_passage_questions(settings: Settings) -> list[dict]:
     """Index entries (never QA records: they have no answer) for the questions whose closest passage citizens
     confirmed (a 👍 and no 👎 under an abstention that quoted it): the question finds that passage again."""
-    from pipeline.qa.generate import read_jsonl_quietly
-    from pipeline.feedback.export import PASSAGES_FILENAME, passage_verdict
 
     return [{"id": f"passage-{vote.get('interaction_id')}", "question": vote["question"],
              "document": vote.get("document"), "chunk_id": vote.get("chunk_id"), "span": vote.get("span"),
@@ -85,7 +81,6 @@ def confirmed_passage_questions(settings: Settings) -> list[dict]:
 
 def ensure_index(settings: Settings):
     """Build QA pairs and the index if there is no serving index yet (first run on a fresh install)."""
-    from pipeline.search.index import current_version
 
     if current_version(settings.index_dir) is not None:
         return None
@@ -97,7 +92,6 @@ def ensure_index(settings: Settings):
 def export_feedback_job(settings: Settings, *, output_dir: Path | None = None):
     """Export validated feedback (👍 and no 👎) to jsonl for indexing and training; 👎 to a review file."""
     from storage.db import Database
-    from pipeline.feedback.export import export_feedback
 
     database = Database(settings.database_url)
     database.upgrade()

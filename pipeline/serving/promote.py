@@ -31,6 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.files import atomic_write_text
+from pipeline.search.index import (
+    CURRENT_FILE,
+    ENTRIES_FILE,
+    META_FILE,
+    VECTORS_FILE,
+    VERSIONS_DIR,
+    build_index,
+    current_version,
+    questions_to_index,
+    record_in_database,
+    version_dir,
+)
 from pipeline.serving.versions import adapter_pointer, serving_versions
 from pipeline.settings import Settings
 
@@ -44,7 +56,6 @@ KEEP_INDEX_VERSIONS = 3
 
 def _serving_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the serving index by entry key, so the candidate only embeds what is new."""
-    from pipeline.search.index import ENTRIES_FILE, META_FILE, VECTORS_FILE, current_version, version_dir
 
     version = current_version(settings.index_dir)
     if version is None:
@@ -65,7 +76,6 @@ def _serving_vectors(settings: Settings) -> dict[str, np.ndarray]:
 
 def build_candidate_index(settings: Settings, chunks: list, qa_records: list[dict]):
     """Build an index of ``chunks`` + ``qa_records`` under ``DATA_DIR/index_staging``; serving is untouched."""
-    from pipeline.search.index import build_index, questions_to_index
 
     staging = settings.data_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)
@@ -76,8 +86,6 @@ def build_candidate_index(settings: Settings, chunks: list, qa_records: list[dic
 
 
 def _prune_indexes(settings: Settings, protect: set[str]) -> None:
-    from pipeline.search.index import META_FILE, VERSIONS_DIR
-
     root = Path(settings.index_dir) / VERSIONS_DIR
     versions = sorted((p for p in root.iterdir() if p.is_dir() and (p / META_FILE).is_file()),
                       key=lambda p: ((p / META_FILE).stat().st_mtime_ns, p.name))
@@ -89,7 +97,6 @@ def _prune_indexes(settings: Settings, protect: set[str]) -> None:
 def promote(settings: Settings, *, index=None, adapter_dir: Path | None = None) -> dict:
     """Make the candidate ``index`` (an ``IndexInfo`` from :func:`build_candidate_index`) and/or ``adapter_dir``
     the serving ones; returns the serving versions before and after."""
-    from pipeline.search.index import CURRENT_FILE, VERSIONS_DIR, record_in_database
 
     before = serving_versions(settings)
     pointer = adapter_pointer(settings)

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.settings import Settings
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,6 @@ def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
     """
     from zoneinfo import ZoneInfo
 
-    from storage import repository
     from storage.db import Database
 
     zone = ZoneInfo(settings.timezone)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pipeline.documents.chunking import Chunk, chunk_document
 from pipeline.documents.text import Document
 from pipeline.llm.prompt import build_messages
+from pipeline.search.retrieve import Hit
 
 IGNORE_INDEX = -100  # label of the tokens that carry no loss (prompt, padding)
 _CHUNK_SPAN = re.compile(r":(\d+)-(\d+)$")
@@ -58,7 +59,6 @@ def _chunk_index(documents: dict[str, Document]) -> dict[str, Chunk]:
 
 def context_hits(record: dict, documents: dict[str, Document], chunks: dict[str, Chunk] | None = None) -> list:
     """The record's own chunk as a one-hit context (``[]`` when its document is unknown)."""
-    from pipeline.search.retrieve import Hit
 
     chunk_id = str(record.get("chunk_id") or "")
     chunk = (chunks or {}).get(chunk_id)

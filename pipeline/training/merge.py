@@ -23,6 +23,7 @@ from pathlib import Path
 from pipeline.answering.reader import base_model, resolve_base
 from pipeline.llm.adapters import METADATA, load_llm_adapter
 from pipeline.settings import Settings
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ def resolve_run(settings: Settings, ref: str | int) -> tuple[Path, dict]:
     elif (adapters / ref).is_dir():
         candidates = [adapters / ref]
     else:
-        from storage import repository
         from storage.db import Database
 
         database = Database(settings.database_url)

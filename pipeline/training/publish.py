@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.settings import Settings
+from pipeline.training.merge import merge_run, resolve_run
 
 WHAT = ("adapter", "merged", "both")
 LICENSE = "apache-2.0"  # SmolLM2's; set the card by hand when the base model has another one
@@ -120,7 +121,6 @@ def push_run(settings: Settings, ref: str | int, *, what: str = "both", api=None
                            "and put it in .env (HF_TOKEN=...)")
     if not settings.hf_repo_id:
         raise PublishError("HF_REPO_ID is not set (e.g. HF_REPO_ID=your-user/oraculo-lora)")
-    from pipeline.training.merge import merge_run, resolve_run
 
     try:
         adapter_dir, metadata = resolve_run(settings, ref)

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from pipeline.answering.reader import MAX_QUESTION_CHARS, base_model, lora_config
+from pipeline.search.embeddings import cpu_has_bf16
+
 logger = logging.getLogger(__name__)
 
 REHEARSAL_FILE = "rehearsal.jsonl"  # a sample of an adapter's first training mix, kept beside it
@@ -219,7 +222,6 @@ def featurize(tokenizer, examples: Sequence[QAExample], *, max_length: int, stri
     batch = 256
     for first in range(0, len(examples), batch):
         part = examples[first:first + batch]
-        from pipeline.answering.reader import MAX_QUESTION_CHARS
 
         enc = tokenizer([e.question[:MAX_QUESTION_CHARS] for e in part], [e.context for e in part],
                         truncation="only_second", max_length=max_length, stride=min(stride, max_length // 4), return_overflowing_tokens=True,
@@ -301,8 +303,6 @@ def reader_loss(start_logits, end_logits, start, end, neg_start, neg_end, positi
 
 def resolve_precision(precision: str) -> str:
     if precision == "auto":
-        from pipeline.search.embeddings import cpu_has_bf16
-
         return "bf16" if cpu_has_bf16() else "fp32"
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
@@ -316,7 +316,6 @@ def main(args: ReaderTrainArgs) -> ReaderTrainReport:
     from peft import PeftModel, get_peft_model
     from transformers import get_linear_schedule_with_warmup
 
-    from pipeline.answering.reader import base_model, lora_config
 
     if not args.examples:
         raise ValueError("no training examples")

@@ -41,10 +41,22 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.documents.load import load_documents
 from pipeline.llm.adapters import METADATA
+from pipeline.llm.resolve import resolve_llm
+from pipeline.qa.generate import load_qa_records
+from pipeline.qa.records import qa_records
 from pipeline.settings import Settings, get_settings
-from pipeline.training.examples import (IGNORE_INDEX, build_examples, collate, data_hash, length_grouped_batches,
-                                 split_by_document)
+from pipeline.training.examples import (
+    IGNORE_INDEX,
+    build_examples,
+    collate,
+    data_hash,
+    length_grouped_batches,
+    split_by_document,
+)
+from pipeline.training.runs import Heartbeat
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +185,6 @@ def find_checkpoint(settings: Settings, resume: str) -> Path:
 
 
 def _load_records(args: TrainArgs, settings: Settings) -> list[dict]:
-    from pipeline.qa.records import qa_records
-    from pipeline.qa.generate import load_qa_records
-
     return load_qa_records(Path(args.data)) if args.data else qa_records(settings)
 
 
@@ -231,9 +240,6 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from pipeline.documents.load import load_documents
-    from pipeline.llm.resolve import resolve_llm
-    from storage import repository
     from storage.db import Database
 
     settings = settings or get_settings()
@@ -280,7 +286,6 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
             run_id = repository.create_training_run(session, base_model=args.model, data_hash=digest,
                                                     n_examples=len(train) + len(val),
                                                     gpu_hourly_usd=settings.gpu_hourly_usd).id
-    from pipeline.training.runs import Heartbeat
 
     # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
     heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
@@ -316,6 +321,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
         peft_model = accelerator.unwrap_model(loss_module).lm
         val_batches = [collate(val[i:i + args.batch_size], pad_id=pad_id) for i in
                        [j for j in range(0, len(val), args.batch_size)][accelerator.process_index::
+
                                                                         accelerator.num_processes]]
         step, history = 0, []
         best_val, best_state, bad_evals = float("inf"), None, 0

@@ -28,7 +28,11 @@ import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
-from pipeline.documents.ingest.layout import ExtractionError, Extracted
+from pipeline.documents.ingest.docx_text import extract_docx
+from pipeline.documents.ingest.html_text import extract_html
+from pipeline.documents.ingest.layout import Extracted, ExtractionError
+from pipeline.documents.ingest.pdf_text import extract_pdf
+from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
 
 __all__ = ["ExtractionError", "Extracted", "KINDS", "SUFFIXES", "extract", "extract_document", "read_rich",
            "remember", "sniff", "to_document"]
@@ -44,7 +48,6 @@ _cache_lock = threading.Lock()
 
 def sniff(data: bytes) -> str | None:
     """``"pdf"``, ``"docx"``, ``"html"`` or ``"txt"`` from the bytes themselves; ``None`` for anything else."""
-    from pipeline.documents.text import decode_bytes
 
     if b"%PDF-" in data[:1024]:
         return "pdf"
@@ -78,23 +81,16 @@ def extract(data: bytes, kind: str, *, ocr: bool = False) -> Extracted:
     """The pages of ``data`` read as ``kind`` (``pdf``, ``docx`` or ``html``); ``ocr``: scanned PDF pages are
     read by Tesseract when it is installed."""
     if kind == "pdf":
-        from pipeline.documents.ingest.pdf_text import extract_pdf
-
         return extract_pdf(data, ocr=ocr)
     if kind == "docx":
-        from pipeline.documents.ingest.docx_text import extract_docx
-
         return extract_docx(data)
     if kind == "html":
-        from pipeline.documents.ingest.html_text import extract_html
-
         return extract_html(data)
     raise ExtractionError("unsupported", f"no extractor for {kind!r}")
 
 
 def to_document(extracted: Extracted, *, name: str, path: Path):
     """A :class:`~pipeline.documents.load.Document` of the extracted pages (blank line between pages)."""
-    from pipeline.documents.text import Document, normalise_text, title_from_name, title_from_text
 
     text, starts = "", []
     for page in extracted.pages:

@@ -28,8 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.documents.ingest.layout import (ExtractionError, Extracted, is_page_number, join_lines, running_lines, shape,
-                                    table_lines)
+from pipeline.documents.ingest.layout import (
+    Extracted,
+    ExtractionError,
+    is_page_number,
+    join_lines,
+    running_lines,
+    shape,
+    table_lines,
+)
+from pipeline.documents.ingest import ocr as tesseract  # a module: tests replace its functions
 
 logger = logging.getLogger(__name__)
 
@@ -295,13 +303,11 @@ def extract_pdf(data: bytes, *, ocr: bool = False) -> Extracted:
     ocr_text: dict[int, str] = {}
     missing = ""
     if without_text and ocr:
-        from pipeline.documents.ingest.ocr import ocr_missing, ocr_pages
-
-        missing = ocr_missing() or ""
+        missing = tesseract.ocr_missing() or ""
         if missing:
             logger.warning("DOCUMENTS_OCR is on but OCR cannot run: %s", missing)
         else:
-            ocr_text = ocr_pages(data, without_text)
+            ocr_text = tesseract.ocr_pages(data, without_text)
     if not sizes and not n_tables and not ocr_text:
         raise ExtractionError("no_text", "no text layer (a scanned document?): needs OCR"
                               + (f" ({missing})" if missing else ""))
