@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.answering.answer import Answer, Answerer, Source
@@ -172,6 +173,13 @@ class Oraculo:
         """LGPD erasure: delete this user with their questions and feedback; False when nothing was stored."""
         with self.database.session() as session:
             return repository.delete_user(session, user_hash=self.user_hash(user_ref))
+
+    def activity(self, *, since: datetime,
+                 unanswered: int = 5) -> tuple[dict[str, dict[str, int]], list[tuple[str, int]]]:
+        """Questions, answers and votes per day since ``since``, and the most asked questions left unanswered."""
+        with self.database.session() as session:
+            return (repository.activity_by_day(session, since=since),
+                    repository.top_unanswered(session, since=since, limit=unanswered))
 
     def documents(self) -> list[str]:
         """Titles of the documents the bot knows about."""

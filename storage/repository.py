@@ -386,6 +386,25 @@ def list_training_runs(session: Session, *, limit: int = 20, status: str | None 
     return list(session.scalars(statement))
 
 
+def training_cost_between(session: Session, *, since: datetime, until: datetime) -> dict[str, Any]:
+    """The cost of the runs started in ``[since, until)``, added up by the database: how many, USD and BRL totals,
+    and the ids of the finished runs without a BRL cost, of those that cost dollars but have no rate, and of
+    the interrupted ones."""
+    window = (TrainingRun.started_at >= since) & (TrainingRun.started_at < until)
+    runs, usd, brl = session.execute(
+        select(func.count(TrainingRun.id), func.coalesce(func.sum(TrainingRun.cost_usd), 0.0),
+               func.coalesce(func.sum(TrainingRun.cost_brl), 0.0)).where(window)).one()
+    finished_without_brl = window & (TrainingRun.status != "running") & TrainingRun.cost_brl.is_(None)
+
+    def ids(condition) -> list[int]:
+        return list(session.scalars(select(TrainingRun.id).where(condition).order_by(TrainingRun.id)))
+
+    return {"runs": int(runs), "usd": float(usd), "brl": float(brl),
+            "without_brl": ids(finished_without_brl),
+            "without_rate": ids(finished_without_brl & (func.coalesce(TrainingRun.cost_usd, 0.0) > 0)),
+            "interrupted": ids(window & (TrainingRun.status == "interrupted"))}
+
+
 def record_index_version(session: Session, *, version: str, embedding_model: str, content_hash: str,
                          n_chunks: int, n_questions: int, n_embedded: int, build_s: float,
                          meta: Mapping[str, Any] | None = None, current: bool = True) -> IndexVersion:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import logging
 import threading
 import time
@@ -37,7 +36,6 @@ from bot.telegram.charts import SERIES, activity_chart, fill_days
 from pipeline.loop import jobs
 from pipeline.loop.nightly import is_running, retrain_job
 from pipeline.training.cost import cost_report
-from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -190,23 +188,8 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def cost_summary(service) -> dict:
-    """pipeline.training.cost's report when that module exists, else the same figures from the training_runs rows."""
-    if importlib.util.find_spec("pipeline.training.cost") is not None:
-        return cost_report(service.settings)
-
-    now = datetime.now(timezone.utc)
-    with service.database.session() as session:
-        runs = repository.list_training_runs(session, limit=100_000)
-        month = [r for r in runs if r.started_at.strftime("%Y-%m") == now.strftime("%Y-%m")]
-        last = runs[0] if runs else None
-        return {"month": now.strftime("%Y-%m"), "month_runs": len(month),
-                "month_usd": sum(r.cost_usd or 0.0 for r in month),
-                "month_brl": sum(r.cost_brl or 0.0 for r in month),
-                "last": None if last is None else {
-                    "id": last.id, "status": last.status, "started_at": last.started_at.isoformat(),
-                    "duration_s": last.duration_s, "cost_usd": last.cost_usd, "cost_brl": last.cost_brl,
-                    "usd_brl": last.usd_brl,
-                    "usd_brl_at": last.usd_brl_at.isoformat() if last.usd_brl_at else None}}
+    """The training costs: the last run and the month's total (pipeline.training.cost)."""
+    return cost_report(service.settings)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -233,9 +216,7 @@ def stats_summary(service, *, days: int = STATS_DAYS) -> dict:
     today = datetime.now(timezone.utc).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
-    with service.database.session() as session:
-        by_day = repository.activity_by_day(session, since=since)
-        unanswered = repository.top_unanswered(session, since=since, limit=5)
+    by_day, unanswered = service.activity(since=since)
     return {"days": fill_days(by_day, first=first, last=today), "unanswered": unanswered}
 
 

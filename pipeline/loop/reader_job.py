@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.answering.answerability import FILE, load_for
-from pipeline.answering.reader import EMBEDDED, SHIPPED_ADAPTER, SpanReader
+from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader
 from pipeline.core.text import token_f1
 from pipeline.documents.load import load_configured
 from pipeline.llm.adapters import adapter_kind
 from pipeline.loop.evaluate import heldout_records
 from pipeline.qa.records import qa_records
 from pipeline.serving.versions import serving_adapter
-from pipeline.settings import Settings
+from pipeline.settings import EMBEDDED, Settings
 from pipeline.training.cost import run_cost
 from pipeline.training.reader_train import REHEARSAL_FILE, QAExample, ReaderTrainArgs, load_rehearsal, locate_answer
 from pipeline.training.reader_train import main as train_main

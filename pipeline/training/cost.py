@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline.settings import Settings
@@ -181,17 +181,16 @@ def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
         database.upgrade()
         with database.session() as session:
             _cost_interrupted(settings, repository.interrupt_stale_training_runs(session))
-            runs = repository.list_training_runs(session, limit=100_000)
-            month = [r for r in runs if r.started_at.astimezone(zone).strftime("%Y-%m") == now.strftime("%Y-%m")]
-            last = runs[0] if runs else None
+            start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            end = (start + timedelta(days=32)).replace(day=1)
+            month = repository.training_cost_between(session, since=start, until=end)
+            last = next(iter(repository.list_training_runs(session, limit=1)), None)
             report = {
-                "month": now.strftime("%Y-%m"), "month_runs": len(month),
-                "month_usd": sum(r.cost_usd or 0.0 for r in month),
-                "month_brl": sum(r.cost_brl or 0.0 for r in month),
-                "month_runs_without_brl": sum(1 for r in month if r.cost_brl is None and r.status != "running"),
-                "month_runs_without_rate": sorted(r.id for r in month if r.status != "running"
-                                                  and r.cost_brl is None and (r.cost_usd or 0) > 0),
-                "month_runs_interrupted": sorted(r.id for r in month if r.status == "interrupted"),
+                "month": now.strftime("%Y-%m"), "month_runs": month["runs"],
+                "month_usd": month["usd"], "month_brl": month["brl"],
+                "month_runs_without_brl": len(month["without_brl"]),
+                "month_runs_without_rate": month["without_rate"],
+                "month_runs_interrupted": month["interrupted"],
                 "last": None if last is None else {
                     "id": last.id, "status": last.status, "started_at": last.started_at.isoformat(),
                     "duration_s": last.duration_s, "cost_usd": last.cost_usd, "cost_brl": last.cost_brl,

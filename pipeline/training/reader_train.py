@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from pipeline.answering.reader import MAX_QUESTION_CHARS, base_model, lora_config
-from pipeline.search.embeddings import cpu_has_bf16
+from pipeline.core.hardware import cpu_has_bf16
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.core.hardware import cpu_has_fast_bf16
 from pipeline.documents.load import load_documents
 from pipeline.llm.adapters import METADATA
 from pipeline.llm.resolve import resolve_llm
@@ -131,20 +132,6 @@ def _threads(args: TrainArgs) -> int:
         cores = os.cpu_count() or 1
     launcher = os.environ.get("OMP_NUM_THREADS", "")  # torchrun sets 1 per process: several share the cores
     return args.threads or (int(launcher) if launcher.isdigit() and int(launcher) > 0 else cores)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with native bf16 matmuls (AVX512-BF16, AMX): oneDNN runs them ~2.5x faster than fp32."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # what torch's own CPU autocast tests check
-    except (AttributeError, RuntimeError):
-        try:
-            flags = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-        return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def use_bf16(precision: str) -> bool:

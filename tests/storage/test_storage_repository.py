@@ -282,6 +282,33 @@ def test_list_training_runs_newest_first(db):
         assert all(isinstance(r, TrainingRun) for r in repo.list_training_runs(session, status="running"))
 
 
+def test_training_cost_is_added_up_by_the_database_within_the_window(db):
+    sao_paulo = timezone(timedelta(hours=-3))
+    november = datetime(2026, 11, 1, tzinfo=sao_paulo)  # 03:00 UTC
+    with db.session() as session:
+        def run(started, **finish):
+            row = repo.create_training_run(session, base_model="m", started_at=started)
+            if finish.get("status") == "interrupted":  # what interrupt_stale_training_runs leaves
+                row.status, row.cost_usd, row.cost_brl = "interrupted", finish["cost_usd"], finish["cost_brl"]
+                session.flush()
+            elif finish:
+                repo.finish_training_run(session, run_id=row.id, **finish)
+            return row.id
+
+        run(november - timedelta(minutes=1), status="succeeded", cost_usd=100.0, cost_brl=500.0)  # still October
+        priced = run(november, status="succeeded", cost_usd=2.0, cost_brl=10.0)
+        unpriced = run(november + timedelta(days=3), status="succeeded", cost_usd=1.0)
+        free = run(november + timedelta(days=4), status="succeeded")
+        interrupted = run(november + timedelta(days=5), status="interrupted", cost_usd=0.5, cost_brl=2.5)
+        run(november + timedelta(days=6))  # still running: no cost yet
+        run(datetime(2026, 12, 1, tzinfo=sao_paulo), status="succeeded", cost_usd=7.0, cost_brl=35.0)  # December
+    with db.session() as session:
+        month = repo.training_cost_between(session, since=november, until=datetime(2026, 12, 1, tzinfo=sao_paulo))
+    assert month["runs"] == 5 and month["usd"] == pytest.approx(3.5) and month["brl"] == pytest.approx(12.5)
+    assert month["without_brl"] == [unpriced, free] and month["without_rate"] == [unpriced]
+    assert month["interrupted"] == [interrupted] and priced not in month["without_brl"]
+
+
 def test_index_versions_keep_one_current(tmp_path):
     from storage import repository as repo
     from storage.db import Database

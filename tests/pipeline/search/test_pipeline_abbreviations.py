@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.core.text import fold
 from pipeline.search.abbreviations import ABBREVIATIONS, expand_query, query_expansions
-from pipeline.search.lexical import LexicalIndex, fold
+from pipeline.search.lexical import LexicalIndex
 
 
 @pytest.mark.parametrize("query, expected", [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.search.lexical import LexicalIndex, fold, tokenize
+from pipeline.core.text import fold
+from pipeline.search.lexical import LexicalIndex, tokenize
 
 TEXTS = [
     "As inscrições para o processo seletivo começam em março.",
