@@ -17,36 +17,19 @@ import sys
 from pathlib import Path
 
 from bot import texts
+from bot.cli_models import add_model_commands, settings_or_exit
 from bot.terminal import run_chat
 from pipeline.core.redaction import install, secret_values
 from pipeline.documents.load import DocumentsError, sample_corpus_dir, scan_documents
 from pipeline.evaluation.answers import evaluate_answers
 from pipeline.evaluation.retrieval import evaluate_retrieval
 from pipeline.loop.jobs import export_feedback_job, generate_qa_job, index_job
-from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
-from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
-from pipeline.settings import get_settings
-from pipeline.training.cost import cost_report
-from pipeline.training.merge import merge_run
-from pipeline.training.publish import PublishError, push_run
-from pipeline.training.train import TrainArgs
-from pipeline.training.train import main as train_main
 
 DEMO_QUESTIONS = [
     "Onde é sediada a UFMS?",
     "Quem pode se inscrever no POSCOMP?",
     "O que são atividades complementares?",
 ]
-
-
-def _settings():
-    from pydantic import ValidationError
-
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise SystemExit(f"error: invalid configuration:\n{exc}") from None
 
 
 def _offline_hub_for_local_models(settings) -> None:
@@ -63,7 +46,7 @@ def _service(settings):
 
 
 def cmd_generate_qa(args) -> int:
-    summary = generate_qa_job(_settings(), input_dir=args.input, output_dir=args.output, progress=True)
+    summary = generate_qa_job(settings_or_exit(), input_dir=args.input, output_dir=args.output, progress=True)
     print(summary.format())
     if summary.errors and not summary.n_pairs:  # every request failed: nothing useful was done
         print(f"error: all {len(summary.errors)} QA requests failed, no pair generated "
@@ -73,13 +56,13 @@ def cmd_generate_qa(args) -> int:
 
 
 def cmd_index(args) -> int:
-    info = index_job(_settings(), input_dir=args.input)
+    info = index_job(settings_or_exit(), input_dir=args.input)
     print(f"index {info.version}: {info.n_chunks} chunks, {info.n_questions} questions -> {info.path}")
     return 0
 
 
 def cmd_ask(args) -> int:
-    service = _service(_settings())
+    service = _service(settings_or_exit())
     try:
         result = service.ask(args.question, user_ref=args.user, channel="cli")
     except ValueError:
@@ -91,18 +74,18 @@ def cmd_ask(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    return run_chat(_service(_settings()), user_ref=args.user)
+    return run_chat(_service(settings_or_exit()), user_ref=args.user)
 
 
 def cmd_export_feedback(args) -> int:
-    result = export_feedback_job(_settings(), output_dir=args.output)
+    result = export_feedback_job(settings_or_exit(), output_dir=args.output)
     print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}; "
           f"{result.passages} closest-passage votes -> {result.passages_path}")
     return 0
 
 
 def cmd_bot(args) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if settings.telegram_bot_token is None:
         print("error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather, then put it in .env)", file=sys.stderr)
         return 2
@@ -122,7 +105,7 @@ def cmd_bot(args) -> int:
 def cmd_db(args) -> int:
     from storage import migrate
 
-    url = _settings().database_url
+    url = settings_or_exit().database_url
     if args.action == "upgrade":
         migrate.upgrade(url)
     elif args.action == "downgrade":
@@ -152,7 +135,7 @@ def _demo_documents(settings) -> None:
 
 
 def cmd_demo(args) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     _demo_documents(settings)
     print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
     print(generate_qa_job(settings).format())
@@ -169,12 +152,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import json
 
     evaluate = evaluate_retrieval if args.target == "retrieval" else evaluate_answers
     try:
         extra = {"unanswerable": args.unanswerable} if args.target == "answers" and args.unanswerable else {}
-        report = evaluate(_settings(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic, **extra)
+        report = evaluate(settings_or_exit(), squad=args.squad, corpus=args.corpus, off_topic=args.off_topic, **extra)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -183,116 +165,6 @@ def cmd_eval(args) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     return 0
-
-
-def cmd_train(args) -> int:
-    from dataclasses import fields
-
-
-    settings = _settings()
-    if args.what == "reader" or (args.what == "auto" and settings.answer_strategy == "reader"):
-        run_args = ReaderRunArgs(**{k: v for k, v in (("max_steps", args.max_steps), ("batch_size", args.batch_size),
-                                                          ("lr", args.lr), ("seed", args.seed)) if v is not None})
-        try:
-            result = train_reader_run(settings, run_args)
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        metrics = result["metrics"]
-        print(f"run {result['run_id']}: reader adapter {result['adapter_dir']}")
-        print(f"{metrics['positives']} 👍, {metrics['negatives']} 👎, {metrics['replay']} replayed; "
-              f"steps {metrics['steps']}, loss {metrics['train_loss_last']}")
-        return 0
-    values = {f.name: getattr(args, f.name) for f in fields(TrainArgs) if getattr(args, f.name, None) is not None}
-    try:
-        result = train_main(TrainArgs(**values), settings=_settings())
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not result:  # not the main process of a multi-process (accelerate launch / torchrun) run
-        return 0
-    metrics = result["metrics"]
-    print(f"run {result['run_id']}: adapter {result['adapter_dir']}")
-    print(f"steps {metrics['steps']}, val loss {metrics['val_loss']}, {metrics['tokens_per_s']:.0f} tokens/s")
-    return 0
-
-
-def cmd_retrain(args) -> int:
-    try:
-        report = retrain_job(_settings(), trigger="cli")
-    except RetrainBusy as exc:
-        print(f"busy: {exc}", file=sys.stderr)
-        return 3
-    except RetrainFailed as exc:
-        report = exc.report
-    for step in report.steps:
-        print(f"{step.name:9s} {step.seconds:7.1f}s  {json.dumps(step.detail, ensure_ascii=False, default=str)[:300]}")
-    print(f"{'ok' if report.ok else 'FAILED'} in {report.duration_s:.1f}s: {report.error or report.reason}")
-    print(f"serving: {report.serving_before} -> {report.serving_after}")
-    if args.json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
-    return 0 if report.ok else 1
-
-
-def cmd_merge(args) -> int:
-    try:
-        print(f"merged model -> {merge_run(_settings(), args.run, output=args.output)}")
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def cmd_push(args) -> int:
-    try:
-        url = push_run(_settings(), args.run, what=args.what)
-    except PublishError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"pushed to {url}")
-    return 0
-
-
-def cmd_cost(args) -> int:
-    import json
-
-
-    report = cost_report(_settings())
-    last = report["last"]
-    if last is None:
-        print("no training run yet")
-    else:
-        brl = "unknown (no USD->BRL quote)" if last["cost_brl"] is None else f"R$ {last['cost_brl']:.2f}"
-        print(f"last run {last['id']} ({last['status']}, {last['started_at']}): {last['duration_s'] or 0:.0f} s, "
-              f"US$ {last['cost_usd'] or 0:.4f}, {brl}")
-        if last["usd_brl"]:
-            print(f"  USD->BRL {last['usd_brl']:.4f} at {last['usd_brl_at']} ({last['quote_source'] or 'live'})"
-                  + (f": {last['quote_note']}" if last["quote_note"] else ""))
-    print(f"month {report['month']}: {report['month_runs']} runs, US$ {report['month_usd']:.4f}, "
-          f"R$ {report['month_brl']:.2f}" + (f" (only the runs with a USD->BRL rate; without one: "
-                                              f"{', '.join(str(i) for i in report['month_runs_without_rate'])})"
-                                              if report["month_runs_without_rate"] else ""))
-    if report["month_runs_interrupted"]:
-        print(f"  interrupted (process gone, costed up to its last heartbeat): "
-              f"{', '.join(str(i) for i in report['month_runs_interrupted'])}")
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-    return 0
-
-
-def _add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
-    p.add_argument("--what", choices=["auto", "reader", "llm"], default="auto",
-                   help="auto: the reader when ANSWER_STRATEGY=reader, else the LLM")
-    defaults = TrainArgs()
-    for name, value in vars(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            kind = type(value) if value is not None else str
-            p.add_argument(flag, type=kind, default=None, help=f"default: {value}")
-    p.set_defaults(func=cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,25 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
     p.set_defaults(func=cmd_eval)
 
-    _add_train_parser(sub)
-
-    p = sub.add_parser("retrain", help="the nightly loop now: export feedback, index, train, evaluate, promote")
-    p.add_argument("--json", action="store_true", help="last line of stdout: the run's record as JSON")
-    p.set_defaults(func=cmd_retrain)
-
-    p = sub.add_parser("merge", help="merge a run's adapter into its base model (stand-alone folder)")
-    p.add_argument("run", nargs="?", default="latest", help="run id, adapter version or folder (default latest)")
-    p.add_argument("--output", type=Path, help="target folder (default DATA_DIR/models/merged/<version>)")
-    p.set_defaults(func=cmd_merge)
-
-    p = sub.add_parser("push", help="publish a run to the Hugging Face Hub (needs HF_TOKEN, HF_REPO_ID)")
-    p.add_argument("run", nargs="?", default="latest", help="run id, adapter version or folder (default latest)")
-    p.add_argument("--what", choices=["adapter", "merged", "both"], default="both")
-    p.set_defaults(func=cmd_push)
-
-    p = sub.add_parser("cost", help="cost of the last training run and of the month")
-    p.add_argument("--json", action="store_true", help="last line of stdout: one JSON object")
-    p.set_defaults(func=cmd_cost)
+    add_model_commands(sub)
 
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current"])
@@ -391,7 +245,7 @@ def _configure_logging(args, settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = _settings()
+    settings = settings_or_exit()
     _configure_logging(args, settings)
     install(secret_values(settings))  # no token or key in any log line or traceback
     if args.command != "push":  # push must reach the Hub

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.answering.answer import Answer, Answerer, Source
+from pipeline.answering.answer import Answerer
+from pipeline.answering.result import Answer, Source
 from pipeline.documents.load import Document, load_documents
 from pipeline.feedback.memory import FeedbackMemory
 from pipeline.loop.jobs import ensure_index

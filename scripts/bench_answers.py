@@ -73,7 +73,7 @@ class SeedAnswerer:
         pass
 
     def answer(self, question: str):
-        from pipeline.answering.answer import Answer
+        from pipeline.answering.result import Answer
         from pipeline.search.embeddings import encode
 
         best = int(np.argmax(self.vectors @ encode(self.embedder, [question], kind="query")[0]))
@@ -92,7 +92,7 @@ class CrudeAnswerer:
         pass
 
     def answer(self, question: str):
-        from pipeline.answering.answer import Answer
+        from pipeline.answering.result import Answer
         from pipeline.documents.chunking import split_sentences
         from pipeline.core.text import content_terms
 

@@ -8,7 +8,7 @@ Example::
 
     >>> from storage.models import Base, Feedback, utcnow
     >>> sorted(Base.metadata.tables)
-    ['feedback', 'interactions', 'training_runs', 'users']
+    ['feedback', 'index_versions', 'interactions', 'training_runs', 'users']
     >>> utcnow().tzinfo is not None
     True
     >>> Feedback(vote=1).vote
@@ -54,6 +54,15 @@ HASH_LENGTH = 64  # hex digest of HMAC-SHA256
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC; a naive datetime is taken as UTC (what the database would do with it anyway)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

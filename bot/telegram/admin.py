@@ -31,7 +31,7 @@ from typing import Any, Callable
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
-from bot import texts
+from bot import admin_texts, texts
 from bot.telegram.charts import SERIES, activity_chart, fill_days
 from pipeline.loop import jobs
 from pipeline.loop.nightly import is_running, retrain_job
@@ -59,7 +59,7 @@ def describe(result: Any) -> str:
     if result is None:
         return "ok"
     if hasattr(result, "steps") and hasattr(result, "promoted"):  # pipeline.loop.nightly.RetrainReport
-        return "\n".join(f"{name}: {detail}" for name, detail in texts.retrain_step_lines(result))
+        return "\n".join(f"{name}: {detail}" for name, detail in admin_texts.retrain_step_lines(result))
     if hasattr(result, "n_chunks"):
         return f"versão {result.version}: {result.n_chunks} trechos, {result.n_questions} perguntas"
     if isinstance(result, dict):
@@ -147,11 +147,11 @@ async def _start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: s
     bot_data = context.application.bot_data
     running: threading.Lock = bot_data.setdefault(_RUNNING_KEY, threading.Lock())
     if not running.acquire(blocking=False):
-        await update.effective_message.reply_text(texts.RETRAIN_BUSY)
+        await update.effective_message.reply_text(admin_texts.RETRAIN_BUSY)
         return
     if kind == "retrain" and _retrain_running(bot_data):  # the scheduled run, or another process's
         running.release()
-        await update.effective_message.reply_text(texts.RETRAIN_BUSY)
+        await update.effective_message.reply_text(admin_texts.RETRAIN_BUSY)
         return
     try:
         steps = bot_data.get(JOBS_KEY, {}).get(kind, {"retrain": retrain_steps, "reindex": reindex_steps}[kind])
@@ -168,7 +168,7 @@ async def _start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: s
             report = await loop.run_in_executor(executor, lambda: run_steps(steps(bot_data["service"])))
         finally:
             running.release()
-        await context.bot.send_message(chat_id, texts.job_finished(
+        await context.bot.send_message(chat_id, admin_texts.job_finished(
             title=title, ok=report.ok, duration_s=report.duration_s, steps=report.steps, error=report.error),
             parse_mode="HTML")
 
@@ -178,13 +178,13 @@ async def _start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, kind: s
 @admin_only
 async def retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/retrain: export feedback, regenerate QA, reindex, train; report at the end."""
-    await _start_job(update, context, "retrain", "Retreinamento", texts.RETRAIN_STARTED)
+    await _start_job(update, context, "retrain", "Retreinamento", admin_texts.RETRAIN_STARTED)
 
 
 @admin_only
 async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/reindex: rebuild the index now and serve it."""
-    await _start_job(update, context, "reindex", "Reindexação", texts.REINDEX_STARTED)
+    await _start_job(update, context, "reindex", "Reindexação", admin_texts.REINDEX_STARTED)
 
 
 def cost_summary(service) -> dict:
@@ -204,7 +204,7 @@ async def cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if last is not None:
         last = {**last, "started_at": _parse_time(last["started_at"])}
     month_label = f"{summary['month'][5:7]}/{summary['month'][:4]}"
-    await update.effective_message.reply_html(texts.cost_report(
+    await update.effective_message.reply_html(admin_texts.cost_report(
         last=last, month_label=month_label, month_usd=summary["month_usd"], month_brl=summary["month_brl"],
         month_runs=summary["month_runs"], rate=last.get("usd_brl") if last else None,
         rate_at=_parse_time(last.get("usd_brl_at")) if last else None))
@@ -227,9 +227,9 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     summary = await asyncio.to_thread(stats_summary, context.application.bot_data["service"])
     days = summary["days"]
     totals = {name: sum(d[name] for d in days.values()) for name in SERIES}
-    caption = texts.stats_report(days=len(days), unanswered=summary["unanswered"], **totals)
+    caption = admin_texts.stats_report(days=len(days), unanswered=summary["unanswered"], **totals)
     if not any(totals.values()):
-        await update.effective_message.reply_text(texts.STATS_EMPTY)
+        await update.effective_message.reply_text(admin_texts.STATS_EMPTY)
         return
     png = await asyncio.to_thread(activity_chart, days)
     await update.effective_message.reply_photo(png, caption=caption, parse_mode="HTML",

@@ -27,7 +27,7 @@ from telegram import BotCommand, Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor
 
-from bot import texts
+from bot import admin_texts, texts
 from bot.telegram.admin import shutdown_admin
 from bot.telegram.handlers import LIMITER_KEY, SERVICE_KEY, register_handlers
 from bot.telegram.ratelimit import PerUserLimiter
@@ -225,11 +225,11 @@ async def scheduled_retrain(context) -> None:
         if hasattr(service, "answerer") and report.promoted:
             await asyncio.to_thread(service.answerer.refresh)
         error = report.error
-        message = texts.job_finished(title=texts.RETRAIN_SCHEDULED_TITLE, ok=report.ok,
-                                     duration_s=report.duration_s, steps=texts.retrain_step_lines(report),
+        message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=report.ok,
+                                     duration_s=report.duration_s, steps=admin_texts.retrain_step_lines(report),
                                      error=error)
     else:
-        message = texts.job_finished(title=texts.RETRAIN_SCHEDULED_TITLE, ok=False, duration_s=0.0, steps=[],
+        message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=False, duration_s=0.0, steps=[],
                                      error=error)
     for admin_id in sorted(settings.admin_id_set):
         try:

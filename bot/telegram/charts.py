@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-from bot import texts
+from bot import admin_texts
 
 SERIES = ("questions", "answered", "up", "down", "passage_up", "passage_down")
 COLORS = {"questions": "#1351b4", "answered": "#168821", "up": "#2670e8", "down": "#e52207"}  # gov.br palette
@@ -43,14 +43,14 @@ def activity_chart(days: dict[str, dict[str, int]]) -> bytes:
     axes = figure.subplots()
     width = 0.4
     axes.bar([i - width / 2 for i in x], [d["questions"] for d in days.values()], width,
-             label=texts.CHART_LABELS["questions"], color=COLORS["questions"])
+             label=admin_texts.CHART_LABELS["questions"], color=COLORS["questions"])
     axes.bar([i + width / 2 for i in x], [d["answered"] for d in days.values()], width,
-             label=texts.CHART_LABELS["answered"], color=COLORS["answered"])
+             label=admin_texts.CHART_LABELS["answered"], color=COLORS["answered"])
     for name in ("up", "down"):
-        axes.plot(x, [d[name] for d in days.values()], marker="o", label=texts.CHART_LABELS[name],
+        axes.plot(x, [d[name] for d in days.values()], marker="o", label=admin_texts.CHART_LABELS[name],
                   color=COLORS[name])
     axes.set_xticks(x, labels, rotation=45 if len(labels) > 10 else 0)
-    axes.set_title(texts.CHART_TITLE)
+    axes.set_title(admin_texts.CHART_TITLE)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.legend(loc="upper left", fontsize="small")
     figure.tight_layout()

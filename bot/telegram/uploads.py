@@ -24,7 +24,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import texts
+from bot import admin_texts, texts
 from bot.telegram.admin import _EXECUTOR_KEY, _RUNNING_KEY, _retrain_running, admin_only
 from pipeline.documents.ingest.layout import ExtractionError
 from pipeline.loop.library import LibraryError, add_document, list_documents, remove_document
@@ -46,11 +46,11 @@ async def _run_job(update: Update, context: ContextTypes.DEFAULT_TYPE, work, nam
     bot_data = context.application.bot_data
     running: threading.Lock = bot_data.setdefault(_RUNNING_KEY, threading.Lock())
     if not running.acquire(blocking=False):
-        await update.effective_message.reply_text(texts.DOCUMENT_BUSY)
+        await update.effective_message.reply_text(admin_texts.DOCUMENT_BUSY)
         return
     if _retrain_running(bot_data):  # the nightly run rebuilds the index too: one at a time
         running.release()
-        await update.effective_message.reply_text(texts.DOCUMENT_BUSY)
+        await update.effective_message.reply_text(admin_texts.DOCUMENT_BUSY)
         return
     try:
         if ack:
@@ -78,12 +78,12 @@ def _add(service, data: bytes, file_name: str) -> str:
         report = add_document(service.settings, data, file_name)
     except (ExtractionError, LibraryError) as exc:
         log.warning("document %r refused: %s", file_name, exc)
-        return texts.document_refused(exc.code, file_name=file_name, max_mb=_max_mb(service))
+        return admin_texts.document_refused(exc.code, file_name=file_name, max_mb=_max_mb(service))
     except Exception as exc:  # the admin gets the error; the bot keeps running
         log.exception("adding document %r failed", file_name)
-        return texts.document_failed(file_name, f"{type(exc).__name__}: {exc}")
+        return admin_texts.document_failed(file_name, f"{type(exc).__name__}: {exc}")
     service.answerer.refresh()
-    return texts.document_added(report)
+    return admin_texts.document_added(report)
 
 
 def _remove(service, wanted: str) -> str:
@@ -91,12 +91,12 @@ def _remove(service, wanted: str) -> str:
     try:
         entry, _, _ = remove_document(service.settings, wanted)
     except LibraryError as exc:
-        return texts.document_not_removed(exc.code, wanted=wanted)
+        return admin_texts.document_not_removed(exc.code, wanted=wanted)
     except Exception as exc:  # noqa: BLE001
         log.exception("removing document %r failed", wanted)
-        return texts.document_failed(wanted, f"{type(exc).__name__}: {exc}")
+        return admin_texts.document_failed(wanted, f"{type(exc).__name__}: {exc}")
     service.answerer.refresh()
-    return texts.document_removed(entry, seconds=time.perf_counter() - started)
+    return admin_texts.document_removed(entry, seconds=time.perf_counter() - started)
 
 
 async def document_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -110,23 +110,23 @@ async def document_received(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     file_name = document.file_name or "documento"
     max_mb = _max_mb(service)
     if document.file_size is not None and document.file_size > max_mb * 1024 * 1024:
-        await message.reply_html(texts.document_refused("too_large", file_name=file_name, max_mb=max_mb))
+        await message.reply_html(admin_texts.document_refused("too_large", file_name=file_name, max_mb=max_mb))
         return
     try:
         data = bytes(await (await document.get_file()).download_as_bytearray())
     except TelegramError as exc:
         log.warning("download of %r failed: %s", file_name, exc)
-        await message.reply_html(texts.document_refused("download", file_name=file_name, max_mb=max_mb))
+        await message.reply_html(admin_texts.document_refused("download", file_name=file_name, max_mb=max_mb))
         return
     log.info("admin sent a document: %r, %d bytes", file_name, len(data))
     await _run_job(update, context, lambda: _add(service, data, file_name), "admin-add-document",
-                   ack=texts.document_received(file_name))
+                   ack=admin_texts.document_received(file_name))
 
 
 @admin_only
 async def add_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/adicionar: how to add a document (send the file)."""
-    await update.effective_message.reply_text(texts.document_howto(_max_mb(_service(context))))
+    await update.effective_message.reply_text(admin_texts.document_howto(_max_mb(_service(context))))
 
 
 @admin_only
@@ -134,7 +134,7 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """/remover <nome>: take a document out of the folder and the index."""
     wanted = " ".join(context.args or []).strip()
     if not wanted:
-        await update.effective_message.reply_html(texts.REMOVE_USAGE)
+        await update.effective_message.reply_html(admin_texts.REMOVE_USAGE)
         return
     service = _service(context)
     log.info("admin asked to remove document %r", wanted)
@@ -149,7 +149,7 @@ async def list_for_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if user is None or not service.is_admin(user.id):
         return False
     entries = await asyncio.to_thread(list_documents, service.settings)
-    for part in texts.split_message(texts.document_files(entries)):
+    for part in texts.split_message(admin_texts.document_files(entries)):
         await update.effective_message.reply_html(part)
     return True
 

@@ -15,7 +15,7 @@ Example::
     ('onde', 'quando')
     >>> ex = SpanExtractor.default()
     >>> ex.best("Onde é sediada a UFMS?", ["A UFMS é uma universidade federal sediada em Campo Grande."]).text
-    'Campo Grande'
+    'em Campo Grande'
 """
 
 from __future__ import annotations
@@ -199,45 +199,55 @@ def _prior_weights() -> np.ndarray:
     return weights
 
 
-def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int):
-    """Core features (rows) of every span of ``sentence`` that starts and ends on a word."""
-    tokens, n = sentence.tokens, len(sentence.tokens)
-    words = [t[2] for t in tokens]
-    is_punct = np.array([w in _PUNCT or not w[0].isalnum() for w in words])
-    is_q = np.array([s is not None and s in q_terms for s in sentence.stems], dtype=float)
-    is_digit = np.array([w[0].isdigit() for w in words], dtype=float)
-    is_year = np.array([bool(re.fullmatch(r"(1[89]|20)\d\d", w)) for w in words], dtype=float)
-    is_month = np.array([w in FOLDED_MONTHS for w in words], dtype=float)
-    is_cap = np.array([i > 0 and t[3] for i, t in enumerate(tokens)], dtype=float)  # a name, not the 1st word
-    is_symbol = np.array([w in {"%", "$", "r$", "º", "ª"} for w in words], dtype=float)
-    is_comma = np.array([w in {",", ";", ":"} for w in words], dtype=float)
-    is_paren = np.array([w in {"(", ")"} for w in words], dtype=float)
-    pairs = [(i, j) for i in range(n) if not is_punct[i]
-             for j in range(i + 1, min(n, i + MAX_SPAN_TOKENS) + 1) if not is_punct[j - 1]]
-    if not pairs:
-        return np.zeros((0, len(CORE_FEATURES))), []
-    I = np.array([p[0] for p in pairs])
-    J = np.array([p[1] for p in pairs])
+def _token_flags(sentence: _Sentence, words: list[str], q_terms: set[str]) -> dict[str, np.ndarray]:
+    """Per token of ``sentence``: punctuation, question word, digit, year, month, capitalised name, symbol..."""
+    return {
+        "punct": np.array([w in _PUNCT or not w[0].isalnum() for w in words]),
+        "q": np.array([s is not None and s in q_terms for s in sentence.stems], dtype=float),
+        "digit": np.array([w[0].isdigit() for w in words], dtype=float),
+        "year": np.array([bool(re.fullmatch(r"(1[89]|20)\d\d", w)) for w in words], dtype=float),
+        "month": np.array([w in FOLDED_MONTHS for w in words], dtype=float),
+        "cap": np.array([i > 0 and t[3] for i, t in enumerate(sentence.tokens)], dtype=float),  # a name, not the 1st
+        "symbol": np.array([w in {"%", "$", "r$", "º", "ª"} for w in words], dtype=float),
+        "comma": np.array([w in {",", ";", ":"} for w in words], dtype=float),
+        "paren": np.array([w in {"(", ")"} for w in words], dtype=float),
+    }
 
-    def prefix(a):
-        return np.concatenate([[0.0], np.cumsum(a)])
 
-    P_q, P_digit, P_year, P_month, P_cap, P_sym, P_comma, P_paren = (
-        prefix(a) for a in (is_q, is_digit, is_year, is_month, is_cap, is_symbol, is_comma, is_paren))
-    length = (J - I).astype(float)
-    q_in = P_q[J] - P_q[I]
-    q_total = max(P_q[-1], 1.0)
+def _distance_to_question(is_q: np.ndarray, I: np.ndarray, J: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (in tokens, at most 10) from each span [I, J) to the closest question word before / after it."""
     q_positions = np.flatnonzero(is_q)
-    near_left = np.full(len(pairs), 10.0)
-    near_right = np.full(len(pairs), 10.0)
+    near_left = np.full(len(I), 10.0)
+    near_right = np.full(len(I), 10.0)
     if len(q_positions):
-        # distance (in tokens) from the span to the closest question word before it / after it
         left_idx = np.searchsorted(q_positions, I) - 1
         has_left = left_idx >= 0
         near_left[has_left] = np.minimum(I[has_left] - q_positions[left_idx[has_left]] - 1, 10)
         right_idx = np.searchsorted(q_positions, J)
         has_right = right_idx < len(q_positions)
         near_right[has_right] = np.minimum(q_positions[right_idx[has_right]] - J[has_right], 10)
+    return near_left, near_right
+
+
+def _span_features(sentence: _Sentence, q_terms: set[str], *, sentence_rank: int):
+    """Core features (rows) of every span of ``sentence`` that starts and ends on a word."""
+    n = len(sentence.tokens)
+    words = [t[2] for t in sentence.tokens]
+    flags = _token_flags(sentence, words, q_terms)
+    is_punct, is_q, is_cap = flags["punct"], flags["q"], flags["cap"]
+    pairs = [(i, j) for i in range(n) if not is_punct[i]
+             for j in range(i + 1, min(n, i + MAX_SPAN_TOKENS) + 1) if not is_punct[j - 1]]
+    if not pairs:
+        return np.zeros((0, len(CORE_FEATURES))), []
+    I = np.array([p[0] for p in pairs])
+    J = np.array([p[1] for p in pairs])
+    P_q, P_digit, P_year, P_month, P_cap, P_sym, P_comma, P_paren = (
+        np.concatenate([[0.0], np.cumsum(flags[k])])
+        for k in ("q", "digit", "year", "month", "cap", "symbol", "comma", "paren"))
+    length = (J - I).astype(float)
+    q_in = P_q[J] - P_q[I]
+    q_total = max(P_q[-1], 1.0)
+    near_left, near_right = _distance_to_question(is_q, I, J)
     first = [words[i] for i in I]
     last = [words[j - 1] for j in J]
     prev = np.array([words[i - 1] if i > 0 else "" for i in I], dtype=object)

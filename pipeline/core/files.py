@@ -1,4 +1,4 @@
-"""Files written so that no reader ever sees half of one: the one atomic writer of the project.
+r"""Files written so that no reader ever sees half of one: the one atomic writer of the project.
 
 Feedback exports, pointers of the serving versions, the abstention model, stored documents and rehearsal
 samples all go through :func:`atomic_file` (temp file in the same folder, fsync, ``os.replace``);

@@ -228,6 +228,17 @@ def _path(heading: str, levels: dict[str, str]) -> str:
     return " > ".join(p for p in (heading, *(levels.get(k, "") for k in (*_LEVELS, "item"))) if p)
 
 
+def _marked_levels(levels: dict[str, str], level: str, label: str) -> dict[str, str]:
+    """The numbering path (``levels``, updated in place unless it starts over) after a marker of ``level``."""
+    if level in _LEVELS:  # a new article clears its §, incisos and alíneas; a § clears its incisos...
+        for lower in _LEVELS[_LEVELS.index(level):]:
+            levels.pop(lower, None)
+    if level in ("art", "item"):  # articles and numbered items are two numbering schemes, not nested
+        levels = {level: label}
+    levels[level] = label
+    return levels
+
+
 def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
     """Structure-aware chunks of ``doc``, at most ``max_chars`` long plus, at most, the heading lines that open them."""
     if max_chars < 20:
@@ -261,13 +272,7 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
             continue
         marker = _marker(text, start, end) if kind == "text" else None
         if marker is not None:
-            level, label = marker
-            if level in _LEVELS:  # a new article clears its §, incisos and alíneas; a § clears its incisos...
-                for lower in _LEVELS[_LEVELS.index(level):]:
-                    levels.pop(lower, None)
-            if level in ("art", "item"):  # articles and numbered items are two numbering schemes, not nested
-                levels = {level: label}
-            levels[level] = label
+            levels = _marked_levels(levels, *marker)
         section = _path(heading, levels)
         # Articles and tables start chunks of their own; so does what follows a table.
         new_article = (marker is not None and marker[0] == "art") or kind == "table" or current_is_table

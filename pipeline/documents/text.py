@@ -1,4 +1,4 @@
-"""A document's text and identity: the :class:`Document` record, decoding bytes, normalising text, titles.
+r"""A document's text and identity: the :class:`Document` record, decoding bytes, normalising text, titles.
 
 Every reader of documents (plain text in :mod:`pipeline.documents.load`, PDF/DOCX/HTML in
 :mod:`pipeline.documents.ingest`) builds its :class:`Document` with these, so character offsets and titles mean

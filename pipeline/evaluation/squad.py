@@ -1,11 +1,16 @@
-"""SQuAD v1.1 files as evaluation data, and the SQuAD answer metrics with Portuguese accents kept.
+"""SQuAD v1.1 files as evaluation data: questions, their articles and paragraphs (a corpus may come apart).
+
+The answer metrics (token F1, exact match) are :mod:`pipeline.core.text`'s.
 
 Example::
 
-    >>> normalize_answer("O  Campo Grande!")
-    'campo grande'
-    >>> round(token_f1("em Campo Grande", ["Campo Grande"]), 2)
-    0.8
+    >>> import json, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "q.json"
+    >>> _ = path.write_text(json.dumps({"data": [{"title": "UFMS", "paragraphs": [{"context": "Fica em Campo Grande.",
+    ...     "qas": [{"id": "1", "question": "Onde fica?", "answers": [{"text": "Campo Grande", "answer_start": 8}]}]}]}]}))
+    >>> corpus = load_squad(path)
+    >>> [q.question for q in corpus.questions]
+    ['Onde fica?']
 """
 
 from __future__ import annotations

@@ -299,6 +299,35 @@ def _recalibrate(settings: Settings, init: Path | None, staging: Path) -> float 
     return shift
 
 
+def _night_examples(settings: Settings, args: ReaderRunArgs, records: list[dict] | None,
+                    review: list[dict] | None) -> tuple[list, dict, Path | None, Path | None]:
+    """The night's examples (👍, 👎 and the rehearsal replayed), their counts, the adapter to start from and the
+    folder the rehearsal comes from; ``ValueError`` when no vote can be learned from."""
+    records = qa_records(settings) if records is None else records
+    review = read_review(settings) if review is None else review
+    documents = {doc.name: doc.text for doc in load_configured(settings)}
+    init = initial_adapter(settings)
+    rehearsal_from = rehearsal_source(settings, init)
+    examples, counts = build_examples(records, review, documents, heldout_ids=training_exclusions(records),
+                                      replay=args.replay, seed=args.seed, rehearsal=load_rehearsal(rehearsal_from))
+    if counts["positives"] + counts["negatives"] == 0:
+        raise ValueError("no citizen feedback to learn from yet (no 👍 or 👎 answer located in its passage)")
+    return examples, counts, init, rehearsal_from
+
+
+def _put_in_place(settings: Settings, staging: Path, final: Path, metadata: dict, *, init: Path | None,
+                  rehearsal_from: Path | None) -> None:
+    """Complete the trained adapter in ``staging`` (the files the next night needs, the recalibrated abstention,
+    its metadata) and rename it to ``final`` in one step."""
+    for name in CARRIED_FILES:  # what the next night (and the abstention) needs, passed along
+        if rehearsal_from is not None and (Path(rehearsal_from) / name).is_file():
+            shutil.copyfile(Path(rehearsal_from) / name, staging / name)
+    metadata["metrics"]["abstention_shift"] = _recalibrate(settings, init, staging)
+    (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+    staging.rename(final)
+    metadata["adapter_dir"] = str(final)
+
+
 def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, records: list[dict] | None = None,
                      review: list[dict] | None = None) -> dict:
     """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
@@ -307,16 +336,7 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
 
     args = args or ReaderRunArgs()
     started = time.perf_counter()
-    records = qa_records(settings) if records is None else records
-    review = read_review(settings) if review is None else review
-    documents = {doc.name: doc.text for doc in load_configured(settings)}
-    heldout = training_exclusions(records)
-    init = initial_adapter(settings)
-    rehearsal_from = rehearsal_source(settings, init)
-    examples, counts = build_examples(records, review, documents, heldout_ids=heldout, replay=args.replay,
-                                      seed=args.seed, rehearsal=load_rehearsal(rehearsal_from))
-    if counts["positives"] + counts["negatives"] == 0:
-        raise ValueError("no citizen feedback to learn from yet (no 👍 or 👎 answer located in its passage)")
+    examples, counts, init, rehearsal_from = _night_examples(settings, args, records, review)
     digest = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True,
                                        default=str).encode()).hexdigest()[:16]
     database = Database(settings.database_url)
@@ -341,13 +361,7 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                     "init_adapter": str(init) if init else None, "data": {"hash": digest},
                     "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
                     "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        for name in CARRIED_FILES:  # what the next night (and the abstention) needs, passed along
-            if rehearsal_from is not None and (Path(rehearsal_from) / name).is_file():
-                shutil.copyfile(Path(rehearsal_from) / name, staging / name)
-        metrics["abstention_shift"] = _recalibrate(settings, init, staging)
-        (staging / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
-        staging.rename(final)
-        metadata["adapter_dir"] = str(final)
+        _put_in_place(settings, staging, final, metadata, init=init, rehearsal_from=rehearsal_from)
         with database.session() as session:
             repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
                                            metrics=metrics, n_examples=len(examples),

@@ -11,13 +11,15 @@ that failed. A record (shared with the feedback export)::
 ``span`` is where the answer's supporting text lies in ``Document.text``. Runs are incremental and resumable: an
 unchanged document is not sent again, a document with failed chunks asks again only for those, the manifest is
 rewritten after every document, and every file is replaced atomically (never half-written after a kill).
-Any other ``*.jsonl`` in ``qa_dir`` is taken for hand-written pairs and checked by :func:`load_qa_records`.
+Any other ``*.jsonl`` in ``qa_dir`` is taken for hand-written pairs and checked by
+:func:`pipeline.qa.records.load_qa_records` (reading records back lives in :mod:`pipeline.qa.records`).
 
 Example::
 
     >>> from pathlib import Path
     >>> from pipeline.documents.load import load_documents
-    >>> from pipeline.qa.generate import generate_qa, load_qa_records
+    >>> from pipeline.qa.generate import generate_qa
+    >>> from pipeline.qa.records import load_qa_records
     >>> summary = generate_qa(load_documents(None), out_dir=Path("/tmp/oraculo_qa"), generator="offline")
     >>> print(summary.format())                                   # doctest: +SKIP
     >>> records = load_qa_records(Path("/tmp/oraculo_qa"))        # valid pairs only, generated or hand-written
@@ -40,19 +42,19 @@ from typing import Iterable, Protocol
 from pipeline.documents.chunking import Chunk, chunk_document, split_sentences
 from pipeline.documents.text import Document
 from pipeline.qa.openai_compat import ChunkResult, OpenAIQAGenerator, parse_pairs_json  # noqa: F401 (re-exported)
+from pipeline.qa.records import INVALID_SUFFIX, RECORD_KEYS, read_jsonl_quietly
+from pipeline.qa.records import load_qa_records, read_qa_records  # noqa: F401 (re-exported)
 from pipeline.qa.structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
+from pipeline.qa.summary import GenerationSummary, add_usage
 from pipeline.qa.templates import questions_for_sentence
-from pipeline.qa.validate import (check_record, content_tokens, document_type, find_answer_span, pair_tags,
-                                  validate_records)
+from pipeline.qa.validate import content_tokens, document_type, pair_tags, validate_records
 from pipeline.core.files import atomic_write_text, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-INVALID_SUFFIX = ".invalid.jsonl"
 MAX_OFFLINE_PER_CHUNK = 6  # sentence-template questions per chunk
 MAX_STRUCTURE_PER_CHUNK = 40  # article/table-row questions per chunk (a fee table is worth every row)
-RECORD_KEYS = ("id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at")
 
 
 @dataclass
@@ -188,68 +190,12 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
     write_jsonl_atomic(path, records, sort_keys=False)  # keep the id/question/answer order people read
 
 
-def read_jsonl_quietly(path: Path) -> list[dict]:
-    """The JSON objects of a jsonl file, skipping damaged lines (``[]`` when the file is missing)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
-
-
 def _read_manifest(out_dir: Path) -> dict:
     try:
         data = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
     except (OSError, json.JSONDecodeError):
         return {}
-
-
-@dataclass
-class GenerationSummary:
-    """What one run did; :meth:`format` is the end-of-run report."""
-
-    generator: str = ""
-    documents: int = 0  # documents given
-    generated: list[str] = field(default_factory=list)  # (re)generated this run
-    skipped: list[str] = field(default_factory=list)  # unchanged since the last run with the same generator
-    removed: list[str] = field(default_factory=list)  # generated files of documents that are gone
-    unreadable: list[str] = field(default_factory=list)  # empty or binary input files (filled by the caller)
-    n_pairs: int = 0  # pairs written this run, valid or not
-    n_valid: int = 0
-    n_invalid: int = 0
-    chunks_asked: int = 0
-    usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
-    errors: list[dict] = field(default_factory=list)
-    interrupted: bool = False
-
-    @property
-    def valid_pct(self) -> float:
-        return 100.0 * self.n_valid / self.n_pairs if self.n_pairs else 0.0
-
-    def format(self) -> str:
-        lines = [f"QA generation ({self.generator}): {self.documents} documents — {len(self.generated)} generated, "
-                 f"{len(self.skipped)} unchanged, {len(self.removed)} removed, {len(self.unreadable)} unreadable",
-                 f"pairs: {self.n_pairs} ({self.n_valid} valid, {self.valid_pct:.1f}%; {self.n_invalid} invalid)",
-                 f"tokens: {self.usage['total_tokens']} (prompt {self.usage['prompt_tokens']}, "
-                 f"completion {self.usage['completion_tokens']}) over {self.chunks_asked} chunk requests",
-                 f"errors: {len(self.errors)}" + (" (those chunks are asked again on the next run)" if self.errors else "")]
-        lines += [f"  {e['chunk_id']}: {e['error']}" for e in self.errors[:10]]
-        lines += [f"  unreadable: {name}" for name in self.unreadable]
-        if self.interrupted:
-            lines.append("interrupted: run the same command again to continue")
-        return "\n".join(lines)
-
-
-def _usage_add(total: dict, usage: dict) -> None:
-    for key in total:
-        total[key] += int(usage.get(key, 0))
 
 
 def _finish_document(doc: Document, chunks: list[Chunk], results: dict[str, ChunkResult], kept: list[dict],
@@ -265,7 +211,7 @@ def _finish_document(doc: Document, chunks: list[Chunk], results: dict[str, Chun
         result = results.get(chunk.id)
         if result is None:
             continue
-        _usage_add(usage, result.usage)
+        add_usage(usage, result.usage)
         if result.error:
             failed.append(chunk.id)
             errors.append({"document": doc.name, "chunk_id": chunk.id, "error": result.error})
@@ -287,6 +233,78 @@ def _finish_document(doc: Document, chunks: list[Chunk], results: dict[str, Chun
             "updated_at": _now()}
 
 
+_Planned = tuple[Document, list[Chunk], list[Chunk], list[dict], dict]  # doc, chunks, to ask, kept records, entry
+
+
+def _plan(documents: list[Document], manifest: dict, out_dir: Path, gen_name: str, max_chars: int,
+          summary: GenerationSummary) -> list[_Planned]:
+    """What to ask per document (unchanged ones are added to ``summary.skipped``)."""
+    plan: list[_Planned] = []
+    for doc in documents:
+        entry = manifest.get(doc.name, {})
+        path = out_dir / f"{doc.name}.jsonl"
+        same = (entry.get("sha256") == doc.sha256 and entry.get("generator") == gen_name
+                and entry.get("max_chars") == max_chars and path.exists())
+        if same and not entry.get("failed_chunks"):
+            summary.skipped.append(doc.name)
+            continue
+        chunks = chunk_document(doc, max_chars=max_chars)
+        base = {"sha256": doc.sha256, "generator": gen_name, "max_chars": max_chars}
+        kept: list[dict] = []
+        todo = chunks
+        if same:  # only the chunks that failed (or were interrupted) are asked again
+            failed = set(entry["failed_chunks"])
+            todo = [c for c in chunks if c.id in failed]
+            kept = [r for r in read_jsonl_quietly(path) + read_jsonl_quietly(out_dir / f"{doc.name}{INVALID_SUFFIX}")
+                    if r.get("chunk_id") not in failed and all(k in r for k in RECORD_KEYS)]
+            base["usage"] = entry.get("usage")
+        plan.append((doc, chunks, todo, kept, base))
+    return plan
+
+
+def _write_manifest(out_dir: Path, manifest: dict) -> None:
+    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
+
+
+def _finish_planned(planned: _Planned, futures: dict[str, Future], *, interrupted: bool, gen_name: str,
+                    out_dir: Path, manifest: dict, summary: GenerationSummary) -> None:
+    """Collect one document's answered chunks, write its files and manifest entry, add it to ``summary``."""
+    doc, chunks, todo, kept, base = planned
+    results, missing = {}, []
+    for chunk_id, fut in futures.items():
+        exc = fut.exception() if fut.done() and not fut.cancelled() else KeyboardInterrupt()
+        if exc is None:
+            results[chunk_id] = fut.result()
+        elif isinstance(exc, Exception):  # a generator bug: record it, keep the run going
+            results[chunk_id] = ChunkResult(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+        else:  # not answered (interrupted): asked on the next run
+            missing.append(chunk_id)
+    if interrupted and not results:
+        return
+    entry = _finish_document(doc, chunks, results, kept, gen_name, out_dir, base, missing)
+    manifest[doc.name] = entry
+    _write_manifest(out_dir, manifest)
+    summary.generated.append(doc.name)
+    summary.n_valid += entry["n_valid"]
+    summary.n_invalid += entry["n_invalid"]
+    summary.chunks_asked += len(results)
+    for result in results.values():
+        add_usage(summary.usage, result.usage)
+    summary.errors.extend(entry["errors"])
+
+
+def _remove_gone(documents: list[Document], manifest: dict, out_dir: Path, summary: GenerationSummary) -> None:
+    """Delete the generated files of documents no longer given; write the manifest when it changed or is missing."""
+    present = {doc.name for doc in documents}
+    for name in sorted(set(manifest) - present):
+        (out_dir / f"{name}.jsonl").unlink(missing_ok=True)  # only files this function wrote are listed
+        (out_dir / f"{name}{INVALID_SUFFIX}").unlink(missing_ok=True)
+        del manifest[name]
+        summary.removed.append(name)
+    if summary.removed or not (out_dir / MANIFEST_NAME).exists():
+        _write_manifest(out_dir, manifest)
+
+
 def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenerator | str = "offline",
                 max_chars: int = 900, progress: bool = False) -> GenerationSummary:
     """Write ``out_dir/<doc>.jsonl`` (+ ``.invalid.jsonl``) for every document that is new, changed or unfinished.
@@ -303,26 +321,7 @@ def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenera
         raise ValueError(f"unknown generator {gen!r}")
     manifest = _read_manifest(out_dir)
     summary = GenerationSummary(generator=gen.name, documents=len(documents))
-    plan: list[tuple[Document, list[Chunk], list[Chunk], list[dict], dict]] = []
-    for doc in documents:
-        entry = manifest.get(doc.name, {})
-        path = out_dir / f"{doc.name}.jsonl"
-        same = (entry.get("sha256") == doc.sha256 and entry.get("generator") == gen.name
-                and entry.get("max_chars") == max_chars and path.exists())
-        if same and not entry.get("failed_chunks"):
-            summary.skipped.append(doc.name)
-            continue
-        chunks = chunk_document(doc, max_chars=max_chars)
-        base = {"sha256": doc.sha256, "generator": gen.name, "max_chars": max_chars}
-        kept: list[dict] = []
-        todo = chunks
-        if same:  # only the chunks that failed (or were interrupted) are asked again
-            failed = set(entry["failed_chunks"])
-            todo = [c for c in chunks if c.id in failed]
-            kept = [r for r in read_jsonl_quietly(path) + read_jsonl_quietly(out_dir / f"{doc.name}{INVALID_SUFFIX}")
-                    if r.get("chunk_id") not in failed and all(k in r for k in RECORD_KEYS)]
-            base["usage"] = entry.get("usage")
-        plan.append((doc, chunks, todo, kept, base))
+    plan = _plan(documents, manifest, out_dir, gen.name, max_chars, summary)
 
     total = sum(len(todo) for _, _, todo, _, _ in plan)
     bar = tqdm(total=total, unit="chunk", desc=f"QA {gen.name}", disable=not progress)
@@ -336,28 +335,8 @@ def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenera
     finished = 0
 
     def finish(i: int, *, interrupted: bool) -> None:
-        doc, chunks, todo, kept, base = plan[i]
-        results, missing = {}, []
-        for chunk_id, fut in futures[i].items():
-            exc = fut.exception() if fut.done() and not fut.cancelled() else KeyboardInterrupt()
-            if exc is None:
-                results[chunk_id] = fut.result()
-            elif isinstance(exc, Exception):  # a generator bug: record it, keep the run going
-                results[chunk_id] = ChunkResult(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
-            else:  # not answered (interrupted): asked on the next run
-                missing.append(chunk_id)
-        if interrupted and not results:
-            return
-        entry = _finish_document(doc, chunks, results, kept, gen.name, out_dir, base, missing)
-        manifest[doc.name] = entry
-        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
-        summary.generated.append(doc.name)
-        summary.n_valid += entry["n_valid"]
-        summary.n_invalid += entry["n_invalid"]
-        summary.chunks_asked += len(results)
-        for result in results.values():
-            _usage_add(summary.usage, result.usage)
-        summary.errors.extend(entry["errors"])
+        _finish_planned(plan[i], futures[i], interrupted=interrupted, gen_name=gen.name, out_dir=out_dir,
+                        manifest=manifest, summary=summary)
 
     try:
         for i in range(len(plan)):
@@ -379,87 +358,8 @@ def generate_qa(documents: list[Document], *, out_dir: Path, generator: QAGenera
         bar.close()
         summary.n_pairs = summary.n_valid + summary.n_invalid
 
-    present = {doc.name for doc in documents}
-    for name in sorted(set(manifest) - present):
-        (out_dir / f"{name}.jsonl").unlink(missing_ok=True)  # only files this function wrote are listed
-        (out_dir / f"{name}{INVALID_SUFFIX}").unlink(missing_ok=True)
-        del manifest[name]
-        summary.removed.append(name)
-    if summary.removed or not (out_dir / MANIFEST_NAME).exists():
-        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
+    _remove_gone(documents, manifest, out_dir, summary)
     logger.info("QA generation (%s): %d generated, %d unchanged, %d removed, %d pairs (%d valid), %d tokens, %d errors",
                 gen.name, len(summary.generated), len(summary.skipped), len(summary.removed), summary.n_pairs,
                 summary.n_valid, summary.usage["total_tokens"], len(summary.errors))
     return summary
-
-
-# --- reading records back --------------------------------------------------------------------------------------
-
-def read_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) -> tuple[list[dict], list[str]]:
-    """Valid records of every ``*.jsonl`` in ``qa_dir`` (not the ``*.invalid.jsonl``) and the problems found.
-
-    Every line goes through the rules of generation (:func:`pipeline.qa.validate.check_record`; with
-    ``documents`` = ``{name: text}`` also support by the source and a known document) and near-duplicates are
-    dropped; each problem is ``"<file>:<line>: <reason>"``. ``qa_dir`` may be one ``.jsonl`` file. Lines must
-    be UTF-8: one that is not (a file saved as Latin-1) is a problem, never read with replacement characters.
-    With ``documents``, a record without ``span`` gets the place where its answer occurs in the text, so the
-    index can put its question next to the right passage; one whose answer does not occur there is a problem.
-    """
-    qa_dir = Path(qa_dir)
-    if qa_dir.is_file():
-        files = [qa_dir]
-    elif qa_dir.is_dir():
-        files = sorted(p for p in qa_dir.glob("*.jsonl") if not p.name.endswith(INVALID_SUFFIX))
-    else:
-        return [], []
-    records, problems = [], []
-    seen: dict[str, list] = {}
-    for path in files:
-        for lineno, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                                f"{exc.start + 1}; the file looks saved as Latin-1/CP1252: save it as UTF-8)")
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{path}:{lineno}: invalid JSON ({exc.msg})")
-                continue
-            if not isinstance(record, dict):
-                problems.append(f"{path}:{lineno}: not a JSON object")
-                continue
-            document = record.get("document")
-            if not isinstance(document, str) or not document.strip():
-                problems.append(f"{path}:{lineno}: missing or empty 'document'")
-                continue
-            if documents is not None and document not in documents:
-                problems.append(f"{path}:{lineno}: unknown document {document!r}")
-                continue
-            text = documents[document] if documents is not None else None
-            reasons = check_record(record, text)
-            if not reasons and text is not None and record.get("span") is None:
-                place = find_answer_span(record["answer"], text)
-                if place is None:
-                    reasons = ["no 'span', and the answer does not occur as written in the document "
-                               "(copy it from the text, or give \"span\": [start, end])"]
-                else:
-                    record = {**record, "span": list(place)}
-            if not reasons:
-                (_, reasons), = validate_records([record], text, seen.setdefault(document, []))
-            if reasons:
-                problems.append(f"{path}:{lineno}: {'; '.join(reasons)}")
-                continue
-            records.append(record)
-    return records, problems
-
-
-def load_qa_records(qa_dir: Path, *, documents: dict[str, str] | None = None) -> list[dict]:
-    """:func:`read_qa_records`, with every problem logged as a warning (file and line) and skipped."""
-    records, problems = read_qa_records(qa_dir, documents=documents)
-    for problem in problems:
-        logger.warning("%s, skipped", problem)
-    return records

@@ -5,7 +5,7 @@ question that a QA record (generated, or validated by a 👍) asks about a chunk
 question leads to its chunk. A build writes ``index_root/versions/<version>/`` (``faiss.index``, ``vectors.npy``,
 ``lexical/``, ``chunks.jsonl``, ``entries.jsonl``, ``meta.json``; no pickle) into a temporary folder renamed
 into place, then replaces ``index_root/CURRENT`` atomically: a reader never sees half an index, and a crash
-mid-build leaves the old version serving.
+mid-build leaves the old version serving (the layout, the versions and ``CURRENT``: :mod:`pipeline.search.store`).
 
 Incremental: an entry whose text (and model) is unchanged since the current version keeps its vector, so only
 the documents whose content changed are embedded again. Exact search (``IndexFlatIP``) up to ``ann_threshold``
@@ -41,21 +41,19 @@ import numpy as np
 
 from pipeline.core.files import atomic_write_text
 from pipeline.documents.chunking import Chunk
-from pipeline.search.embeddings import DTYPES, embedding_dimension, encode, load_embedder, model_identity, resolve_dtype
+from pipeline.search.embeddings import (DTYPES, embedding_dimension, encode, load_embedder, model_identity,
+                                        resolve_dtype)
 from pipeline.search.lexical import LexicalIndex
+from pipeline.search.store import (BUILD_PREFIX, CHUNKS_FILE, CURRENT_FILE, ENTRIES_FILE, FORMAT, INDEX_FILE,
+                                   LEXICAL_DIR, META_FILE, VECTORS_FILE, VERSIONS_DIR, load_previous_version,
+                                   prune_versions, remove_leftover_builds, reusable_dense_index, reusable_tokens,
+                                   reusable_vectors)
+# Also importable from here, as before the layout moved to pipeline.search.store:
+from pipeline.search.store import LEFTOVER_BUILD_AGE_S, current_version, version_dir  # noqa: F401 (re-exported)
 from storage.repository import record_index_version
 
 logger = logging.getLogger(__name__)
 
-CURRENT_FILE = "CURRENT"
-VERSIONS_DIR = "versions"
-INDEX_FILE = "faiss.index"
-CHUNKS_FILE = "chunks.jsonl"
-ENTRIES_FILE = "entries.jsonl"
-META_FILE = "meta.json"
-VECTORS_FILE = "vectors.npy"
-LEXICAL_DIR = "lexical"
-FORMAT = 2  # bump when the files' layout changes
 # Above this many entries the dense index is approximate (IVF); exact search costs ~8 ms at 50k on 2 cores.
 ANN_THRESHOLD = 20_000
 # BM25 parameters, tuned on half of FaQuAD's articles (scripts/bench_retrieval.py).
@@ -143,67 +141,6 @@ def _write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(encode(row) + "\n" for row in rows), encoding="utf-8")
 
 
-def version_dir(index_root: Path, version: str) -> Path:
-    return Path(index_root) / VERSIONS_DIR / version
-
-
-def current_version(index_root: Path) -> str | None:
-    """The version named in ``index_root/CURRENT``, or ``None`` when there is no usable index."""
-    try:
-        version = (Path(index_root) / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not version or not (version_dir(index_root, version) / META_FILE).is_file():
-        if version:
-            logger.warning("CURRENT names %s but %s has no such index", version, index_root)
-        return None
-    return version
-
-
-BUILD_PREFIX = ".build-"  # + "<pid>-<random>": a version being written; renamed into place when whole
-LEFTOVER_BUILD_AGE_S = 6 * 3600  # a build folder without a pid (older Oráculo) this old is a leftover
-
-
-def _build_alive(folder: Path) -> bool:
-    pid = folder.name[len(BUILD_PREFIX):].split("-", 1)[0]
-    if not pid.isdigit():
-        return time.time() - folder.stat().st_mtime < LEFTOVER_BUILD_AGE_S
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_leftover_builds(index_root: Path) -> list[str]:
-    """Remove the ``.build-*`` folders of builds whose process is gone (killed mid-build); their names."""
-    versions = Path(index_root) / VERSIONS_DIR
-    removed = []
-    for folder in versions.glob(BUILD_PREFIX + "*") if versions.is_dir() else []:
-        try:
-            if folder.is_dir() and not _build_alive(folder):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder.name)
-        except OSError:  # removed meanwhile by another build
-            continue
-    if removed:
-        logger.warning("removed %d unfinished index build(s) left by a killed process: %s", len(removed),
-                       ", ".join(sorted(removed)))
-    return removed
-
-
-def _prune(index_root: Path, *, keep: int, protect: set[str]) -> None:
-    versions = sorted((p for p in (Path(index_root) / VERSIONS_DIR).iterdir()
-                       if p.is_dir() and (p / META_FILE).is_file()),
-                      key=lambda p: ((p / META_FILE).stat().st_mtime_ns, p.name))  # oldest first
-    for old in versions[:-keep] if keep > 0 else []:
-        if old.name not in protect:
-            shutil.rmtree(old, ignore_errors=True)
-            logger.info("old index version removed: %s", old.name)
-
-
 def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> str:
     """The model as far as its vectors are concerned: what the name stands for (``"embedded"`` ->
     ``"e5-small-enpt"``, see :func:`pipeline.search.embeddings.model_identity`), plus the precision when not float32
@@ -225,51 +162,6 @@ def entry_key(embedding_model: str, kind: str, text: str) -> str:
     """Cache key of an entry's vector: the same text embedded the same way by the same model
     (``embedding_model`` is an :func:`embedding_identity`)."""
     return hashlib.sha256(f"{embedding_model}\0{kind}\0{text}".encode()).hexdigest()[:32]
-
-
-def _previous_version(index_root: Path) -> tuple[Path, dict, list[dict]] | None:
-    """Folder, meta and entry rows of the current version, or ``None`` when there is none or it is unreadable."""
-    version = current_version(index_root)
-    if version is None:
-        return None
-    folder = version_dir(index_root, version)
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        with (folder / ENTRIES_FILE).open(encoding="utf-8") as handle:
-            entries = [json.loads(line) for line in handle if line.strip()]
-    except (OSError, ValueError) as exc:
-        logger.warning("cannot reuse index version %s: %s", version, exc)
-        return None
-    return folder, meta, entries
-
-
-def _previous_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: str, dim: int
-                      ) -> dict[str, np.ndarray]:
-    """Vectors of the previous version by entry key (empty when there is none or it used another model or
-    precision)."""
-    if previous is None:
-        return {}
-    folder, meta, entries = previous
-    if meta.get("embedding_identity", meta.get("embedding_model")) != identity or meta.get("dim") != dim \
-            or not (folder / VECTORS_FILE).is_file():
-        return {}
-    try:
-        vectors = np.load(folder / VECTORS_FILE)  # read whole: 50k row views of a memmap cost 0.4 s
-    except (OSError, ValueError) as exc:
-        logger.warning("cannot reuse the vectors of %s: %s", folder.name, exc)
-        return {}
-    if len(vectors) != len(entries):
-        return {}
-    return {entry["key"]: vectors[i] for i, entry in enumerate(entries) if entry.get("key")}
-
-
-def _previous_tokens(previous: tuple[Path, dict, list[dict]] | None):
-    """Lexical token ids of the previous version's rows (``None`` when there is none)."""
-
-    if previous is None:
-        return None
-    folder, _, entries = previous
-    return LexicalIndex.saved_tokens(folder / LEXICAL_DIR, [entry.get("text", "") for entry in entries])
 
 
 def embed_entries(embedder, entries: list[dict], cached: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
@@ -318,16 +210,47 @@ def _dense_index(vectors: np.ndarray, *, ann_threshold: int, previous=None):
     return index
 
 
-def _previous_dense_index(index_root: Path):
-    import faiss
+def _vectors_and_indexes(entries: list[dict], index_root: Path, *, embedding_model: str, embedding_dtype: str,
+                         identity: str, vector_cache: dict[str, np.ndarray] | None, ann_threshold: int,
+                         bm25_k1: float, bm25_b: float):
+    """Vectors of ``entries`` (reusing the current version's and ``vector_cache``), the dense and the lexical
+    index over them; returns ``(vectors, n_embedded, embed_s, dense_index, lexical)``."""
+    embedder = load_embedder(embedding_model, dtype=embedding_dtype)
+    previous_version = load_previous_version(index_root)
+    cached = reusable_vectors(previous_version, identity, embedding_dimension(embedder))
+    if vector_cache:
+        cached = {**cached, **vector_cache}
+    embed_started = time.perf_counter()
+    vectors, n_embedded = embed_entries(embedder, entries, cached)
+    embed_s = time.perf_counter() - embed_started
+    previous = reusable_dense_index(index_root) if len(entries) > ann_threshold else None
+    index = _dense_index(vectors, ann_threshold=ann_threshold, previous=previous)
+    lexical = LexicalIndex.build([e["text"] for e in entries], k1=bm25_k1, b=bm25_b,
+                                 known_tokens=reusable_tokens(previous_version))
+    return vectors, n_embedded, embed_s, index, lexical
 
-    version = current_version(index_root)
-    if version is None or not (version_dir(index_root, version) / INDEX_FILE).is_file():
-        return None
-    try:
-        return faiss.deserialize_index(np.fromfile(version_dir(index_root, version) / INDEX_FILE, dtype=np.uint8))
-    except (OSError, RuntimeError):
-        return None
+
+def _new_version(versions: Path, content_hash: str) -> tuple[datetime, str]:
+    """The creation time and a version name not yet taken in ``versions``."""
+    stamp = datetime.now(timezone.utc)
+    version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}"
+    suffix = 1
+    while (versions / version).exists():
+        suffix += 1
+        version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}-{suffix}"
+    return stamp, version
+
+
+def _write_version_files(folder: Path, vectors: np.ndarray, lexical: LexicalIndex, chunks: list[Chunk],
+                         entries: list[dict], meta: dict, started: float) -> None:
+    """Everything of a version but the dense index into ``folder``; ``meta.json`` last, with the build time."""
+    np.save(folder / VECTORS_FILE, vectors)
+    lexical.save(folder / LEXICAL_DIR)
+    names = [f.name for f in fields(Chunk)]  # not asdict(): it deep-copies, seconds at 50k chunks
+    _write_jsonl(folder / CHUNKS_FILE, ({n: getattr(c, n) for n in names} for c in chunks))
+    _write_jsonl(folder / ENTRIES_FILE, ({"row": i, **e} for i, e in enumerate(entries)))
+    meta["build_s"] = round(time.perf_counter() - started, 3)
+    (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model: str, index_root: Path,
@@ -341,7 +264,6 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     """
     import faiss
 
-
     if not chunks:
         raise ValueError("cannot build an index without chunks")
     if len({c.id for c in chunks}) != len(chunks):
@@ -354,32 +276,16 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     for entry in entries:
         entry["key"] = entry_key(identity, entry["kind"], entry["text"])
     content_hash = _content_hash(identity, entries, chunks)
-
-    embedder = load_embedder(embedding_model, dtype=embedding_dtype)
-    previous_version = _previous_version(index_root)
-    cached = _previous_vectors(previous_version, identity, embedding_dimension(embedder))
-    if vector_cache:
-        cached = {**cached, **vector_cache}
-    embed_started = time.perf_counter()
-    vectors, n_embedded = embed_entries(embedder, entries, cached)
-    embed_s = time.perf_counter() - embed_started
-    previous = _previous_dense_index(index_root) if len(entries) > ann_threshold else None
-    index = _dense_index(vectors, ann_threshold=ann_threshold, previous=previous)
-    lexical = LexicalIndex.build([e["text"] for e in entries], k1=bm25_k1, b=bm25_b,
-                                 known_tokens=_previous_tokens(previous_version))
-    del previous_version
+    vectors, n_embedded, embed_s, index, lexical = _vectors_and_indexes(
+        entries, index_root, embedding_model=embedding_model, embedding_dtype=embedding_dtype, identity=identity,
+        vector_cache=vector_cache, ann_threshold=ann_threshold, bm25_k1=bm25_k1, bm25_b=bm25_b)
 
     versions = index_root / VERSIONS_DIR
     versions.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc)
-    version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}"
-    suffix = 1
-    while (versions / version).exists():
-        suffix += 1
-        version = f"{stamp:%Y%m%dT%H%M%SZ}-{content_hash[:8]}-{suffix}"
+    stamp, version = _new_version(versions, content_hash)
     meta = {"format": FORMAT, "version": version, "created_at": stamp.isoformat(timespec="seconds"),
-            "embedding_model": embedding_model, "embedding_identity": identity, "dim": int(vectors.shape[1]), "metric": "inner_product",
-            "dense_index": "flat" if len(entries) <= ann_threshold else "ivf",
+            "embedding_model": embedding_model, "embedding_identity": identity, "dim": int(vectors.shape[1]),
+            "metric": "inner_product", "dense_index": "flat" if len(entries) <= ann_threshold else "ivf",
             "n_chunks": len(chunks), "n_questions": len(questions), "n_entries": len(entries),
             "n_embedded": n_embedded, "embed_s": round(embed_s, 3),
             "unplaced_questions": unplaced, "content_hash": content_hash,
@@ -389,19 +295,13 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
     tmp = Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-", dir=versions))
     try:
         faiss.serialize_index(index).tofile(tmp / INDEX_FILE)  # bytes written by Python: any path works
-        np.save(tmp / VECTORS_FILE, vectors)
-        lexical.save(tmp / LEXICAL_DIR)
-        names = [f.name for f in fields(Chunk)]  # not asdict(): it deep-copies, seconds at 50k chunks
-        _write_jsonl(tmp / CHUNKS_FILE, ({n: getattr(c, n) for n in names} for c in chunks))
-        _write_jsonl(tmp / ENTRIES_FILE, ({"row": i, **e} for i, e in enumerate(entries)))
-        meta["build_s"] = round(time.perf_counter() - started, 3)
-        (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        _write_version_files(tmp, vectors, lexical, chunks, entries, meta, started)
         tmp.rename(versions / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     atomic_write_text(index_root / CURRENT_FILE, version + "\n")
-    _prune(index_root, keep=keep, protect={version})
+    prune_versions(index_root, keep=keep, protect={version})
     logger.info("index %s built: %d chunks, %d questions (%d unplaced), %d entries embedded, in %.1fs", version,
                 len(chunks), len(questions), unplaced, n_embedded, time.perf_counter() - started)
     return IndexInfo(version=version, path=versions / version, n_chunks=len(chunks), n_questions=len(questions),

@@ -309,23 +309,27 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def _trainable_model(args: ReaderTrainArgs):
+    """The encoder with a LoRA adapter to train: ``args.init_adapter`` continued, else a new one."""
+    from peft import PeftModel, get_peft_model
+
+    model, tokenizer = base_model(args.base, args.cache_dir)
+    if args.init_adapter:
+        return PeftModel.from_pretrained(model, str(args.init_adapter), is_trainable=True), tokenizer
+    return get_peft_model(model, lora_config(args.rank, args.alpha, args.dropout)), tokenizer
+
+
 def main(args: ReaderTrainArgs) -> ReaderTrainReport:
     """Train and save the adapter; the report says what was done. ``ValueError`` when there is nothing to
     learn from."""
     import torch
-    from peft import PeftModel, get_peft_model
     from transformers import get_linear_schedule_with_warmup
-
 
     if not args.examples:
         raise ValueError("no training examples")
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
-    model, tokenizer = base_model(args.base, args.cache_dir)
-    if args.init_adapter:
-        model = PeftModel.from_pretrained(model, str(args.init_adapter), is_trainable=True)
-    else:
-        model = get_peft_model(model, lora_config(args.rank, args.alpha, args.dropout))
+    model, tokenizer = _trainable_model(args)
     features = featurize(tokenizer, list(args.examples), max_length=args.max_length, stride=args.stride,
                          answer_windows_only=args.answer_windows_only)
     if not features:

@@ -48,6 +48,7 @@ from pipeline.llm.resolve import resolve_llm
 from pipeline.qa.generate import load_qa_records
 from pipeline.qa.records import qa_records
 from pipeline.settings import Settings, get_settings
+from pipeline.training.cost import run_cost
 from pipeline.training.examples import (
     IGNORE_INDEX,
     build_examples,
@@ -56,13 +57,20 @@ from pipeline.training.examples import (
     length_grouped_batches,
     split_by_document,
 )
+from pipeline.training.lm_loop import (
+    STATE,
+    LoopState,
+    TrainingSetup,
+    finish_loop,
+    loop_metrics,
+    open_writer,
+    resume_state,
+    train_loop,
+)
 from pipeline.training.runs import Heartbeat
 from storage import repository
 
 log = logging.getLogger(__name__)
-
-STATE = "trainer_state.pt"
-
 
 @dataclass
 class TrainArgs:
@@ -147,15 +155,6 @@ def use_bf16(precision: str) -> bool:
     return cpu_has_fast_bf16()
 
 
-def _peak_memory_mb(device) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
 
 def find_checkpoint(settings: Settings, resume: str) -> Path:
     """``"latest"`` -> the newest checkpoint of any run; otherwise ``resume`` must be a checkpoint folder."""
@@ -181,66 +180,23 @@ def _sample(items: list, limit: int, seed: int) -> list:
     return random.Random(seed).sample(items, limit)
 
 
-def _autocast(device, bf16: bool):
-    """bf16 autocast for this run only: accelerate's ``mixed_precision`` is process-wide state that a second
-    run in the same process (tests, a long-lived job runner) could not change."""
-    import torch
+@dataclass
+class _Data:
+    """The base model's tokenizer and the encoded QA examples, split by document."""
 
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
-
-
-def _evaluate(loss_module, batches, device, accelerator, bf16: bool = False) -> float:
-    import torch
-
-    loss_module.eval()
-    total = torch.zeros(2, device=device, dtype=torch.float64)
-    with torch.inference_mode():
-        for batch in batches:
-            batch = {key: value.to(device) for key, value in batch.items()}
-            with _autocast(device, bf16):
-                loss, n = loss_module(**batch)
-            total += torch.stack([loss.double(), n.double()])
-    total = accelerator.reduce(total, reduction="sum")
-    loss_module.train()
-    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+    base_path: str | Path
+    local: bool  # base_path is a local folder (no Hub download)
+    tokenizer: object
+    pad_id: int
+    records: list[dict]
+    train: list
+    val: list
+    dropped: dict
+    digest: str  # data_hash of the records
 
 
-def _save_checkpoint(work: Path, step: int, peft_model, state: dict) -> Path:
-    import torch
-
-    target = work / f"checkpoint-{step}"
-    tmp = work / f".checkpoint-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    peft_model.save_pretrained(tmp)
-    torch.save(state, tmp / STATE)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    for old in sorted(work.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:
-        shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> dict:
-    """Train one adapter; returns its metadata. ``on_step(step, loss)`` is called after every optimiser step."""
-    import torch
-    from accelerate import Accelerator
-    from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
-
-    from storage.db import Database
-
-    settings = settings or get_settings()
-    started_wall = time.perf_counter()
-    torch.set_num_threads(_threads(args))
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    bf16 = use_bf16(args.precision)
-    # cpu=True without a GPU: several CPU processes (torchrun) then talk over gloo instead of looking for CUDA
-    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())  # bf16: see _autocast
-    device, main_process = accelerator.device, accelerator.is_main_process
-
-    checkpoint = find_checkpoint(settings, args.resume) if args.resume else None
-    resumed = torch.load(checkpoint / STATE, weights_only=False) if checkpoint else None
+def _prepare_data(args: TrainArgs, settings: Settings, checkpoint: Path | None, resumed: dict | None) -> _Data:
+    from transformers import AutoTokenizer
 
     base_path = resolve_llm(args.model, models_dir=settings.models_dir)
     local = Path(base_path).is_dir()
@@ -264,184 +220,162 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     digest = data_hash(records)
     if resumed and (resumed["data_hash"], resumed["args"]["model"]) != (digest, args.model):
         raise ValueError(f"checkpoint {checkpoint} was made with another model or other data")
+    return _Data(base_path=base_path, local=local, tokenizer=tokenizer, pad_id=pad_id, records=records,
+                 train=train, val=val, dropped=dropped, digest=digest)
+
+
+def _create_run(database, args: TrainArgs, settings: Settings, data: _Data) -> int:
+    """The ``running`` row of this run in ``training_runs`` (main process only); returns its id."""
+    database.upgrade()
+    with database.session() as session:
+        return repository.create_training_run(session, base_model=args.model, data_hash=data.digest,
+                                              n_examples=len(data.train) + len(data.val),
+                                              gpu_hourly_usd=settings.gpu_hourly_usd).id
+
+
+def _load_model(args: TrainArgs, data: _Data, bf16: bool, checkpoint: Path | None):
+    """The base causal LM with LoRA adapters: new ones, or the checkpoint's (trainable)."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    # bf16: the frozen base is stored in bf16 (no per-step weight casts); peft keeps the LoRA weights in fp32
+    model = AutoModelForCausalLM.from_pretrained(str(data.base_path), local_files_only=data.local,
+                                                 dtype=torch.bfloat16 if bf16 else torch.float32)
+    model.config.use_cache = False
+    if checkpoint:
+        model = PeftModel.from_pretrained(model, str(checkpoint), is_trainable=True)
+    else:
+        targets = "all-linear" if args.target_modules == "all-linear" else args.target_modules.split(",")
+        model = get_peft_model(model, LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha,
+                                                 lora_dropout=args.lora_dropout, target_modules=targets,
+                                                 task_type="CAUSAL_LM"))
+    if bf16:  # autocast runs the LoRA matmuls in bf16; peft's own cast to fp32 would only copy activations
+        for module in model.modules():
+            if hasattr(module, "cast_input_dtype_enabled"):
+                module.cast_input_dtype_enabled = False
+    return model
+
+
+def _setup_training(args: TrainArgs, data: _Data, accelerator, bf16: bool, checkpoint: Path | None) -> TrainingSetup:
+    """Model, loss, AdamW and the linear schedule, prepared by ``accelerator``; this process's validation batches."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    model = _load_model(args, data, bf16, checkpoint)
+    train, val = data.train, data.val
+    lengths = [len(e.input_ids) for e in train]
+    per_epoch = max(1, len(length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed,
+                                                  epoch=0)) // (args.grad_accum * accelerator.num_processes))
+    total_steps = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
+    loss_module = _AnswerLoss.make(model, args.answer_only_head)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                                  weight_decay=args.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, total_steps)
+    loss_module, optimizer, scheduler = accelerator.prepare(loss_module, optimizer, scheduler)
+    peft_model = accelerator.unwrap_model(loss_module).lm
+    starts = list(range(0, len(val), args.batch_size))[accelerator.process_index::accelerator.num_processes]
+    val_batches = [collate(val[i:i + args.batch_size], pad_id=data.pad_id) for i in starts]
+    return TrainingSetup(accelerator=accelerator, loss_module=loss_module, optimizer=optimizer,
+                         scheduler=scheduler, peft_model=peft_model, train=train, lengths=lengths,
+                         val_batches=val_batches, total_steps=total_steps, pad_id=data.pad_id, bf16=bf16)
+
+
+def _metadata(args: TrainArgs, data: _Data, setup: TrainingSetup, state: LoopState, *, version: str,
+              run_id: int, metrics: dict, wall: float, checkpoint: Path | None, cost) -> dict:
+    import torch
+
+    device = setup.accelerator.device
+    return {
+        "version": version, "run_id": run_id, "base_model": args.model, "base_path": str(data.base_path),
+        "data": {"hash": data.digest, "records": len(data.records), "train": len(data.train),
+                 "val": len(data.val), "dropped": data.dropped,
+                 "val_documents": sorted({e.document for e in data.val})},
+        "hyperparameters": asdict(args), "metrics": metrics,
+        "timings": {"wall_s": wall, "train_s": state.train_seconds, "eval_s": state.eval_seconds},
+        "device": {"type": device.type, "processes": setup.accelerator.num_processes, "bf16": setup.bf16,
+                   "threads": torch.get_num_threads()},
+        "resumed_from": str(checkpoint) if checkpoint else None, "cost": cost.as_dict(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _write_adapter(staging: Path, final: Path, peft_model, tokenizer, metadata: dict) -> Path:
+    """Adapter, tokenizer and ``metadata.json`` written in ``staging``, then renamed to ``final`` (returned)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    peft_model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+    staging.rename(final)
+    return final
+
+
+def _record_success(database, run_id: int, final: Path, metrics: dict, data: _Data, cost) -> None:
+    with database.session() as session:
+        repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
+                                       metrics=metrics, n_examples=len(data.train) + len(data.val),
+                                       usd_brl=cost.quote.rate if cost.quote else None,
+                                       usd_brl_at=cost.quote.at if cost.quote else None,
+                                       cost_usd=cost.usd, cost_brl=cost.brl)
+
+
+def _publish(args: TrainArgs, data: _Data, setup: TrainingSetup, state: LoopState, *, settings: Settings, database,
+             run_id: int, version: str, staging: Path, started_wall: float, checkpoint: Path | None) -> dict:
+    """Main process, after the loop: metrics and cost, the adapter renamed into place, the run marked succeeded."""
+    metrics = loop_metrics(state, setup.accelerator.device)
+    wall = time.perf_counter() - started_wall
+    cost = run_cost(settings, seconds=wall)
+    if cost.quote:
+        metrics.update(quote_source=cost.quote.source, quote_note=cost.quote.note)
+    metadata = _metadata(args, data, setup, state, version=version, run_id=run_id, metrics=metrics, wall=wall,
+                         checkpoint=checkpoint, cost=cost)
+    final = _write_adapter(staging, settings.models_dir / "adapters" / version, setup.peft_model, data.tokenizer,
+                           metadata)
+    metadata["adapter_dir"] = str(final)
+    _record_success(database, run_id, final, metrics, data, cost)
+    log.info("run %s: adapter %s (val loss %s)", run_id, final, metrics["val_loss"])
+    return metadata
+
+
+def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> dict:
+    """Train one adapter; returns its metadata. ``on_step(step, loss)`` is called after every optimiser step."""
+    import torch
+    from accelerate import Accelerator
+
+    from storage.db import Database
+
+    settings = settings or get_settings()
+    started_wall = time.perf_counter()
+    torch.set_num_threads(_threads(args))
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    bf16 = use_bf16(args.precision)
+    # cpu=True without a GPU: several CPU processes (torchrun) then talk over gloo instead of looking for CUDA
+    accelerator = Accelerator(mixed_precision="no", cpu=not torch.cuda.is_available())  # bf16: see autocast
+    main_process = accelerator.is_main_process
+
+    checkpoint = find_checkpoint(settings, args.resume) if args.resume else None
+    resumed = torch.load(checkpoint / STATE, weights_only=False) if checkpoint else None
+    data = _prepare_data(args, settings, checkpoint, resumed)
 
     database = Database(settings.database_url)
-    run_id = None
-    if main_process:
-        database.upgrade()
-        with database.session() as session:
-            run_id = repository.create_training_run(session, base_model=args.model, data_hash=digest,
-                                                    n_examples=len(train) + len(val),
-                                                    gpu_hourly_usd=settings.gpu_hourly_usd).id
-
+    run_id = _create_run(database, args, settings, data) if main_process else None
     # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
     heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
     version = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
     work = settings.data_dir / "training" / f"run-{run_id}"
-    adapters = settings.models_dir / "adapters"
-    staging = adapters / f".{version}.tmp"
+    staging = settings.models_dir / "adapters" / f".{version}.tmp"
     try:
-        # bf16: the frozen base is stored in bf16 (no per-step weight casts); peft keeps the LoRA weights in fp32
-        model = AutoModelForCausalLM.from_pretrained(str(base_path), local_files_only=local,
-                                                     dtype=torch.bfloat16 if bf16 else torch.float32)
-        model.config.use_cache = False
-        if checkpoint:
-            model = PeftModel.from_pretrained(model, str(checkpoint), is_trainable=True)
-        else:
-            targets = "all-linear" if args.target_modules == "all-linear" else args.target_modules.split(",")
-            model = get_peft_model(model, LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha,
-                                                     lora_dropout=args.lora_dropout, target_modules=targets,
-                                                     task_type="CAUSAL_LM"))
-        if bf16:  # autocast runs the LoRA matmuls in bf16; peft's own cast to fp32 would only copy activations
-            for module in model.modules():
-                if hasattr(module, "cast_input_dtype_enabled"):
-                    module.cast_input_dtype_enabled = False
-        lengths = [len(e.input_ids) for e in train]
-        per_epoch = max(1, len(length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed,
-                                                      epoch=0)) // (args.grad_accum * accelerator.num_processes))
-        total_steps = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
-        loss_module = _AnswerLoss.make(model, args.answer_only_head)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
-                                      weight_decay=args.weight_decay)
-        scheduler = get_linear_schedule_with_warmup(optimizer, args.warmup_steps, total_steps)
-        loss_module, optimizer, scheduler = accelerator.prepare(loss_module, optimizer, scheduler)
-        peft_model = accelerator.unwrap_model(loss_module).lm
-        val_batches = [collate(val[i:i + args.batch_size], pad_id=pad_id) for i in
-                       [j for j in range(0, len(val), args.batch_size)][accelerator.process_index::
-
-                                                                        accelerator.num_processes]]
-        step, history = 0, []
-        best_val, best_state, bad_evals = float("inf"), None, 0
-        if resumed:
-            optimizer.load_state_dict(resumed["optimizer"])
-            scheduler.load_state_dict(resumed["scheduler"])
-            torch.set_rng_state(resumed["torch_rng"])
-            step, history, best_val, bad_evals = (resumed["step"], resumed["history"], resumed["best_val"],
-                                                  resumed["bad_evals"])
-            best_state = resumed.get("best_state")
-        writer = None
-        if main_process:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                writer = SummaryWriter(str(settings.data_dir / "tensorboard" / version))
-            except ImportError:
-                log.warning("tensorboard is not installed: no TensorBoard logs")
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=total_steps, initial=step, desc="train", disable=not main_process)
-        tokens = answer_tokens = 0
-        loop_started = time.perf_counter()
-        stopped_early = False
-        eval_seconds = 0.0  # kept out of the throughput figures
-        micro_done = step * args.grad_accum  # micro-batches already consumed (resume skips them)
-        micro, epoch = 0, 0
-        loss_module.train()
-        while step < total_steps and not stopped_early:
-            batches = length_grouped_batches(lengths, batch_size=args.batch_size, seed=args.seed, epoch=epoch)
-            usable = len(batches) - len(batches) % accelerator.num_processes
-            batches = batches[:usable][accelerator.process_index::accelerator.num_processes]
-            for index in batches:
-                micro += 1
-                if micro <= micro_done:
-                    continue
-                batch = {k: v.to(device) for k, v in collate([train[i] for i in index], pad_id=pad_id).items()}
-                with _autocast(device, bf16):
-                    loss_sum, n = loss_module(**batch)
-                loss = loss_sum / n.clamp(min=1)
-                accelerator.backward(loss / args.grad_accum)
-                tokens += int(batch["attention_mask"].sum())
-                answer_tokens += int(n)
-                if micro % args.grad_accum:
-                    continue
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                loss_value = float(loss.detach())
-                history.append({"step": step, "loss": loss_value})
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss_value:.3f}")
-                if writer:
-                    writer.add_scalar("train/loss", loss_value, step)
-                if on_step:
-                    on_step(step, loss_value)
-                if val_batches and (step % args.eval_every == 0 or step == total_steps):
-                    eval_started = time.perf_counter()
-                    val_loss = _evaluate(loss_module, val_batches, device, accelerator, bf16)
-                    eval_seconds += time.perf_counter() - eval_started
-                    history[-1]["val_loss"] = val_loss
-                    if writer:
-                        writer.add_scalar("val/loss", val_loss, step)
-                    if val_loss < best_val:
-                        best_val, bad_evals = val_loss, 0
-                        best_state = {k: v.detach().cpu().clone()
-                                      for k, v in get_peft_model_state_dict(peft_model).items()}
-                    else:
-                        bad_evals += 1
-                        stopped_early = bool(args.patience) and bad_evals >= args.patience
-                if main_process and step % args.save_every == 0 and step < total_steps:
-                    _save_checkpoint(work, step, peft_model, {
-                        "step": step, "history": history, "best_val": best_val, "bad_evals": bad_evals,
-                        "best_state": best_state, "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-                        "data_hash": digest, "args": asdict(args)})
-                if step >= total_steps or stopped_early:
-                    break
-            epoch += 1
-        progress.close()
-        train_seconds = time.perf_counter() - loop_started - eval_seconds
-        final_val = history[-1].get("val_loss") if history else None
-        if best_state is not None and (final_val is None or best_val < final_val):
-            set_peft_model_state_dict(peft_model, best_state)  # early stopping keeps the best adapter
-        counts = accelerator.reduce(torch.tensor([tokens, answer_tokens], device=device, dtype=torch.float64),
-                                    reduction="sum")  # every process's tokens: the throughput of the whole run
-        tokens, answer_tokens = int(counts[0]), int(counts[1])
-        accelerator.wait_for_everyone()
+        setup = _setup_training(args, data, accelerator, bf16, checkpoint)
+        state = resume_state(setup, resumed)
+        writer = open_writer(settings.data_dir / "tensorboard" / version) if main_process else None
+        train_loop(args, setup, state, writer=writer, on_step=on_step, work=work, digest=data.digest)
+        finish_loop(setup, state)
         if not main_process:
             return {}
         if writer:
             writer.close()
-        metrics = {"train_loss_first": history[0]["loss"] if history else None,
-                   "train_loss_last": history[-1]["loss"] if history else None,
-                   "val_loss": best_val if best_state is not None else None,
-                   "val_loss_history": [(h["step"], h["val_loss"]) for h in history if "val_loss" in h],
-                   "steps": step, "stopped_early": stopped_early,
-                   "train_tokens": tokens, "train_answer_tokens": answer_tokens,
-                   "tokens_per_s": tokens / train_seconds if train_seconds else None,
-                   "answer_tokens_per_s": answer_tokens / train_seconds if train_seconds else None,
-                   "peak_memory_mb": _peak_memory_mb(device)}
-        wall = time.perf_counter() - started_wall
-        from pipeline.training.cost import run_cost
-
-        cost = run_cost(settings, seconds=wall)
-        if cost.quote:
-            metrics.update(quote_source=cost.quote.source, quote_note=cost.quote.note)
-        metadata = {
-            "version": version, "run_id": run_id, "base_model": args.model, "base_path": str(base_path),
-            "data": {"hash": digest, "records": len(records), "train": len(train), "val": len(val),
-                     "dropped": dropped, "val_documents": sorted({e.document for e in val})},
-            "hyperparameters": asdict(args), "metrics": metrics,
-            "timings": {"wall_s": wall, "train_s": train_seconds, "eval_s": eval_seconds},
-            "device": {"type": device.type, "processes": accelerator.num_processes, "bf16": bf16,
-                       "threads": torch.get_num_threads()},
-            "resumed_from": str(checkpoint) if checkpoint else None, "cost": cost.as_dict(),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        shutil.rmtree(staging, ignore_errors=True)
-        peft_model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
-        final = adapters / version
-        staging.rename(final)
-        metadata["adapter_dir"] = str(final)
-        with database.session() as session:
-            repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
-                                           metrics=metrics, n_examples=len(train) + len(val),
-                                           usd_brl=cost.quote.rate if cost.quote else None,
-                                           usd_brl_at=cost.quote.at if cost.quote else None,
-                                           cost_usd=cost.usd, cost_brl=cost.brl)
-        log.info("run %s: adapter %s (val loss %s)", run_id, final, metrics["val_loss"])
-        return metadata
+        return _publish(args, data, setup, state, settings=settings, database=database, run_id=run_id,
+                        version=version, staging=staging, started_wall=started_wall, checkpoint=checkpoint)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if main_process and run_id is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import texts
+from bot import admin_texts, texts
 from tests.fakes.oraculo import FakeAnswer, FakeSource, canned_answer
 from tests.fakes.telegram_html import parse_html
 from tests.fakes.telegram_server import MAX_CALLBACK_ANSWER_CHARS, MAX_MESSAGE_CHARS
@@ -46,7 +46,7 @@ def test_abstention_and_empty_answer_say_not_found():
 
 
 def test_an_abstention_that_came_close_quotes_the_closest_passage_never_as_an_answer():
-    from pipeline.answering.answer import Answer, Source
+    from pipeline.answering.result import Answer, Source
 
     row = Source(document="taxas", title="Tabela de Taxas", section="Art. 3º", chunk_id="taxas:1",
                  quote="Serviço | Valor (R$)\n2ª via do carnê   | 8,50 & <taxa>", score=0.8)
@@ -109,9 +109,9 @@ def test_callback_answers_fit_telegrams_200_characters():
 
 
 def test_stats_keeps_votes_on_closest_passages_apart_from_votes_on_answers():
-    plain = texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[])
+    plain = admin_texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[])
     assert "👍 2 · 👎 1" in plain and "Trecho mais próximo" not in plain
-    both = texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[("x?" * 600, 9)],
+    both = admin_texts.stats_report(days=7, questions=5, answered=3, up=2, down=1, unanswered=[("x?" * 600, 9)],
                               passage_up=1, passage_down=4)
     # the caption is cut to 1024 characters but keeps the passage votes line
     assert len(both) <= 1024 and "Trecho mais próximo (sem resposta exata): 👍 1 · 👎 4" in both

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot import texts
-from pipeline.answering.answer import Answer, Source
+from bot import admin_texts, texts
+from pipeline.answering.result import Answer, Source
 from pipeline.loop.library import AddReport, DocumentEntry
 
 
@@ -31,20 +31,20 @@ def test_the_same_section_on_two_pages_is_two_sources():
 def test_upload_summary_and_refusals_are_escaped_and_clear():
     report = AddReport(name="edital", file="edital.pdf", title="Edital <12>", kind="pdf", pages=3,
                        pages_without_text=[2], tables=1, chunks=8, qa_pairs=16, seconds=9.96)
-    shown = texts.document_added(report)
+    shown = admin_texts.document_added(report)
     assert shown.startswith("<b>✅ Documento adicionado:</b> Edital &lt;12&gt;")
     for line in ("• páginas: 3", "• ⚠️ páginas sem texto (precisam de OCR), ignoradas: 2", "• tabelas: 1",
                  "• trechos indexados: 8", "• perguntas geradas: 16", "• tempo: 10.0 s"):
         assert line in shown.splitlines()
-    assert texts.document_refused("no_text", file_name="scan.pdf", max_mb=20) == (
+    assert admin_texts.document_refused("no_text", file_name="scan.pdf", max_mb=20) == (
         "❌ Não adicionei <b>scan.pdf</b>: sem texto: precisa de OCR. O PDF parece ser uma digitalização (só "
         "imagens). Envie a versão com texto selecionável, ou passe-o antes por um programa de OCR.")
-    assert "passa do limite de 2.5 MB" in texts.document_refused("too_large", file_name="a", max_mb=2.5)
+    assert "passa do limite de 2.5 MB" in admin_texts.document_refused("too_large", file_name="a", max_mb=2.5)
 
 
 def test_admin_listing_shows_name_file_type_pages_and_date():
     when = datetime(2026, 11, 30, tzinfo=timezone.utc)
-    shown = texts.document_files([DocumentEntry("edital", "Edital & Anexos", "editais/edital.pdf", "pdf", when, 3),
+    shown = admin_texts.document_files([DocumentEntry("edital", "Edital & Anexos", "editais/edital.pdf", "pdf", when, 3),
                                   DocumentEntry("aviso", "Aviso", "aviso.txt", "txt", when, 0)])
     assert "• Edital &amp; Anexos — <code>edital</code> (editais/edital.pdf, PDF, 3 p., 30/11/2026)" in shown
     assert "• Aviso — <code>aviso</code> (aviso.txt, texto, 30/11/2026)" in shown

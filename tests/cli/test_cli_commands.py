@@ -263,7 +263,7 @@ def test_ask_on_a_fresh_install_without_documents_names_the_folder(tmp_path, mon
 
 
 def test_the_terminal_asks_about_the_closest_passage_and_skips_a_bare_not_found():
-    from pipeline.answering.answer import Answer, Source
+    from pipeline.answering.result import Answer, Source
     from pipeline.service import AskResult
 
     passage = Source(document="edital", title="Edital", section="", chunk_id="edital:0-9", quote="Custa R$ 80.",

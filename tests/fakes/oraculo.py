@@ -143,7 +143,7 @@ class CannedAnswerer:
         self.refreshes = 0
 
     def answer(self, question: str, on_partial=None):
-        from pipeline.answering.answer import Answer, Source
+        from pipeline.answering.result import Answer, Source
 
         if self.delay_s:
             time.sleep(self.delay_s)

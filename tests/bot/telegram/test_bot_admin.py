@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import texts
+from bot import admin_texts, texts
 from bot.telegram.admin import JOBS_KEY, retrain_steps
 from bot.telegram.app import build_application
 from pipeline.service import Oraculo
@@ -91,7 +91,7 @@ def test_stats_sends_a_png_chart_with_the_day_counts_and_top_unanswered(real):
 def test_stats_with_nothing_yet_says_so(real):
     async def scenario(server, app, service):
         reply = await say(server, "/stats", user=ADMIN)
-        assert reply.params["text"] == texts.STATS_EMPTY
+        assert reply.params["text"] == admin_texts.STATS_EMPTY
 
     real(scenario)
 
@@ -129,9 +129,9 @@ def test_retrain_acknowledges_at_once_refuses_a_second_and_reports_at_the_end(re
     async def scenario(server, app, service):
         app.bot_data[JOBS_KEY] = {"retrain": slow_steps, "reindex": slow_steps}
         ack = await say(server, "/retrain", user=ADMIN)
-        assert ack.params["text"] == texts.RETRAIN_STARTED
+        assert ack.params["text"] == admin_texts.RETRAIN_STARTED
         busy = await say(server, "/reindex", user=ADMIN)
-        assert busy.params["text"] == texts.RETRAIN_BUSY
+        assert busy.params["text"] == admin_texts.RETRAIN_BUSY
         other = await say(server, "Onde é sediada a UFMS?")  # citizens are still answered meanwhile
         assert other.result["text"].startswith("A UFMS tem sede")
         release.set()
@@ -141,7 +141,7 @@ def test_retrain_acknowledges_at_once_refuses_a_second_and_reports_at_the_end(re
         assert "perguntas geradas: 2 itens" in shown
         assert "versão v9, perda de validação 1.234, 20 passos, custo US$ 0.0123 = R$ 0.07" in shown
         again = await say(server, "/reindex", user=ADMIN)
-        assert again.params["text"] == texts.REINDEX_STARTED
+        assert again.params["text"] == admin_texts.REINDEX_STARTED
 
     real(scenario)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot import texts
+from bot import admin_texts, texts
 from bot.telegram.app import build_application
 from pipeline.search.index import META_FILE, current_version, version_dir
 from pipeline.service import Oraculo
@@ -61,7 +61,7 @@ async def reply_to(server, push, *, count: int = 1, timeout: float = 30.0):
 def test_admin_upload_is_indexed_summarised_cited_with_its_page_listed_and_removed(tmp_path):
     async def scenario(server, settings, service):
         [howto] = await reply_to(server, lambda: server.push_text("/adicionar", user=ADMIN))
-        assert howto.params["text"] == texts.document_howto(20.0)
+        assert howto.params["text"] == admin_texts.document_howto(20.0)
 
         pdf = doc_samples.edital_pdf()
         ack, summary = await reply_to(server, lambda: server.push_document(

@@ -104,7 +104,7 @@ def test_abstention_says_not_found_without_buttons(drive, service):
 
 
 def test_an_abstention_quoting_the_closest_passage_asks_for_a_vote_on_it(drive, service):
-    from pipeline.answering.answer import Answer, Source
+    from pipeline.answering.result import Answer, Source
 
     passage = Source(document="edital", title="Edital 1/2026", section="item 5.2", chunk_id="edital:0-90",
                      quote="A inscrição custa R$ 80,00.", score=0.7)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.answering.answer import Answerer, content_terms, is_grounded
+from pipeline.answering.answer import Answerer, content_terms
+from pipeline.answering.result import is_grounded
 from pipeline.llm.prompt import NOT_FOUND_MARKER, SYSTEM_PROMPT, build_messages
 from pipeline.settings import Settings
 

@@ -74,7 +74,7 @@ def test_article_split_is_stable_and_keeps_a_third_out():
 
 
 def test_abstentions_that_quote_the_closest_passage_are_counted_and_checked():
-    from pipeline.answering.answer import Answer, Source
+    from pipeline.answering.result import Answer, Source
     from pipeline.evaluation.answers import score_answers
 
     def source(quote):

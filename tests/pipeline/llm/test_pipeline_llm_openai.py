@@ -12,7 +12,8 @@ import pytest
 
 from bot import texts
 from bot.telegram.app import build_application
-from pipeline.answering.answer import NOTICE_LLM_UNAVAILABLE, Answerer, is_grounded
+from pipeline.answering.answer import Answerer
+from pipeline.answering.result import NOTICE_LLM_UNAVAILABLE, is_grounded
 from pipeline.core.text import content_terms
 from pipeline.llm.local import LLMUnavailable, take_last_call
 from pipeline.llm.remote import OpenAIChatLLM

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from bot import texts
+from bot import admin_texts
 from bot.telegram.app import RETRAIN_JOB_NAME, build_application, scheduled_retrain
 from pipeline.search.index import current_version
 from pipeline.serving.promote import build_candidate_index, promote
@@ -178,7 +178,7 @@ def test_one_run_at_a_time_a_second_retrain_is_told_one_is_running(make_settings
 
         async def scenario(server, app, service):
             busy = await say(server, "/retrain", user=ADMIN)
-            assert busy.params["text"] == texts.RETRAIN_BUSY
+            assert busy.params["text"] == admin_texts.RETRAIN_BUSY
 
         run_bot(lambda **kw: make_settings(RETRAIN_TRAIN=False, **kw), scenario)
     finally:
@@ -189,7 +189,7 @@ def test_one_run_at_a_time_a_second_retrain_is_told_one_is_running(make_settings
     async def twice(server, app, service):  # two /retrain in a row: one run
         first = await say(server, "/retrain", user=ADMIN)
         second = await say(server, "/retrain", user=ADMIN)
-        assert (first.params["text"], second.params["text"]) == (texts.RETRAIN_STARTED, texts.RETRAIN_BUSY)
+        assert (first.params["text"], second.params["text"]) == (admin_texts.RETRAIN_STARTED, admin_texts.RETRAIN_BUSY)
         await server.wait_for("sendMessage", timeout=RETRAIN_TIMEOUT_S,
                               where=lambda c: "concluído" in c.params["text"])
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bot import texts
+from bot import admin_texts
 from pipeline.answering.answer import Answerer
 from pipeline.serving.engine import EngineError, publish_adapter
 from pipeline.serving.versions import engine_pointer, published_adapter, served_model
@@ -163,13 +163,13 @@ def test_the_nightly_job_publishes_the_promoted_adapter_and_a_refusal_reaches_th
         [engine_step] = [s for s in first.steps if s.name == "engine"]
         assert served_model(settings) == engine_step.detail["name"] == f"oraculo-{first.serving_after['adapter']}"
         assert (f"motor de respostas ({engine_step.seconds:.0f} s)", f"{engine_step.detail['name']} em uso no motor "
-                "(vllm)") in texts.retrain_step_lines(first)
+                "(vllm)") in admin_texts.retrain_step_lines(first)
         vllm.fail_next("/v1/load_lora_adapter", 400, "LoRA rank 64 is greater than max_lora_rank 16.")
         second = retrain_job(settings)  # no exception: the promotion stands, only the engine refused
     assert second.promoted["adapter"] and second.failed_step == "engine" and not second.ok
     assert served_model(settings) == engine_step.detail["name"]  # the previous adapter still answers
     assert list(vllm.adapters) == [engine_step.detail["name"]] and not vllm.calls_to("/v1/unload_lora_adapter")
-    message = texts.job_finished(title=texts.RETRAIN_SCHEDULED_TITLE, ok=second.ok, duration_s=second.duration_s,
-                                 steps=texts.retrain_step_lines(second), error=second.error)
+    message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=second.ok, duration_s=second.duration_s,
+                                 steps=admin_texts.retrain_step_lines(second), error=second.error)
     assert "motor de respostas" in message and f"segue em uso {engine_step.detail['name']}" in message
     assert "max_lora_rank" in message
