@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
 
 from pipeline.answering.answer import Answerer
 from pipeline.answering.result import Answer, Source
@@ -45,10 +46,63 @@ class VoteResult:
     changed: bool
 
 
+@runtime_checkable
+class AnswerEngine(Protocol):
+    """What the service asks of whatever answers: :class:`pipeline.answering.answer.Answerer`, or a canned stand-in
+    in tests and load tests (which then holds no indexed passage: ``has_chunk`` is always False)."""
+
+    @property
+    def index_version(self) -> str: ...
+
+    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
+               rejected: list | None = None, confirmed: list | None = None) -> Answer: ...
+
+    def has_chunk(self, chunk_id: str | None) -> bool: ...
+
+    def maybe_refresh(self) -> bool: ...
+
+    def refresh(self) -> bool: ...
+
+    def warm_up(self) -> None: ...
+
+
+@runtime_checkable
+class Service(Protocol):
+    """What the front ends (the Telegram bot, the terminal chat) ask of the service: :class:`Oraculo`, or the
+    fake of the bot's tests (``tests/fakes/oraculo.py``), which answers with the same dataclasses."""
+
+    settings: Settings
+
+    @property
+    def answerer(self) -> AnswerEngine: ...
+
+    def warm_up(self) -> None: ...
+
+    def ask(self, question: str, *, user_ref: str | int, channel: str, chat_ref: str | int | None = None,
+            on_partial: Callable[[str], None] | None = None) -> AskResult: ...
+
+    def vote(self, *, interaction_id: int, user_ref: str | int, vote: int,
+             chat_ref: str | int | None = None) -> VoteResult: ...
+
+    def comment(self, *, interaction_id: int, user_ref: str | int, comment: str) -> bool: ...
+
+    def forget_user(self, user_ref: str | int) -> bool: ...
+
+    def documents(self) -> list[str]: ...
+
+    def is_admin(self, telegram_user_id: int | None) -> bool: ...
+
+    def user_hash(self, user_ref: str | int) -> str: ...
+
+    def activity(self, *, since: datetime,
+                 unanswered: int = 5) -> tuple[dict[str, dict[str, int]], list[tuple[str, int]]]: ...
+
+
 class Oraculo:
     """Answers questions through the configured strategy and records every interaction and vote."""
 
-    def __init__(self, settings: Settings, *, answerer: Answerer | None = None, database: Database | None = None):
+    def __init__(self, settings: Settings, *, answerer: AnswerEngine | None = None,
+                 database: Database | None = None):
         self.settings = settings
         self.database = database or Database(settings.database_url)
         self._answerer = answerer
@@ -65,7 +119,7 @@ class Oraculo:
         return service
 
     @property
-    def answerer(self) -> Answerer:
+    def answerer(self) -> AnswerEngine:
         # Models load once per process, on first use, so the CLI and the bot start fast.
         with self._lock:
             if self._answerer is None:
@@ -121,12 +175,8 @@ class Oraculo:
         promoted by the nightly job are picked up here first (hot reload)."""
         started = time.perf_counter()
         answerer = self.answerer
-        if hasattr(answerer, "maybe_refresh"):
-            answerer.maybe_refresh()
-        has_chunk = getattr(answerer, "has_chunk", None)
-        if not isinstance(answerer, Answerer) or has_chunk is None:  # a stand-in answerer: no memory
-            return answerer.answer(question, on_partial=on_partial)
-        recall = self.memory.recall(question, source_ok=lambda source: has_chunk(source.get("chunk_id")))
+        answerer.maybe_refresh()
+        recall = self.memory.recall(question, source_ok=lambda source: answerer.has_chunk(source.get("chunk_id")))
         if recall.approved is not None:
             voted = recall.approved
             sources = [Source(**{k: src.get(k, "" if k != "score" else 0.0) for k in
@@ -135,7 +185,7 @@ class Oraculo:
                        for src in voted.sources]
             log.info("fast path: answer of interaction %s", voted.interaction_id)
             return Answer(text=voted.answer, sources=sources, strategy="fastpath", abstained=False,
-                          model_version=f"fastpath:{voted.interaction_id}", index_version=answerer.retriever.version,
+                          model_version=f"fastpath:{voted.interaction_id}", index_version=answerer.index_version,
                           latency_ms=round((time.perf_counter() - started) * 1000, 1))
         return answerer.answer(question, on_partial=on_partial, rejected=recall.rejected or None,
                                confirmed=recall.confirmed or None)

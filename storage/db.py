@@ -28,6 +28,20 @@ from storage import migrate
 from storage.engine import is_sqlite_memory, make_engine, normalize_url
 
 
+@contextmanager
+def migrated(url: str | URL, **engine_kwargs: Any) -> Iterator["Database"]:
+    """The one way a job opens the database: migrated to head first, disposed when the block ends (also on error).
+
+    The service (:class:`pipeline.service.Oraculo`) keeps its own :class:`Database` open for the life of the bot.
+    """
+    database = Database(url, **engine_kwargs)
+    try:
+        database.upgrade()
+        yield database
+    finally:
+        database.dispose()
+
+
 class Database:
     """An engine plus a session factory for one database URL.
 

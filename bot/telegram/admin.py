@@ -35,6 +35,7 @@ from bot import admin_texts, texts
 from bot.telegram.charts import SERIES, activity_chart, fill_days
 from pipeline.loop import jobs
 from pipeline.loop.nightly import is_running, retrain_job
+from pipeline.service import Service
 from pipeline.training.cost import cost_report
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def run_steps(steps: list[Step]) -> JobReport:
     return JobReport(True, time.perf_counter() - started, done)
 
 
-def _refresh_step(service) -> Step:
+def _refresh_step(service: Service) -> Step:
     def refresh() -> str:
         switched = service.answerer.refresh()
         return "novo índice em uso" if switched else "índice já era o atual"
@@ -99,13 +100,13 @@ def _refresh_step(service) -> Step:
     return ("ativar", refresh)
 
 
-def reindex_steps(service) -> list[Step]:
+def reindex_steps(service: Service) -> list[Step]:
     """Rebuild the index from the documents and QA records, then serve it."""
 
     return [("índice", functools.partial(jobs.index_job, service.settings)), _refresh_step(service)]
 
 
-def retrain_steps(service) -> list[Step]:
+def retrain_steps(service: Service) -> list[Step]:
     """The nightly job (it chains export, index, training, evaluation and promotion itself), then serve."""
 
     return [("retreino", functools.partial(retrain_job, service.settings, trigger="admin")), _refresh_step(service)]
@@ -114,11 +115,7 @@ def retrain_steps(service) -> list[Step]:
 def _retrain_running(bot_data) -> bool:
     """Whether the nightly job's lock (pipeline/loop/nightly.py, one per data directory) is held."""
     service = bot_data.get("service")
-    settings = getattr(service, "settings", None)
-    if settings is None:
-        return False
-
-    return is_running(settings)
+    return service is not None and is_running(service.settings)
 
 
 # --- guard --------------------------------------------------------------------------------------------
@@ -187,7 +184,7 @@ async def reindex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _start_job(update, context, "reindex", "Reindexação", admin_texts.REINDEX_STARTED)
 
 
-def cost_summary(service) -> dict:
+def cost_summary(service: Service) -> dict:
     """The training costs: the last run and the month's total (pipeline.training.cost)."""
     return cost_report(service.settings)
 
@@ -210,7 +207,7 @@ async def cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         rate_at=_parse_time(last.get("usd_brl_at")) if last else None))
 
 
-def stats_summary(service, *, days: int = STATS_DAYS) -> dict:
+def stats_summary(service: Service, *, days: int = STATS_DAYS) -> dict:
     """Per-day activity (gaps filled) and the top unanswered questions of the last ``days`` days."""
 
     today = datetime.now(timezone.utc).date()

@@ -222,15 +222,15 @@ async def scheduled_retrain(context) -> None:
         report = None
         error = f"{type(exc).__name__}: {exc}"
     if report is not None:
-        if hasattr(service, "answerer") and report.promoted:
+        if report.promoted:
             await asyncio.to_thread(service.answerer.refresh)
         error = report.error
         message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=report.ok,
                                      duration_s=report.duration_s, steps=admin_texts.retrain_step_lines(report),
                                      error=error)
     else:
-        message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=False, duration_s=0.0, steps=[],
-                                     error=error)
+        message = admin_texts.job_finished(title=admin_texts.RETRAIN_SCHEDULED_TITLE, ok=False, duration_s=0.0,
+                                           steps=[], error=error)
     for admin_id in sorted(settings.admin_id_set):
         try:
             await context.bot.send_message(admin_id, message, parse_mode="HTML")

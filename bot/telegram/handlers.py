@@ -28,11 +28,12 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.telegram.admin import register_admin_handlers
-from bot.telegram.keyboards import FORGET_PATTERN, comment_request, feedback_keyboard, forget_keyboard, parse_feedback_data
+from bot.telegram.keyboards import (FORGET_PATTERN, comment_request, feedback_keyboard, forget_keyboard,
+                                    parse_feedback_data)
 from bot.telegram.ratelimit import PerUserLimiter
 from bot.telegram.streaming import StreamingReply
 from bot.telegram.uploads import list_for_admin, register_upload_handlers
-from pipeline.service import MAX_QUESTION_CHARS
+from pipeline.service import MAX_QUESTION_CHARS, Service
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ ATTACHMENT_KINDS = ("photo", "sticker", "voice", "audio", "video", "video_note",
 TYPING_REFRESH_S = 4.5
 
 
-def _service(context: ContextTypes.DEFAULT_TYPE):
+def _service(context: ContextTypes.DEFAULT_TYPE) -> Service:
     return context.application.bot_data[SERVICE_KEY]
 
 
@@ -74,10 +75,8 @@ async def about_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """/sobre: sources, version and answer mode."""
     service = _service(context)
     documents = await asyncio.to_thread(service.documents)
-    settings = getattr(service, "settings", None)
     await update.effective_message.reply_html(texts.about(
-        version=_version(), documents=len(documents),
-        strategy=getattr(settings, "answer_strategy", "extractive")))
+        version=_version(), documents=len(documents), strategy=service.settings.answer_strategy))
 
 
 def _version() -> str:
@@ -162,9 +161,9 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_answer(message, result)
 
 
-def streams_answers(service) -> bool:
+def streams_answers(service: Service) -> bool:
     """Whether answers are generated (so worth streaming): ANSWER_STRATEGY=generative."""
-    return getattr(getattr(service, "settings", None), "answer_strategy", "") == "generative"
+    return service.settings.answer_strategy == "generative"
 
 
 async def answer_streaming(message: Message, service, text: str, *, user_id: int) -> None:

@@ -28,6 +28,7 @@ from bot import admin_texts, texts
 from bot.telegram.admin import _EXECUTOR_KEY, _RUNNING_KEY, _retrain_running, admin_only
 from pipeline.documents.ingest.layout import ExtractionError
 from pipeline.loop.library import LibraryError, add_document, list_documents, remove_document
+from pipeline.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _service(context: ContextTypes.DEFAULT_TYPE):
     return context.application.bot_data["service"]
 
 
-def _max_mb(service) -> float:
+def _max_mb(service: Service) -> float:
     return float(service.settings.document_max_mb)
 
 

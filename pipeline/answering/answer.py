@@ -120,6 +120,11 @@ class Answerer:
         if self.settings.answer_strategy == "reader":
             self.reader.read("aquecimento?", ["Texto de aquecimento."])
 
+    @property
+    def index_version(self) -> str:
+        """The version of the index it answers from."""
+        return self.retriever.version
+
     def has_chunk(self, chunk_id: str | None) -> bool:
         """Whether the serving index still holds this passage (a fast-path answer from it is not stale)."""
         retriever = self.retriever

@@ -20,7 +20,7 @@ installs the server's packages).
 Example::
 
     >>> from pipeline.llm.llamacpp import LlamaCppLLM
-    >>> llm = LlamaCppLLM.load("embedded")
+    >>> llm = LlamaCppLLM.load("embedded")   # doctest: +SKIP
     >>> llm.generate([{"role": "user", "content": "Diga olá."}], max_new_tokens=8)   # doctest: +SKIP
     'Olá! Como posso ajudar?'
     >>> "".join(llm.stream([{"role": "user", "content": "Diga olá."}], max_new_tokens=8))  # doctest: +SKIP

@@ -10,7 +10,7 @@ Example::
 
     >>> from pathlib import Path
     >>> from pipeline.llm.local import LocalLLM
-    >>> llm = LocalLLM.load("embedded", models_dir=Path("data/models"))
+    >>> llm = LocalLLM.load("embedded", models_dir=Path("data/models"))   # doctest: +SKIP
     >>> llm.generate([{"role": "user", "content": "Diga olá."}], max_new_tokens=8)   # doctest: +SKIP
     'Olá! Como posso ajudar?'
 """

@@ -91,9 +91,7 @@ def ensure_index(settings: Settings):
 
 def export_feedback_job(settings: Settings, *, output_dir: Path | None = None):
     """Export validated feedback (👍 and no 👎) to jsonl for indexing and training; 👎 to a review file."""
-    from storage.db import Database
+    from storage.db import migrated
 
-    database = Database(settings.database_url)
-    database.upgrade()
-    with database.session() as session:
+    with migrated(settings.database_url) as database, database.session() as session:
         return export_feedback(session, out_dir=Path(output_dir) if output_dir else settings.exports_dir)

@@ -310,16 +310,11 @@ def build_index(chunks: list[Chunk], *, qa_records: list[dict], embedding_model:
 
 def record_in_database(database_url: str, info: IndexInfo) -> None:
     """Record a built version (and that it is now current) in the ``index_versions`` table."""
-    from storage.db import Database
+    from storage.db import migrated
 
     meta = json.loads((info.path / META_FILE).read_text(encoding="utf-8"))
-    database = Database(database_url)
-    try:
-        database.upgrade()
-        with database.session() as session:
-            record_index_version(session, version=info.version, embedding_model=meta["embedding_model"],
-                                 content_hash=meta["content_hash"], n_chunks=info.n_chunks,
-                                 n_questions=info.n_questions, n_embedded=info.n_embedded, build_s=info.build_s,
-                                 meta={k: meta[k] for k in ("dense_index", "dim", "n_entries", "embed_s")})
-    finally:
-        database.dispose()
+    with migrated(database_url) as database, database.session() as session:
+        record_index_version(session, version=info.version, embedding_model=meta["embedding_model"],
+                             content_hash=meta["content_hash"], n_chunks=info.n_chunks,
+                             n_questions=info.n_questions, n_embedded=info.n_embedded, build_s=info.build_s,
+                             meta={k: meta[k] for k in ("dense_index", "dim", "n_entries", "embed_s")})

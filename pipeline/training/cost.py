@@ -172,32 +172,27 @@ def cost_report(settings: Settings, *, now: datetime | None = None) -> dict:
     """
     from zoneinfo import ZoneInfo
 
-    from storage.db import Database
+    from storage.db import migrated
 
     zone = ZoneInfo(settings.timezone)
     now = (now or datetime.now(timezone.utc)).astimezone(zone)
-    database = Database(settings.database_url)
-    try:
-        database.upgrade()
-        with database.session() as session:
-            _cost_interrupted(settings, repository.interrupt_stale_training_runs(session))
-            start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            end = (start + timedelta(days=32)).replace(day=1)
-            month = repository.training_cost_between(session, since=start, until=end)
-            last = next(iter(repository.list_training_runs(session, limit=1)), None)
-            report = {
-                "month": now.strftime("%Y-%m"), "month_runs": month["runs"],
-                "month_usd": month["usd"], "month_brl": month["brl"],
-                "month_runs_without_brl": len(month["without_brl"]),
-                "month_runs_without_rate": month["without_rate"],
-                "month_runs_interrupted": month["interrupted"],
-                "last": None if last is None else {
-                    "id": last.id, "status": last.status, "started_at": last.started_at.isoformat(),
-                    "duration_s": last.duration_s, "cost_usd": last.cost_usd, "cost_brl": last.cost_brl,
-                    "usd_brl": last.usd_brl, "usd_brl_at": last.usd_brl_at.isoformat() if last.usd_brl_at else None,
-                    "quote_source": (last.metrics or {}).get("quote_source"),
-                    "quote_note": (last.metrics or {}).get("quote_note")},
-            }
-    finally:
-        database.dispose()
+    with migrated(settings.database_url) as database, database.session() as session:
+        _cost_interrupted(settings, repository.interrupt_stale_training_runs(session))
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+        month = repository.training_cost_between(session, since=start, until=end)
+        last = next(iter(repository.list_training_runs(session, limit=1)), None)
+        report = {
+            "month": now.strftime("%Y-%m"), "month_runs": month["runs"],
+            "month_usd": month["usd"], "month_brl": month["brl"],
+            "month_runs_without_brl": len(month["without_brl"]),
+            "month_runs_without_rate": month["without_rate"],
+            "month_runs_interrupted": month["interrupted"],
+            "last": None if last is None else {
+                "id": last.id, "status": last.status, "started_at": last.started_at.isoformat(),
+                "duration_s": last.duration_s, "cost_usd": last.cost_usd, "cost_brl": last.cost_brl,
+                "usd_brl": last.usd_brl, "usd_brl_at": last.usd_brl_at.isoformat() if last.usd_brl_at else None,
+                "quote_source": (last.metrics or {}).get("quote_source"),
+                "quote_note": (last.metrics or {}).get("quote_note")},
+        }
     return report

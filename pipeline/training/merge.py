@@ -38,22 +38,17 @@ def resolve_run(settings: Settings, ref: str | int) -> tuple[Path, dict]:
     elif (adapters / ref).is_dir():
         candidates = [adapters / ref]
     else:
-        from storage.db import Database
+        from storage.db import migrated
 
-        database = Database(settings.database_url)
-        try:
-            database.upgrade()
-            with database.session() as session:
-                if ref == "latest":
-                    runs = repository.list_training_runs(session, limit=1, status="succeeded")
-                elif ref.isdigit():
-                    run = repository.get_training_run(session, run_id=int(ref))
-                    runs = [run] if run is not None and run.status == "succeeded" else []
-                else:
-                    runs = []
-                candidates = [Path(r.adapter_path) for r in runs if r.adapter_path]
-        finally:
-            database.dispose()
+        with migrated(settings.database_url) as database, database.session() as session:
+            if ref == "latest":
+                runs = repository.list_training_runs(session, limit=1, status="succeeded")
+            elif ref.isdigit():
+                run = repository.get_training_run(session, run_id=int(ref))
+                runs = [run] if run is not None and run.status == "succeeded" else []
+            else:
+                runs = []
+            candidates = [Path(r.adapter_path) for r in runs if r.adapter_path]
     for folder in candidates:
         if (folder / METADATA).is_file():
             return folder, json.loads((folder / METADATA).read_text(encoding="utf-8"))

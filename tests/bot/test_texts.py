@@ -5,29 +5,29 @@ from __future__ import annotations
 import pytest
 
 from bot import admin_texts, texts
-from tests.fakes.oraculo import FakeAnswer, FakeSource, canned_answer
+from tests.fakes.oraculo import canned_answer, make_answer, make_source
 from tests.fakes.telegram_html import parse_html
 from tests.fakes.telegram_server import MAX_CALLBACK_ANSWER_CHARS, MAX_MESSAGE_CHARS
 
 
 def test_answer_lists_each_distinct_source_once_and_at_most_three():
-    sources = [FakeSource("UFMS", "Ufms", "Sede"), FakeSource("UFMS", "Ufms", "Sede"),
-               FakeSource("UFMS", "Ufms", ""), FakeSource("TCC", "Tcc", "Art. 2º"), FakeSource("MEC", "Mec")]
-    shown, _ = parse_html(texts.render_answer(FakeAnswer("Em Campo Grande.", sources)))
+    sources = [make_source("UFMS", "Ufms", "Sede"), make_source("UFMS", "Ufms", "Sede"),
+               make_source("UFMS", "Ufms", ""), make_source("TCC", "Tcc", "Art. 2º"), make_source("MEC", "Mec")]
+    shown, _ = parse_html(texts.render_answer(make_answer("Em Campo Grande.", sources)))
     assert shown.splitlines() == ["Em Campo Grande.", "", "📄 Fonte: Ufms, Sede", "📄 Fonte: Ufms",
                                   "📄 Fonte: Tcc, Art. 2º"]
 
 
 def test_the_first_source_shows_its_quote_escaped_and_clipped_unless_it_is_the_answer():
     quote = "A <UFMS> & a FACOM ficam em Campo Grande, " + "capital do estado, " * 30
-    shown, entities = parse_html(texts.render_answer(FakeAnswer("Campo Grande", [
-        FakeSource("UFMS", "Ufms", "Sede", quote=quote), FakeSource("TCC", "Tcc", "Art. 2º", quote="outra")])))
+    shown, entities = parse_html(texts.render_answer(make_answer("Campo Grande", [
+        make_source("UFMS", "Ufms", "Sede", quote=quote), make_source("TCC", "Tcc", "Art. 2º", quote="outra")])))
     lines = shown.splitlines()
     assert lines[2] == "📄 Fonte: Ufms, Sede" and lines[4] == "📄 Fonte: Tcc, Art. 2º" and entities == []
     assert lines[3].startswith("   “A <UFMS> & a FACOM") and lines[3].endswith("…”")
     assert len(lines[3]) <= texts.MAX_QUOTE_CHARS + 5
-    same, _ = parse_html(texts.render_answer(FakeAnswer("Fica em Campo Grande.", [
-        FakeSource("UFMS", "Ufms", "Sede", quote="Fica em  Campo Grande.")])))
+    same, _ = parse_html(texts.render_answer(make_answer("Fica em Campo Grande.", [
+        make_source("UFMS", "Ufms", "Sede", quote="Fica em  Campo Grande.")])))
     assert same.splitlines() == ["Fica em Campo Grande.", "", "📄 Fonte: Ufms, Sede"]
 
 
@@ -40,7 +40,7 @@ def test_html_and_plain_renderings_show_the_same_characters():
 
 
 def test_abstention_and_empty_answer_say_not_found():
-    for answer in (canned_answer("x", abstained=True), FakeAnswer("   ", [FakeSource("A", "A")])):
+    for answer in (canned_answer("x", abstained=True), make_answer("   ", [make_source("A", "A")])):
         assert parse_html(texts.render_answer(answer))[0] == texts.NOT_FOUND
         assert texts.render_answer_plain(answer) == texts.NOT_FOUND
 
@@ -62,7 +62,7 @@ def test_an_abstention_that_came_close_quotes_the_closest_passage_never_as_an_an
 
 def test_a_huge_answer_is_split_into_valid_telegram_messages_losing_nothing():
     text = ("Ação & reação <art. 5º> " * 300 + "\n\n") * 2 + "😀" * 3000
-    answer = FakeAnswer(text, [FakeSource("DOC", "Título " * 20, "Seção " * 20)] * 3)
+    answer = make_answer(text, [make_source("DOC", "Título " * 20, "Seção " * 20)] * 3)
     parts = texts.split_message(texts.render_answer(answer))
     assert len(parts) >= 4
     shown = [parse_html(part)[0] for part in parts]  # each part is valid HTML on its own

@@ -1,6 +1,8 @@
-"""A stand-in for ``pipeline.service.Oraculo`` with the same methods: canned answers and a call history.
+"""Stand-ins for the service's collaborators that return the real dataclasses (Answer, Source, AskResult...).
 
-For fast tests of the bot's handlers; the end-to-end test uses the real service.
+`FakeOraculo` has the methods of ``pipeline.service.Oraculo``, canned answers and a call history, for fast tests
+of the bot's handlers; `CannedAnswerer` implements ``pipeline.service.AnswerEngine`` inside the real service. The
+end-to-end test uses the real service.
 
 Example::
 
@@ -15,57 +17,41 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+
+from pipeline.answering.result import Answer, Source
+from pipeline.service import AskResult, VoteResult
+from pipeline.settings import Settings
 
 
-@dataclass(frozen=True)
-class FakeSource:
-    document: str
-    title: str
-    section: str = ""
-    chunk_id: str = ""
-    quote: str = ""
-    score: float = 0.9
+def make_source(document: str, title: str, section: str = "", chunk_id: str = "", quote: str = "",
+                score: float = 0.9) -> Source:
+    """A real :class:`Source` with test defaults."""
+    return Source(document=document, title=title, section=section, chunk_id=chunk_id, quote=quote, score=score)
 
 
-@dataclass(frozen=True)
-class FakeAnswer:
-    text: str
-    sources: list[FakeSource] = field(default_factory=list)
-    strategy: str = "extractive"
-    abstained: bool = False
-    model_version: str = "fake-model"
-    index_version: str = "fake-index"
-    latency_ms: float = 1.0
-
-
-@dataclass(frozen=True)
-class FakeAskResult:
-    interaction_id: int
-    answer: FakeAnswer
-
-
-@dataclass(frozen=True)
-class FakeVoteResult:
-    vote: int
-    created: bool
-    changed: bool
+def make_answer(text: str, sources: list[Source] | None = None, *, abstained: bool = False) -> Answer:
+    """A real :class:`Answer` with test defaults."""
+    return Answer(text=text, sources=list(sources or []), strategy="extractive", abstained=abstained,
+                  model_version="fake-model", index_version="fake-index", latency_ms=1.0)
 
 
 def canned_answer(text: str, *, document: str = "UFMS", title: str | None = None, section: str = "",
-                  abstained: bool = False) -> FakeAnswer:
-    sources = [] if abstained else [FakeSource(document=document, title=title or document.title(), section=section)]
-    return FakeAnswer(text="" if abstained else text, sources=sources, abstained=abstained)
+                  abstained: bool = False) -> Answer:
+    sources = [] if abstained else [make_source(document, title or document.title(), section)]
+    return make_answer("" if abstained else text, sources, abstained=abstained)
 
 
 class FakeOraculo:
     """Synchronous like the real service; thread-safe because the bot calls it from worker threads."""
 
-    def __init__(self, *, documents: list[str] | None = None, admin_ids: tuple[int, ...] = ()):
+    def __init__(self, *, documents: list[str] | None = None, admin_ids: tuple[int, ...] = (),
+                 settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self.answerer = CannedAnswerer()
         self.documents_titles = documents if documents is not None else ["Ufms", "Poscomp"]
         self.admin_ids = set(admin_ids)
         self.chats: dict[int, object] = {}  # interaction_id -> chat_ref it was answered in
-        self.answers: deque[FakeAnswer | Exception] = deque()  # next ask() returns (or raises) the first
+        self.answers: deque[Answer | Exception] = deque()  # next ask() returns (or raises) the first
         self.history: list[tuple] = []
         self.votes: dict[tuple[int, object], int] = {}  # (interaction_id, user_ref) -> vote
         self.vote_delays: dict[int, float] = {}  # vote -> seconds to sleep inside vote(), to expose races
@@ -74,7 +60,7 @@ class FakeOraculo:
         self._next_id = 1
         self._lock = threading.Lock()
 
-    def ask(self, question: str, *, user_ref, channel: str, chat_ref=None) -> FakeAskResult:
+    def ask(self, question: str, *, user_ref, channel: str, chat_ref=None, on_partial=None) -> AskResult:
         with self._lock:
             self.history.append(("ask", question, {"user_ref": user_ref, "channel": channel, "chat_ref": chat_ref}))
             answer = self.answers.popleft() if self.answers else canned_answer(f"Resposta para: {question}")
@@ -88,9 +74,9 @@ class FakeOraculo:
         with self._lock:
             self._interactions.add(interaction_id)
             self.chats[interaction_id] = chat_ref
-        return FakeAskResult(interaction_id=interaction_id, answer=answer)
+        return AskResult(interaction_id=interaction_id, answer=answer)
 
-    def vote(self, *, interaction_id: int, user_ref, vote: int, chat_ref=None) -> FakeVoteResult:
+    def vote(self, *, interaction_id: int, user_ref, vote: int, chat_ref=None) -> VoteResult:
         time.sleep(self.vote_delays.get(vote, 0.0))
         with self._lock:
             self.history.append(("vote", interaction_id, {"user_ref": user_ref, "vote": vote}))
@@ -102,7 +88,7 @@ class FakeOraculo:
                 raise PermissionError(f"interaction {interaction_id} belongs to another chat")
             before = self.votes.get((interaction_id, user_ref))
             self.votes[(interaction_id, user_ref)] = vote
-            return FakeVoteResult(vote=vote, created=before is None, changed=before is not None and before != vote)
+            return VoteResult(vote=vote, created=before is None, changed=before is not None and before != vote)
 
     def comment(self, *, interaction_id: int, user_ref, comment: str) -> bool:
         with self._lock:
@@ -121,6 +107,14 @@ class FakeOraculo:
             for key in mine:
                 del self.votes[key]
             return bool(mine) or any(h[0] == "ask" and h[2]["user_ref"] == user_ref for h in self.history)
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def activity(self, *, since, unanswered: int = 5) -> tuple[dict, list]:
+        with self._lock:
+            self.history.append(("activity", since))
+        return {}, []
 
     def is_admin(self, telegram_user_id) -> bool:
         return telegram_user_id in self.admin_ids
@@ -142,9 +136,11 @@ class CannedAnswerer:
         self.long_text, self.delay_s = long_text, delay_s
         self.refreshes = 0
 
-    def answer(self, question: str, on_partial=None):
-        from pipeline.answering.result import Answer, Source
+    @property
+    def index_version(self) -> str:
+        return "canned"
 
+    def answer(self, question: str, *, on_partial=None, rejected=None, confirmed=None) -> Answer:
         if self.delay_s:
             time.sleep(self.delay_s)
         if "marte" in question.lower():
@@ -160,3 +156,11 @@ class CannedAnswerer:
     def refresh(self) -> bool:
         self.refreshes += 1
         return True
+
+    def maybe_refresh(self) -> bool:
+        """No serving versions to follow."""
+        return False
+
+    def has_chunk(self, chunk_id: str | None) -> bool:
+        """It holds no indexed passage, so no remembered answer is served from one (no 👍 fast path)."""
+        return False

@@ -95,3 +95,18 @@ def test_concurrent_sqlite_writers_wait_instead_of_failing(sqlite_db):
     with sqlite_db.session() as session:
         assert session.execute(sa.text("SELECT count(*) FROM interactions")).scalar_one() == 60
         assert session.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == 60
+
+
+def test_a_job_opens_the_database_migrated_and_leaves_it_closed_even_on_error(tmp_path, monkeypatch):
+    from storage import migrate
+    from storage.db import Database, migrated
+
+    disposed = []
+    monkeypatch.setattr(Database, "dispose", lambda self: disposed.append(self) or self.engine.dispose())
+    url = f"sqlite:///{tmp_path / 'db' / 'oraculo.db'}"
+    with migrated(url) as database:
+        assert database.current_revision() == migrate.head()
+    assert disposed == [database]
+    with pytest.raises(RuntimeError, match="boom"), migrated(url) as again:
+        raise RuntimeError("boom")
+    assert disposed == [database, again]
