@@ -14,11 +14,15 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.documents.load import sample_corpus_dir
 
+# The settings that take one of a few words (the error message lists them in this order).
+_CHOICES = {"answer_strategy": ("reader", "extractive", "generative"), "reader_abstention": ("learned", "margin"),
+            "query_expansion": ("off", "lexical", "both"), "llm_backend": ("transformers", "llamacpp", "openai"),
+            "llm_fallback": ("reader", "extractive"), "engine_publish": ("none", "vllm", "command")}
 EMBEDDED = "embedded"  # the name that means "the model shipped in a PyPI package" (LLM, embedder, reader)
 # Values copied from documentation that must never reach production as real secrets.
 _PLACEHOLDERS = {"changeme", "change-me", "your-token-here", "seu-token-aqui", "xxx", "token", "secret"}
@@ -137,46 +141,13 @@ class Settings(BaseSettings):
             raise ValueError("placeholder secret: set the real value or leave the variable empty")
         return value
 
-    @field_validator("answer_strategy")
+    @field_validator(*_CHOICES)
     @classmethod
-    def _known_strategy(cls, value: str) -> str:
-        if value not in {"reader", "extractive", "generative"}:
-            raise ValueError("ANSWER_STRATEGY must be 'reader', 'extractive' or 'generative'")
-        return value
-
-    @field_validator("reader_abstention")
-    @classmethod
-    def _known_abstention(cls, value: str) -> str:
-        if value not in {"learned", "margin"}:
-            raise ValueError("READER_ABSTENTION must be 'learned' or 'margin'")
-        return value
-
-    @field_validator("query_expansion")
-    @classmethod
-    def _known_expansion(cls, value: str) -> str:
-        if value not in {"off", "lexical", "both"}:
-            raise ValueError("QUERY_EXPANSION must be 'off', 'lexical' or 'both'")
-        return value
-
-    @field_validator("llm_backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        if value not in {"transformers", "llamacpp", "openai"}:
-            raise ValueError("LLM_BACKEND must be 'transformers', 'llamacpp' or 'openai'")
-        return value
-
-    @field_validator("llm_fallback")
-    @classmethod
-    def _known_fallback(cls, value: str) -> str:
-        if value not in {"reader", "extractive"}:
-            raise ValueError("LLM_FALLBACK must be 'reader' or 'extractive'")
-        return value
-
-    @field_validator("engine_publish")
-    @classmethod
-    def _known_publish(cls, value: str) -> str:
-        if value not in {"none", "vllm", "command"}:
-            raise ValueError("ENGINE_PUBLISH must be 'none', 'vllm' or 'command'")
+    def _one_of_the_choices(cls, value: str, info: ValidationInfo) -> str:
+        choices = _CHOICES[info.field_name]
+        if value not in choices:
+            quoted = [f"'{choice}'" for choice in choices]
+            raise ValueError(f"{info.field_name.upper()} must be {', '.join(quoted[:-1])} or {quoted[-1]}")
         return value
 
     @field_validator("admin_ids")

@@ -39,7 +39,8 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline.documents.ingest import read_rich
-from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
+from pipeline.documents.text import (Document, decode_bytes, normalise_text, read_file, title_from_name,
+                                     title_from_text)
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,9 @@ def _read(path: Path, name: str, *, ocr: bool = False) -> "Document | str":
     """The document at ``path``, or the reason it cannot be one (``ocr``: scanned PDF pages through Tesseract)."""
     if path.suffix.lower() != ".txt":
         return read_rich(path, name, ocr=ocr)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
+    raw = read_file(path)
+    if isinstance(raw, str):
+        return raw
     decoded = decode_bytes(raw)
     if decoded is None:
         return "looks binary"

@@ -51,6 +51,14 @@ _TITLE_LOWER = {"a", "o", "e", "as", "os", "de", "da", "do", "das", "dos", "em",
 _ACRONYM_MAX = 5
 
 
+def read_file(path: Path) -> bytes | str:
+    """The file's bytes, or the reason it cannot be read (``"unreadable (Permission denied)"``)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+
+
 def title_from_name(name: str) -> str:
     """``NORMAS_DE_ESTAGIO_UFMS`` -> ``Normas de Estagio UFMS``."""
     words = name.replace("_", " ").replace("-", " ").split()

@@ -32,7 +32,8 @@ from pipeline.documents.ingest.docx_text import extract_docx
 from pipeline.documents.ingest.html_text import extract_html
 from pipeline.documents.ingest.layout import Extracted, ExtractionError
 from pipeline.documents.ingest.pdf_text import extract_pdf
-from pipeline.documents.text import Document, decode_bytes, normalise_text, title_from_name, title_from_text
+from pipeline.documents.text import (Document, decode_bytes, normalise_text, read_file, title_from_name,
+                                     title_from_text)
 
 __all__ = ["ExtractionError", "Extracted", "KINDS", "SUFFIXES", "extract", "extract_document", "read_rich",
            "remember", "sniff", "to_document"]
@@ -147,10 +148,9 @@ def read_rich(path: Path, name: str, *, ocr: bool = False):
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
+    data = read_file(path)
+    if isinstance(data, str):
+        return data
     kind = sniff(data)
     if kind is None:
         result: object = unsupported_reason(data)
