@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from pipeline.core.files import write_jsonl_atomic
-
+from storage import repository
 from storage.models import Interaction
 
 VALIDATED_FILENAME = "feedback_validated.jsonl"
@@ -154,18 +153,10 @@ def passage_record(interaction: Interaction, *, up: int, down: int) -> dict[str,
 def export_feedback(session: Session, *, out_dir: Path) -> ExportResult:
     """Write `out_dir/feedback_validated.jsonl`, `out_dir/feedback_review.jsonl` and
     `out_dir/feedback_passages.jsonl`; return the counts."""
-    statement = (
-        select(Interaction)
-        .where(Interaction.feedback.any())
-        .options(selectinload(Interaction.feedback))
-        .order_by(Interaction.id)
-    )
     validated: list[dict[str, Any]] = []
     review: list[dict[str, Any]] = []
     passages: list[dict[str, Any]] = []
-    for interaction in session.scalars(statement):
-        up = sum(1 for fb in interaction.feedback if fb.vote > 0)
-        down = sum(1 for fb in interaction.feedback if fb.vote < 0)
+    for interaction, up, down in repository.voted_interactions(session):
         passage = passage_record(interaction, up=up, down=down)
         if passage is not None:
             passages.append(passage)

@@ -38,12 +38,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
-
 from pipeline.core.text import content_terms, question_type, same_answer
 from pipeline.feedback.export import closest_source, passage_verdict, recorded_span
-from storage.models import Feedback, Interaction
+from storage import repository
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +112,12 @@ class FeedbackMemory:
         self._passages_by_type: dict[str, list[PassageVote]] = {}
 
     def _current_signature(self, session) -> tuple:
-        count, latest = session.execute(select(func.count(Feedback.id), func.max(Feedback.updated_at))).one()
-        return count, str(latest)
+        return repository.feedback_signature(session)
 
     def _reload(self, session) -> None:
-        statement = (select(Interaction).where(Interaction.feedback.any())
-                     .options(selectinload(Interaction.feedback)).order_by(Interaction.id))
         by_type: dict[str, list[Voted]] = {}
         passages: dict[str, list[PassageVote]] = {}
-        for row in session.scalars(statement):
-            up, down = sum(f.vote > 0 for f in row.feedback), sum(f.vote < 0 for f in row.feedback)
+        for row, up, down in repository.voted_interactions(session):
             if row.abstained:
                 source = closest_source(row.sources)
                 if source is not None:

@@ -24,7 +24,18 @@ Example::
     >>> db.dispose()
 """
 
-from storage.repository.people import (VOTES, hash_user_id, get_user, get_or_create_user, delete_user, record_interaction, get_interaction, get_feedback, record_feedback, set_feedback_comment, activity_by_day, top_unanswered)
-from storage.repository.runs import (FINISHED_STATUSES, HEARTBEAT_S, STALE_AFTER_S, create_training_run, beat_training_run, interrupt_stale_training_runs, finish_training_run, get_training_run, list_training_runs, training_cost_between, record_index_version, list_index_versions, current_index_version)
+from storage.repository.people import (VOTES, hash_user_id, get_user, get_or_create_user, delete_user,
+                                       record_interaction, get_interaction, get_feedback, record_feedback,
+                                       set_feedback_comment, activity_by_day, top_unanswered, voted_interactions,
+                                       feedback_signature)
+from storage.repository.runs import (FINISHED_STATUSES, HEARTBEAT_S, STALE_AFTER_S, create_training_run,
+                                     beat_training_run, interrupt_stale_training_runs, finish_training_run,
+                                     get_training_run, list_training_runs, training_cost_between, record_index_version,
+                                     list_index_versions, current_index_version)
 
-__all__ = ["VOTES", "hash_user_id", "get_user", "get_or_create_user", "delete_user", "record_interaction", "get_interaction", "get_feedback", "record_feedback", "set_feedback_comment", "activity_by_day", "top_unanswered", "FINISHED_STATUSES", "HEARTBEAT_S", "STALE_AFTER_S", "create_training_run", "beat_training_run", "interrupt_stale_training_runs", "finish_training_run", "get_training_run", "list_training_runs", "training_cost_between", "record_index_version", "list_index_versions", "current_index_version"]
+__all__ = ["VOTES", "hash_user_id", "get_user", "get_or_create_user", "delete_user", "record_interaction",
+           "get_interaction", "get_feedback", "record_feedback", "set_feedback_comment", "activity_by_day",
+           "top_unanswered", "voted_interactions", "feedback_signature", "FINISHED_STATUSES", "HEARTBEAT_S",
+           "STALE_AFTER_S", "create_training_run", "beat_training_run", "interrupt_stale_training_runs",
+           "finish_training_run", "get_training_run", "list_training_runs", "training_cost_between",
+           "record_index_version", "list_index_versions", "current_index_version"]

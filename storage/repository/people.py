@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
     HASH_LENGTH,
@@ -228,3 +228,18 @@ def top_unanswered(session: Session, *, since: datetime, limit: int = 5) -> list
 
 
 # -- training runs ----------------------------------------------------------------------------------------
+
+
+def voted_interactions(session: Session) -> Iterator[tuple[Interaction, int, int]]:
+    """Every interaction that received a vote, oldest first, with its 👍 and 👎 counts (feedback loaded)."""
+    statement = (select(Interaction).where(Interaction.feedback.any())
+                 .options(selectinload(Interaction.feedback)).order_by(Interaction.id))
+    for interaction in session.scalars(statement):
+        yield (interaction, sum(1 for f in interaction.feedback if f.vote > 0),
+               sum(1 for f in interaction.feedback if f.vote < 0))
+
+
+def feedback_signature(session: Session) -> tuple[int, str]:
+    """How many votes there are and when the last one changed: a cheap test of whether any vote moved."""
+    count, latest = session.execute(select(func.count(Feedback.id), func.max(Feedback.updated_at))).one()
+    return count, str(latest)

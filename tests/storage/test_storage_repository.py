@@ -152,6 +152,21 @@ def test_record_feedback_upserts_a_change_of_mind(db):
         assert before is not None and before.vote == -1
 
 
+def test_voted_interactions_come_oldest_first_with_their_vote_counts(db):
+    with db.session() as session:
+        before = repo.feedback_signature(session)
+        users = [repo.get_or_create_user(session, user_hash=c * 64) for c in "abc"]
+        quiet, liked, split = (_interaction(session, users[0].id, question=f"Pergunta {n}?") for n in range(3))
+        repo.record_feedback(session, interaction_id=liked.id, user_id=users[0].id, vote=1)
+        for user, vote in zip(users, (1, -1, -1)):
+            repo.record_feedback(session, interaction_id=split.id, user_id=user.id, vote=vote)
+    with db.session() as session:
+        voted = [(i.id, up, down) for i, up, down in repo.voted_interactions(session)]
+        after = repo.feedback_signature(session)
+    assert voted == [(liked.id, 1, 0), (split.id, 1, 2)] and quiet.id not in [v[0] for v in voted]
+    assert before[0] == 0 and after[0] == 4 and after != before
+
+
 def test_record_feedback_rejects_bad_votes_and_unknown_rows(db):
     with db.session() as session:
         user = repo.get_or_create_user(session, user_hash="u" * 64)
