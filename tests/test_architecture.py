@@ -1,4 +1,5 @@
-"""The house by stage: the import graph of bot/, pipeline/ and storage/ has no circle and no arrow that points up.
+"""The house by stage: the import graph of bot/, pipeline/ and storage/ has no circle and no arrow that points up;
+no file reaches 400 lines and no function 60.
 
 Every ``import`` and ``from ... import`` of our own modules counts, at module level and inside functions alike
 (a deferred import still ties two modules together). The stages of ``pipeline/`` are layered (:data:`LAYERS`,
@@ -236,3 +237,15 @@ def test_our_modules_are_imported_at_module_level_unless_a_heavy_library_is_defe
             if not targets & heavy:
                 late.append(f"{module}:{node.lineno} imports {node.module} inside a function (nothing heavy to defer)")
     assert not late, "\n".join(late)
+
+
+def test_files_stay_under_400_lines_and_functions_under_60():
+    long_files, long_functions = [], []
+    for module, path in sorted(our_modules().items()):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") >= 400:
+            long_files.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 >= 60:
+                long_functions.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not long_files and not long_functions, "\n".join(long_files + long_functions)
