@@ -118,7 +118,6 @@ def _demo_documents(settings) -> None:
     """The demo's documents: the configured folder's, or the bundled sample corpus copied there (said aloud)."""
     import shutil
 
-
     folder = Path(settings.documents_dir)
     try:
         if scan_documents(folder).documents:

@@ -102,13 +102,11 @@ def _refresh_step(service: Service) -> Step:
 
 def reindex_steps(service: Service) -> list[Step]:
     """Rebuild the index from the documents and QA records, then serve it."""
-
     return [("índice", functools.partial(jobs.index_job, service.settings)), _refresh_step(service)]
 
 
 def retrain_steps(service: Service) -> list[Step]:
     """The nightly job (it chains export, index, training, evaluation and promotion itself), then serve."""
-
     return [("retreino", functools.partial(retrain_job, service.settings, trigger="admin")), _refresh_step(service)]
 
 
@@ -122,7 +120,6 @@ def _retrain_running(bot_data) -> bool:
 
 def admin_only(handler):
     """Run ``handler`` for admins; refuse politely and log the attempt for anyone else."""
-
     @functools.wraps(handler)
     async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         service = context.application.bot_data["service"]
@@ -209,7 +206,6 @@ async def cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def stats_summary(service: Service, *, days: int = STATS_DAYS) -> dict:
     """Per-day activity (gaps filled) and the top unanswered questions of the last ``days`` days."""
-
     today = datetime.now(timezone.utc).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
@@ -220,7 +216,6 @@ def stats_summary(service: Service, *, days: int = STATS_DAYS) -> dict:
 @admin_only
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/stats: questions, answers and 👍/👎 per day with a PNG chart, and the top unanswered questions."""
-
     summary = await asyncio.to_thread(stats_summary, context.application.bot_data["service"])
     days = summary["days"]
     totals = {name: sum(d[name] for d in days.values()) for name in SERIES}

@@ -207,7 +207,6 @@ def schedule_retrain(application: Application, settings: Settings):
 
 async def scheduled_retrain(context) -> None:
     """The scheduled run: the job in a worker thread, then its summary (or error) to every admin."""
-
     service = context.application.bot_data[SERVICE_KEY]
     settings = service.settings
     try:

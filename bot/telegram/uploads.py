@@ -74,7 +74,6 @@ async def _run_job(update: Update, context: ContextTypes.DEFAULT_TYPE, work, nam
 
 def _add(service, data: bytes, file_name: str) -> str:
     """Store and index one document, serve the new index; the admin's reply (HTML). Runs in the job thread."""
-
     try:
         report = add_document(service.settings, data, file_name)
     except (ExtractionError, LibraryError) as exc:
@@ -144,7 +143,6 @@ async def remove_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def list_for_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """/documentos from an admin: the files with their names, types and dates; False for anyone else."""
-
     service = _service(context)
     user = update.effective_user
     if user is None or not service.is_admin(user.id):

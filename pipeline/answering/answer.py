@@ -52,7 +52,7 @@ from pipeline.core.text import content_terms, fold, only_function_words, same_an
 from pipeline.llm.adapters import load_serving_llm
 from pipeline.llm.local import LLMUnavailable, take_last_call
 from pipeline.llm.prompt import NOT_FOUND_MARKER, build_messages
-from pipeline.search.index import current_version
+from pipeline.search.store import current_version
 from pipeline.search.retrieve import Hit, Retriever
 from pipeline.serving.versions import serving_stamp
 from pipeline.settings import Settings
@@ -277,7 +277,6 @@ class Answerer:
         well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match the
         question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
         is the one retrieval made)."""
-
         best: dict[int, object] = {}
         for span in spans:
             best.setdefault(span.passage, span)
@@ -298,7 +297,6 @@ class Answerer:
     def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True,
                 query_vector=None) -> dict[str, float]:
         """What the learned abstention reads (:func:`pipeline.answering.answerability.features_of`)."""
-
         support = (self.support(question, hits, spans, query_vector=query_vector) if with_support and spans
                    else None)
         return features_of(hits, spans, support)

@@ -119,7 +119,6 @@ def paragraph_chunks(corpus: SquadCorpus):
     """One chunk per corpus paragraph (document = article title; id ``squad:<n>``); a paragraph longer than a
     chunk — a whole document given as one paragraph — is chunked exactly as ``oraculo index`` chunks a
     document (ids ``squad:<n>:<start>-<end>``)."""
-
     chunks = []
     for i, (text, title) in enumerate(zip(corpus.paragraphs, corpus.titles)):
         name = title or "squad"
@@ -134,7 +133,6 @@ def paragraph_chunks(corpus: SquadCorpus):
 
 def build_squad_retriever(settings: Settings, corpus: SquadCorpus, index_root: Path):
     """A fresh index over the corpus paragraphs under ``index_root``, loaded for search."""
-
     build_index(paragraph_chunks(corpus), qa_records=[], embedding_model=settings.embedding_model,
                 index_root=index_root)
     return Retriever.load(index_root, embedding_model=settings.embedding_model)
@@ -210,7 +208,6 @@ def load_unanswerable(path: Path) -> list[str]:
 def evaluate_answers(settings: Settings, *, squad, corpus=None, off_topic: int = 0, split: str | None = None,
                      answerer_factory=None, unanswerable: Path | list[str] | None = None) -> dict:
     """Metrics of the configured answer strategy on ``squad`` (see module docstring); ValueError on bad input."""
-
     if off_topic < 0 or off_topic > len(OFF_TOPIC_QUESTIONS):
         raise ValueError(f"--off-topic must be between 0 and {len(OFF_TOPIC_QUESTIONS)}")
     unanswerable_questions = (load_unanswerable(unanswerable) if isinstance(unanswerable, (str, Path))

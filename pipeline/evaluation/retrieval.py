@@ -82,7 +82,6 @@ def evaluate_retrieval(settings, *, squad: Path, corpus: Path | None = None, off
 
     ``off_topic`` is accepted for the CLI's sake and unused: retrieval has no notion of an off-topic question.
     """
-
     data = load_squad(Path(squad), Path(corpus) if corpus else None)
     if not data.paragraphs:
         raise ValueError(f"{corpus or squad}: no paragraphs")
@@ -149,7 +148,6 @@ def long_documents(path: Path, *, join_articles: bool = True) -> tuple[list[tupl
 
 def document_chunks(documents: Sequence[tuple[str, str, str]], *, max_chars: int = 900) -> list[Chunk]:
     """The product's own chunks (:func:`pipeline.documents.chunking.chunk_document`) of ``(name, title, text)`` documents."""
-
     return [chunk for name, title, text in documents
             for chunk in chunk_document(Document(name=name, title=title, text=text, path=Path(name), sha256=""),
                                         max_chars=max_chars)]

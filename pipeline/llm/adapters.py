@@ -57,7 +57,6 @@ def load_llm_adapter(adapter_dir: Path, metadata: dict):
 def load_serving_llm(settings: Settings):
     """The generative model: the configured base with the serving adapter merged in memory, if there is one."""
     if settings.llm_backend == "openai":  # the engine applies the adapter: call it by its published name
-
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         return OpenAIChatLLM(base_url=answer_base_url(settings), api_key=key, model=served_model(settings),
                              timeout_s=settings.openai_answer_timeout_s,

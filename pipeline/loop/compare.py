@@ -22,7 +22,8 @@ from pipeline.answering.reader import SpanReader, load_serving_reader
 from pipeline.llm.local import LocalLLM, load_llm
 from pipeline.loop.evaluate import heldout_records, score_answerer
 from pipeline.loop.reader_job import MIN_FEEDBACK_TO_HOLD_OUT, guard_f1, rehearsal_guard
-from pipeline.search.index import OFFLINE_GENERATOR, current_version, questions_to_index
+from pipeline.search.index import OFFLINE_GENERATOR, questions_to_index
+from pipeline.search.store import current_version
 from pipeline.search.retrieve import RetrievalOptions, Retriever
 from pipeline.serving.versions import serving_adapter
 from pipeline.settings import Settings
@@ -42,7 +43,6 @@ def _load_llm(settings: Settings, adapter_dir: Path | None):
 
 def evaluate(settings: Settings, candidate_index, adapter_meta: dict | None, records: list[dict]) -> dict:
     """Candidate vs serving on held-out records; ``{"index": {...}, "adapter": {...}}`` with ``better_or_equal``."""
-
     heldout = heldout_records(records, settings.retrain_eval_questions)
     options = RetrievalOptions.from_settings(settings)
     result: dict = {"heldout": len(heldout)}

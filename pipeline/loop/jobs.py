@@ -18,9 +18,11 @@ from pathlib import Path
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_configured, scan_configured
 from pipeline.feedback.export import PASSAGES_FILENAME, export_feedback, passage_verdict
-from pipeline.qa.generate import OpenAIQAGenerator, generate_qa, read_jsonl_quietly
+from pipeline.qa.generate import OpenAIQAGenerator, generate_qa
+from pipeline.qa.records import read_jsonl_quietly
 from pipeline.qa.records import qa_records
-from pipeline.search.index import build_index, current_version, questions_to_index, record_in_database
+from pipeline.search.index import build_index, questions_to_index, record_in_database
+from pipeline.search.store import current_version
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,6 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
                     progress: bool = False):
     """Generate QA pairs for every document into output_dir (default DATA_DIR/data_qa); the summary names every
     input file skipped (empty, binary, hidden, a symbolic link) with the reason."""
-
     scan = scan_configured(settings, input_dir)
     out = Path(output_dir) if output_dir else settings.qa_dir
     summary = generate_qa(scan.documents, out_dir=out, generator=make_generator(settings), progress=progress)
@@ -70,7 +71,6 @@ def index_job(settings: Settings, *, input_dir: Path | None = None):
 def confirmed_passage_questions(settings: Settings) -> list[dict]:
     """Index entries (never QA records: they have no answer) for the questions whose closest passage citizens
     confirmed (a 👍 and no 👎 under an abstention that quoted it): the question finds that passage again."""
-
     return [{"id": f"passage-{vote.get('interaction_id')}", "question": vote["question"],
              "document": vote.get("document"), "chunk_id": vote.get("chunk_id"), "span": vote.get("span"),
              "generator": "feedback-passage"}
@@ -81,7 +81,6 @@ def confirmed_passage_questions(settings: Settings) -> list[dict]:
 
 def ensure_index(settings: Settings):
     """Build QA pairs and the index if there is no serving index yet (first run on a fresh install)."""
-
     if current_version(settings.index_dir) is not None:
         return None
     log.info("no index yet in %s: generating QA pairs and building one", settings.index_dir)

@@ -172,14 +172,12 @@ def _qa_pairs(settings: Settings, name: str) -> int:
 
 def reindex(settings: Settings):
     """QA generation for new or changed documents, then the index (unchanged entries keep their vectors)."""
-
     jobs.generate_qa_job(settings)
     return jobs.index_job(settings)
 
 
 def add_document(settings: Settings, data: bytes, filename: str) -> AddReport:
     """Check, store and index a document; the report says what it became and how long it took."""
-
     started = time.perf_counter()
     report = store_document(settings, data, filename)
     info = reindex(settings)
@@ -195,7 +193,6 @@ def add_document(settings: Settings, data: bytes, filename: str) -> AddReport:
 
 def list_documents(settings: Settings) -> list[DocumentEntry]:
     """Every document of the folder with its file, type, date and pages (the folder's reading rules)."""
-
     folder = Path(settings.documents_dir)
     if not folder.is_dir():
         return []

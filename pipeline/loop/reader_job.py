@@ -181,7 +181,6 @@ def rehearsal_guard(rehearsal: Sequence[QAExample]) -> list[QAExample]:
 def best_span_f1(reader, items: Sequence[tuple[str, str, Sequence[str]]]) -> float | None:
     """Mean token F1 of ``reader``'s best span on each ``(question, passage, gold answers)``'s own passage
     (``None`` without items)."""
-
     if not items:
         return None
     total = 0.0
@@ -252,7 +251,6 @@ def with_rehearsal(taught: Sequence[QAExample], rehearsal: Sequence[QAExample], 
 
 def training_exclusions(records: list[dict]) -> set[str]:
     """The ids of the records the evaluation holds out (never trained on); see MIN_FEEDBACK_TO_HOLD_OUT."""
-
     held = heldout_records(records, 10 ** 9)
     if sum(r.get("generator") == "feedback" for r in records) < MIN_FEEDBACK_TO_HOLD_OUT:
         held = [r for r in held if r.get("generator") != "feedback"]
@@ -261,7 +259,6 @@ def training_exclusions(records: list[dict]) -> set[str]:
 
 def initial_adapter(settings: Settings) -> Path | None:
     """What the run continues: the serving reader adapter, else the configured one."""
-
     serving = serving_adapter(settings)
     if serving is not None and adapter_kind(serving) == "reader":
         return serving
@@ -275,7 +272,6 @@ def initial_adapter(settings: Settings) -> Path | None:
 def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
     """The adapter folder whose rehearsal sample (and abstention model) the run carries on: the one it
     continues, else the shipped one when the base is the embedded model it was trained for."""
-
     if init is not None and (Path(init) / REHEARSAL_FILE).is_file():
         return Path(init)
     if settings.reader_model == EMBEDDED and (SHIPPED_ADAPTER / REHEARSAL_FILE).is_file():
@@ -286,7 +282,6 @@ def rehearsal_source(settings: Settings, init: Path | None) -> Path | None:
 def _recalibrate(settings: Settings, init: Path | None, staging: Path) -> float | None:
     """Move the abstention model carried into ``staging`` to the new adapter's scale (see
     :func:`recalibrated_abstention`); the shift applied, ``None`` when there is no model to move."""
-
     model = load_for(staging)
     _, guard = split_rehearsal(load_rehearsal(staging))  # answerable and unanswerable guard examples alike
     if model is None or not guard or init is None:

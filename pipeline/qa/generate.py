@@ -43,7 +43,6 @@ from pipeline.documents.chunking import Chunk, chunk_document, split_sentences
 from pipeline.documents.text import Document
 from pipeline.qa.openai_compat import ChunkResult, OpenAIQAGenerator, parse_pairs_json  # noqa: F401 (re-exported)
 from pipeline.qa.records import INVALID_SUFFIX, RECORD_KEYS, read_jsonl_quietly
-from pipeline.qa.records import load_qa_records, read_qa_records  # noqa: F401 (re-exported)
 from pipeline.qa.structure import _ARTICLE, _PARAGRAPH, section_at, structure_items, table_spans
 from pipeline.qa.summary import GenerationSummary, add_usage
 from pipeline.qa.templates import questions_for_sentence

@@ -85,7 +85,6 @@ def model_identity(name: str) -> str:
 
 def e5_sentence_transformer_dir(cache_dir: Path | None = None) -> Path:
     """Where the sentence-transformers wrapper of the converted e5-small lives (not created here)."""
-
     checkpoint = converted_dir(DEFAULT_VARIANT, cache_dir)
     return checkpoint.parent / f"{checkpoint.name}-st{E5_WRAPPER_VERSION}"
 
@@ -99,7 +98,6 @@ def ensure_embedding_model(name: str) -> str:
         return resolved
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-
 
     target = Path(resolved)
     checkpoint = embedded_e5_dir(DEFAULT_VARIANT, target.parent)

@@ -16,7 +16,8 @@ Example::
     >>> from pathlib import Path
     >>> from pipeline.documents.load import load_documents
     >>> from pipeline.documents.chunking import chunk_document
-    >>> from pipeline.search.index import build_index, current_version
+    >>> from pipeline.search.index import build_index
+    >>> from pipeline.search.store import current_version
     >>> chunks = [c for d in load_documents(None) for c in chunk_document(d)]
     >>> info = build_index(chunks, qa_records=[], embedding_model="embedded", index_root=Path("/tmp/oraculo_ix"))
     >>> current_version(Path("/tmp/oraculo_ix")) == info.version
@@ -48,8 +49,6 @@ from pipeline.search.store import (BUILD_PREFIX, CHUNKS_FILE, CURRENT_FILE, ENTR
                                    LEXICAL_DIR, META_FILE, VECTORS_FILE, VERSIONS_DIR, load_previous_version,
                                    prune_versions, remove_leftover_builds, reusable_dense_index, reusable_tokens,
                                    reusable_vectors)
-# Also importable from here, as before the layout moved to pipeline.search.store:
-from pipeline.search.store import LEFTOVER_BUILD_AGE_S, current_version, version_dir  # noqa: F401 (re-exported)
 from storage.repository import record_index_version
 
 logger = logging.getLogger(__name__)
@@ -145,7 +144,6 @@ def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> s
     """The model as far as its vectors are concerned: what the name stands for (``"embedded"`` ->
     ``"e5-small-enpt"``, see :func:`pipeline.search.embeddings.model_identity`), plus the precision when not float32
     (int8 vectors differ from float32 ones enough that the two must never be mixed in one index)."""
-
     dtype = resolve_dtype(embedding_dtype, embedding_model)
     model = model_identity(embedding_model)
     return model if dtype == "float32" else f"{model}@{dtype}"
@@ -153,7 +151,6 @@ def embedding_identity(embedding_model: str, embedding_dtype: str = "auto") -> s
 
 def identity_model(identity: str) -> str:
     """The model part of an :func:`embedding_identity` (its precision suffix removed)."""
-
     model, _, dtype = identity.rpartition("@")
     return model if model and dtype in DTYPES else identity
 
@@ -169,7 +166,6 @@ def embed_entries(embedder, entries: list[dict], cached: dict[str, np.ndarray]) 
 
     Each distinct text is embedded once; ``encode`` sorts its batches by length (little padding).
     """
-
     dim = embedding_dimension(embedder)
     vectors = np.zeros((len(entries), dim), dtype=np.float32)
     todo: dict[tuple[str, str], list[int]] = {}

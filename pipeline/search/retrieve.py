@@ -34,19 +34,8 @@ import numpy as np
 from pipeline.documents.chunking import Chunk
 from pipeline.search.abbreviations import expand_query, query_expansions
 from pipeline.search.embeddings import encode, encode_query, load_embedder, resolve_embedding_model, torch_threads
-from pipeline.search.index import (
-    CHUNKS_FILE,
-    ENTRIES_FILE,
-    INDEX_FILE,
-    LEXICAL_DIR,
-    META_FILE,
-    VECTORS_FILE,
-    chunk_embedding_text,
-    current_version,
-    embedding_identity,
-    identity_model,
-    version_dir,
-)
+from pipeline.search.index import chunk_embedding_text, embedding_identity, identity_model
+from pipeline.search.store import CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, META_FILE, VECTORS_FILE, current_version, version_dir
 from pipeline.search.lexical import LexicalIndex, tokenize
 from pipeline.search.rerank import load_reranker, rerank_scores
 
@@ -160,7 +149,6 @@ class Retriever:
         """The current version under ``index_root``; ``FileNotFoundError`` when none was built yet."""
         import faiss
 
-
         version = current_version(index_root)
         if version is None:
             raise FileNotFoundError(f"no index under {index_root}: build one first")
@@ -225,8 +213,6 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         """The ``(1, dim)`` query vector :meth:`search` uses (to embed a batch of queries once, e.g. to tune):
         the query with its expansions in parentheses when ``query_expansion`` is ``"both"``."""
-
-
         query = query.strip()
         if self.options.query_expansion == "both":
             query = expand_query(query)
@@ -235,7 +221,6 @@ class Retriever:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of ``texts`` as the index embeds its passages (``(len(texts), dim)``)."""
-
         with torch_threads(self.options.query_threads):
             return encode(self._embedder, texts, kind="document")
 
@@ -294,7 +279,6 @@ class Retriever:
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         """Reorder ``hits`` by a cross-encoder's score (the fused score is kept for abstention)."""
-
         if self._reranker is None:
             self._reranker = load_reranker(self.options.reranker_model)
 

@@ -133,7 +133,6 @@ def reusable_vectors(previous: tuple[Path, dict, list[dict]] | None, identity: s
 
 def reusable_tokens(previous: tuple[Path, dict, list[dict]] | None):
     """Lexical token ids of the previous version's rows (``None`` when there is none)."""
-
     if previous is None:
         return None
     folder, _, entries = previous

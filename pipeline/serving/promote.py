@@ -31,18 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.files import atomic_write_text
-from pipeline.search.index import (
-    CURRENT_FILE,
-    ENTRIES_FILE,
-    META_FILE,
-    VECTORS_FILE,
-    VERSIONS_DIR,
-    build_index,
-    current_version,
-    questions_to_index,
-    record_in_database,
-    version_dir,
-)
+from pipeline.search.index import build_index, questions_to_index, record_in_database
+from pipeline.search.store import CURRENT_FILE, ENTRIES_FILE, META_FILE, VECTORS_FILE, VERSIONS_DIR, current_version, version_dir
 from pipeline.serving.versions import adapter_pointer, serving_versions
 from pipeline.settings import Settings
 
@@ -56,7 +46,6 @@ KEEP_INDEX_VERSIONS = 3
 
 def _serving_vectors(settings: Settings) -> dict[str, np.ndarray]:
     """Vectors of the serving index by entry key, so the candidate only embeds what is new."""
-
     version = current_version(settings.index_dir)
     if version is None:
         return {}
@@ -76,7 +65,6 @@ def _serving_vectors(settings: Settings) -> dict[str, np.ndarray]:
 
 def build_candidate_index(settings: Settings, chunks: list, qa_records: list[dict]):
     """Build an index of ``chunks`` + ``qa_records`` under ``DATA_DIR/index_staging``; serving is untouched."""
-
     staging = settings.data_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)
     qa_records = questions_to_index(qa_records, generated=settings.index_generated_questions)
@@ -97,7 +85,6 @@ def _prune_indexes(settings: Settings, protect: set[str]) -> None:
 def promote(settings: Settings, *, index=None, adapter_dir: Path | None = None) -> dict:
     """Make the candidate ``index`` (an ``IndexInfo`` from :func:`build_candidate_index`) and/or ``adapter_dir``
     the serving ones; returns the serving versions before and after."""
-
     before = serving_versions(settings)
     pointer = adapter_pointer(settings)
     old_pointer = pointer.read_text(encoding="utf-8") if pointer.exists() else None

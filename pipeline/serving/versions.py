@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from pipeline.search.index import CURRENT_FILE, current_version
+from pipeline.search.store import CURRENT_FILE, current_version
 from pipeline.settings import Settings
 
 ADAPTER_POINTER = "SERVING_ADAPTER"

@@ -59,7 +59,6 @@ def _chunk_index(documents: dict[str, Document]) -> dict[str, Chunk]:
 
 def context_hits(record: dict, documents: dict[str, Document], chunks: dict[str, Chunk] | None = None) -> list:
     """The record's own chunk as a one-hit context (``[]`` when its document is unknown)."""
-
     chunk_id = str(record.get("chunk_id") or "")
     chunk = (chunks or {}).get(chunk_id)
     if chunk is None:

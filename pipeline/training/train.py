@@ -45,7 +45,7 @@ from pipeline.core.hardware import cpu_has_fast_bf16
 from pipeline.documents.load import load_documents
 from pipeline.llm.adapters import METADATA
 from pipeline.llm.resolve import resolve_llm
-from pipeline.qa.generate import load_qa_records
+from pipeline.qa.records import load_qa_records
 from pipeline.qa.records import qa_records
 from pipeline.settings import Settings, get_settings
 from pipeline.training.cost import run_cost

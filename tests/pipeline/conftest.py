@@ -13,7 +13,8 @@ import pytest
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_documents
 from pipeline.search.index import build_index
-from pipeline.qa.generate import generate_qa, load_qa_records
+from pipeline.qa.generate import generate_qa
+from pipeline.qa.records import load_qa_records
 from pipeline.settings import Settings
 
 

@@ -49,7 +49,6 @@ _cache_lock = threading.Lock()
 
 def sniff(data: bytes) -> str | None:
     """``"pdf"``, ``"docx"``, ``"html"`` or ``"txt"`` from the bytes themselves; ``None`` for anything else."""
-
     if b"%PDF-" in data[:1024]:
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
@@ -92,7 +91,6 @@ def extract(data: bytes, kind: str, *, ocr: bool = False) -> Extracted:
 
 def to_document(extracted: Extracted, *, name: str, path: Path):
     """A :class:`~pipeline.documents.load.Document` of the extracted pages (blank line between pages)."""
-
     text, starts = "", []
     for page in extracted.pages:
         page = normalise_text(page).strip()

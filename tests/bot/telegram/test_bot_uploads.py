@@ -18,7 +18,7 @@ import pytest
 
 from bot import admin_texts, texts
 from bot.telegram.app import build_application
-from pipeline.search.index import META_FILE, current_version, version_dir
+from pipeline.search.store import META_FILE, current_version, version_dir
 from pipeline.service import Oraculo
 from pipeline.settings import Settings
 from tests.fakes.oraculo import CannedAnswerer

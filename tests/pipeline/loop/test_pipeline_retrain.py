@@ -13,7 +13,7 @@ import pytest
 
 from bot import admin_texts
 from bot.telegram.app import RETRAIN_JOB_NAME, build_application, scheduled_retrain
-from pipeline.search.index import current_version
+from pipeline.search.store import current_version
 from pipeline.serving.promote import build_candidate_index, promote
 from pipeline.serving.versions import adapter_pointer, serving_adapter
 from pipeline.loop.nightly import RetrainBusy, RetrainFailed, last_runs, retrain_job, run_lock

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.text import Document
-from pipeline.qa.generate import OpenAIQAGenerator, generate_qa, load_qa_records, parse_pairs_json
+from pipeline.qa.generate import OpenAIQAGenerator, generate_qa, parse_pairs_json
+from pipeline.qa.records import load_qa_records
 
 from tests.fakes.openai_server import FakeOpenAI, quoting_reply
 

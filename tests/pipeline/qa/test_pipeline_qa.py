@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_documents, read_document
-from pipeline.qa.generate import (OfflineQAGenerator, generate_offline, generate_qa, load_qa_records, read_qa_records)
+from pipeline.qa.generate import OfflineQAGenerator, generate_offline, generate_qa
+from pipeline.qa.records import load_qa_records, read_qa_records
 from pipeline.qa.templates import questions_for_sentence
 from pipeline.qa.validate import document_type
 

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_documents
-from pipeline.search.index import CURRENT_FILE, build_index, current_version
+from pipeline.search.index import build_index
+from pipeline.search.store import CURRENT_FILE, current_version
 from pipeline.search.retrieve import Retriever
 
 

@@ -9,7 +9,8 @@ import time
 
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_documents
-from pipeline.search.index import build_index, current_version, remove_leftover_builds
+from pipeline.search.index import build_index
+from pipeline.search.store import current_version, remove_leftover_builds
 
 
 def _leftovers(root):
