@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.core.files import atomic_write_text
 from pipeline.documents.load import sample_corpus_dir
 
 # The settings that take one of a few words (the error message lists them in this order).
@@ -166,7 +167,6 @@ class Settings(BaseSettings):
         if self.documents_dir is None:
             self.documents_dir = self.data_dir / "documents"
         elif str(self.documents_dir) == "sample":  # asked for by name: never a silent fallback
-
             self.documents_dir = sample_corpus_dir()
         if self.model_cache_dir is None:
             self.model_cache_dir = self.data_dir / "models" / "cache"
@@ -205,11 +205,7 @@ class Settings(BaseSettings):
             return self.user_hash_salt.get_secret_value().encode()
         path = self.data_dir / ".user_salt"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_hex(32))
-            tmp.chmod(0o600)
-            tmp.replace(path)
+            atomic_write_text(path, secrets.token_hex(32), mode=0o600)
         return path.read_text().strip().encode()
 
 

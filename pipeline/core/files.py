@@ -29,15 +29,16 @@ from typing import Any, TextIO
 
 
 @contextmanager
-def atomic_file(path: Path, *, binary: bool = False) -> Iterator[TextIO]:
+def atomic_file(path: Path, *, binary: bool = False, mode: int = 0o644) -> Iterator[TextIO]:
     """A text handle whose content replaces ``path`` in one step (temp file in the same folder, fsync,
     ``os.replace``) when the block ends without error; on error the temp file is removed and ``path`` is
-    untouched, so a reader never sees a half-written file, even after a kill. ``binary``: a bytes handle.
+    untouched, so a reader never sees a half-written file, even after a kill. ``binary``: a bytes handle;
+    ``mode``: the file's permissions (``0o600`` for a secret), set before anything is written.
     The temp file's name starts with a dot: folder scans skip it as hidden."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other tools
+        os.fchmod(fd, mode)  # by default 0644: mkstemp's 0600 would hide the file from other tools
         with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as handle:
             yield handle
             handle.flush()
@@ -66,9 +67,9 @@ def atomic_dir(target: Path, *, marker: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` atomically (see ``atomic_file``)."""
-    with atomic_file(path) as handle:
+    with atomic_file(path, mode=mode) as handle:
         handle.write(text)
 
 

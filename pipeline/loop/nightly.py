@@ -53,6 +53,7 @@ from typing import Callable
 
 from pydantic import SecretStr
 
+from pipeline.core.files import atomic_write_text, write_jsonl_atomic
 from pipeline.documents.chunking import chunk_document
 from pipeline.documents.load import load_configured, load_documents
 from pipeline.loop import jobs
@@ -183,12 +184,6 @@ def _default_chunks(settings: Settings) -> list:
     return [c for doc in load_documents(Path(settings.documents_dir)) for c in chunk_document(doc)]
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def runs_dir(settings: Settings) -> Path:
     return settings.data_dir / "retrain" / "runs"
 
@@ -276,7 +271,7 @@ class _Night:
     def _train_llm(self) -> dict:
         settings = self.settings
         data = self.run_dir / "train_data.jsonl"
-        _write_jsonl(data, self.records)
+        write_jsonl_atomic(data, self.records, sort_keys=False)
         args = TrainArgs(model=settings.llm_model, data=str(data), max_steps=settings.retrain_max_steps,
                          batch_size=settings.retrain_batch_size, max_train_examples=settings.retrain_max_examples,
                          max_val_examples=settings.retrain_max_examples,
@@ -334,7 +329,6 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
     """Run the seven steps once (see the module docstring); :class:`RetrainBusy` when a run is in progress,
     :class:`RetrainFailed` (with the recorded report) when a step failed. ``chunks`` replaces the documents
     folder as the source of passages (benchmarks); QA generation runs for the documents folder only."""
-
     with run_lock(settings):
         started = time.perf_counter()
         now = datetime.now(timezone.utc)
@@ -363,13 +357,9 @@ def retrain_job(settings: Settings, *, trigger: str = "manual", chunks: Callable
 
 def record(settings: Settings, report: RetrainReport) -> Path:
     """Write the run's record (atomically) under ``DATA_DIR/retrain/runs``."""
-    folder = runs_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{report.run_id}.json"
-    tmp = path.with_suffix(".tmp")
+    path = runs_dir(settings) / f"{report.run_id}.json"
     report.steps.append(StepResult("record", 0.0, {"path": str(path)}))
-    tmp.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(report.as_dict(), ensure_ascii=False, indent=1, default=str))
     return path
 
 

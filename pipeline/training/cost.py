@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from pipeline.core.files import atomic_write_text
 from pipeline.settings import Settings
 from storage import repository
 
@@ -112,12 +113,8 @@ def _read_cache(settings: Settings) -> Quote | None:
 
 
 def _write_cache(settings: Settings, quote: Quote) -> None:
-    path = _cache_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"rate": quote.rate, "at": quote.at.isoformat(),
-                               "fetched_at": datetime.now(timezone.utc).isoformat()}), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(_cache_path(settings), json.dumps({"rate": quote.rate, "at": quote.at.isoformat(),
+                                                         "fetched_at": datetime.now(timezone.utc).isoformat()}))
 
 
 def usd_brl_quote(settings: Settings) -> Quote | None:

@@ -38,3 +38,12 @@ def test_a_malformed_number_is_still_refused(monkeypatch):
     monkeypatch.setenv("USD_BRL_FALLBACK", "cinco reais")
     with pytest.raises(ValidationError, match="usd_brl_fallback"):
         Settings()
+
+
+def test_the_user_hash_salt_is_made_once_readable_only_by_its_owner(tmp_path):
+    settings = Settings(DATA_DIR=tmp_path / "data")
+    salt = settings.salt()
+    path = tmp_path / "data" / ".user_salt"
+    assert len(salt) == 64 and (path.stat().st_mode & 0o777) == 0o600
+    assert Settings(DATA_DIR=tmp_path / "data").salt() == salt  # kept, not made again
+    assert [p.name for p in path.parent.iterdir()] == [".user_salt"]  # no temp file left beside it
