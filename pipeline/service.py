@@ -21,6 +21,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 from pipeline.answering.answer import Answerer
 from pipeline.answering.result import Answer, Source
+from pipeline.core.query import Query
 from pipeline.documents.load import Document, load_documents
 from pipeline.feedback.memory import FeedbackMemory
 from pipeline.loop.jobs import ensure_index
@@ -54,7 +55,7 @@ class AnswerEngine(Protocol):
     @property
     def index_version(self) -> str: ...
 
-    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
+    def answer(self, question: Query, *, on_partial: Callable[[str], None] | None = None,
                rejected: list | None = None, confirmed: list | None = None) -> Answer: ...
 
     def has_chunk(self, chunk_id: str | None) -> bool: ...
@@ -141,11 +142,9 @@ class Oraculo:
         ``on_partial(text_so_far)`` sees a generated answer grow (the bot streams it); the logged answer is final.
         """
         question = (question or "").strip()
-        if not question:
-            raise ValueError("empty question")
         if len(question) > MAX_QUESTION_CHARS:
             raise ValueError(f"question longer than {MAX_QUESTION_CHARS} characters")
-        answer = self._answer(question, on_partial)
+        answer = self._answer(Query.of(question), on_partial)  # the one Query of this question, handed down
         with self.database.session() as session:
             user = repository.get_or_create_user(session, user_hash=self.user_hash(user_ref))
             interaction = repository.record_interaction(
@@ -169,14 +168,14 @@ class Oraculo:
                  answer.abstained, answer.latency_ms, extra, f" notice={answer.notice}" if answer.notice else "")
         return AskResult(interaction_id=interaction_id, answer=answer)
 
-    def _answer(self, question: str, on_partial) -> Answer:
+    def _answer(self, query: Query, on_partial) -> Answer:
         """The 👍 fast path when a near-identical question has a validated answer, else the answerer's, never
         one that citizens disliked for a near-identical question (see pipeline.feedback.memory). Serving versions
         promoted by the nightly job are picked up here first (hot reload)."""
         started = time.perf_counter()
         answerer = self.answerer
         answerer.maybe_refresh()
-        recall = self.memory.recall(question, source_ok=lambda source: answerer.has_chunk(source.get("chunk_id")))
+        recall = self.memory.recall(query, source_ok=lambda source: answerer.has_chunk(source.get("chunk_id")))
         if recall.approved is not None:
             voted = recall.approved
             sources = [Source(**{k: src.get(k, "" if k != "score" else 0.0) for k in
@@ -187,7 +186,7 @@ class Oraculo:
             return Answer(text=voted.answer, sources=sources, strategy="fastpath", abstained=False,
                           model_version=f"fastpath:{voted.interaction_id}", index_version=answerer.index_version,
                           latency_ms=round((time.perf_counter() - started) * 1000, 1))
-        return answerer.answer(question, on_partial=on_partial, rejected=recall.rejected or None,
+        return answerer.answer(query, on_partial=on_partial, rejected=recall.rejected or None,
                                confirmed=recall.confirmed or None)
 
     def vote(self, *, interaction_id: int, user_ref: str | int, vote: int,

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from pipeline.answering.answer import Answerer
 from pipeline.answering.result import Answer, Source
+from pipeline.core.query import Query
 from pipeline.service import AnswerEngine, AskResult, Oraculo, Service
 from tests.fakes.oraculo import CannedAnswerer, FakeOraculo, canned_answer
 
@@ -27,4 +28,4 @@ def test_the_fakes_answer_with_the_real_dataclasses():
     result = FakeOraculo().ask("Onde fica?", user_ref=1, channel="telegram")
     assert type(result) is AskResult and type(result.answer) is Answer
     assert all(type(s) is Source for s in canned_answer("Em Campo Grande.").sources)
-    assert type(CannedAnswerer().answer("Onde fica a UFMS?")) is Answer
+    assert type(CannedAnswerer().answer(Query.of("Onde fica a UFMS?"))) is Answer

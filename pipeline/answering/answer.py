@@ -48,6 +48,7 @@ from pipeline.answering.citation import heading_lines, supporting_quote, table_h
 from pipeline.answering.extract import Extraction, SpanExtractor, best_excluding
 from pipeline.answering.reader import load_serving_reader
 from pipeline.answering.result import NOTICE_LLM_UNAVAILABLE, Answer, Source, is_grounded
+from pipeline.core.query import Query
 from pipeline.core.text import content_terms, fold, only_function_words, same_answer
 from pipeline.llm.adapters import load_serving_llm
 from pipeline.llm.local import LLMUnavailable, take_last_call
@@ -172,30 +173,32 @@ class Answerer:
         total = sum(idf.get(t, unseen) for t in terms)
         return sum(idf.get(t, unseen) for t in terms & text_terms) / total if total else 0.0
 
-    def _quote(self, question: str, hit: Hit) -> str:
-        sentences, _ = self.extractor.sentences(question, [hit.chunk.text], self._idf_table(), top=1)
+    def _quote(self, query: Query, hit: Hit) -> str:
+        sentences, _ = self.extractor.sentences(query, [hit.chunk.text], self._idf_table(), top=1)
         if not sentences:
             return hit.chunk.text[:MAX_QUOTE_CHARS]
         tokens = sentences[0].tokens
         return hit.chunk.text[tokens[0][0]:tokens[-1][1]][:MAX_QUOTE_CHARS]
 
-    def evidence(self, question: str, rejected: list | None = None) -> "Evidence":
+    def evidence(self, question: Query | str, rejected: list | None = None) -> "Evidence":
         """What the abstention decision looks at: the hits, the question's coverage, the best span
         (not one of the ``rejected`` answers: see :mod:`pipeline.feedback.memory`)."""
-        hits = self.retriever.search(question, self.settings.top_k)
-        terms = set(content_terms(question))
+        query = Query.of(question)
+        hits = self.retriever.search(query, self.settings.top_k)
+        terms = set(query.terms)
         found_terms = {t for h in hits for t in content_terms(f"{h.chunk.title} {h.chunk.text}")}
         # No meaningful word at all ("O que é isso?") cannot be matched against any document either.
         if not hits or not terms:
             return Evidence(hits, found_terms, 0.0, None)
         top = hits[:ANSWER_PASSAGES]
-        extraction = best_excluding(self.extractor, question, [h.chunk.text for h in top], self._idf_table(),
+        extraction = best_excluding(self.extractor, query, [h.chunk.text for h in top], self._idf_table(),
                                     rejected or [], [h.chunk.id for h in top])
         return Evidence(hits, found_terms, self._coverage(terms, found_terms), extraction)
 
-    def answer(self, question: str, *, on_partial: Callable[[str], None] | None = None,
+    def answer(self, question: Query | str, *, on_partial: Callable[[str], None] | None = None,
                rejected: list | None = None, confirmed: list[str] | None = None) -> Answer:
-        """The answer to ``question`` (``ValueError`` when it is blank).
+        """The answer to ``question`` (``ValueError`` when it is blank): made into a :class:`Query` here, if the
+        caller (the service) did not, and handed down as such.
 
         ``on_partial(text_so_far)`` is called while a generative answer is being written (not for extractive).
         ``rejected``: answers citizens disliked for this question (``pipeline.feedback.memory.Rejected``); the
@@ -203,14 +206,12 @@ class Answerer:
         this question (👍 on the closest passage); the reader answers from one of them rather than abstain.
         """
         started = time.perf_counter()
-        question = " ".join((question or "").split())
-        if not question:
-            raise ValueError("empty question")
+        query = Query.of(question)
         retriever = self.retriever
         strategy = self.settings.answer_strategy
         if strategy == "reader":
-            return self._answer_reader(question, rejected or [], started, confirmed or [])
-        evidence = self.evidence(question, rejected)
+            return self._answer_reader(query, rejected or [], started, confirmed or [])
+        evidence = self.evidence(query, rejected)
         hits, extraction = evidence.hits, evidence.extraction
         if (extraction is None or evidence.term_coverage < MIN_TERM_COVERAGE
                 or extraction.coverage < MIN_SENTENCE_COVERAGE):
@@ -222,32 +223,33 @@ class Answerer:
         sources = [Source(document=hits[i].chunk.document, title=hits[i].chunk.title,
                           section=hits[i].chunk.section, chunk_id=hits[i].chunk.id, page=hits[i].chunk.page,
                           quote=(extraction.sentence if i == extraction.passage
-                                 else self._quote(question, hits[i]))[:MAX_QUOTE_CHARS],
+                                 else self._quote(query, hits[i]))[:MAX_QUOTE_CHARS],
                           score=round(float(hits[i].score), 4)) for i in order]
         if strategy == "generative":
             try:
-                text = self._generate(question, hits, on_partial)
+                text = self._generate(query, hits, on_partial)
             except LLMUnavailable as exc:
                 log.warning("LLM unavailable (%s): giving the %s answer", exc, self.settings.llm_fallback)
-                return self._llm_fallback(question, rejected or [], started, self._result(
+                return self._llm_fallback(query, rejected or [], started, self._result(
                     extraction.text, sources, "extractive", False, retriever.version, started))
             call = take_last_call()
             usage = None if call is None else {k: v for k, v in vars(call).items() if k != "model"}
             if NOT_FOUND_MARKER in fold(text).upper().replace(" ", "_"):
                 return replace(self._result("", [], strategy, True, retriever.version, started), llm_usage=usage)
             context = "\n".join(h.chunk.text for h in hits)
-            if is_grounded(text, question=question, context_terms=found_terms, context_text=context):
+            if is_grounded(text, question=query, context_terms=found_terms, context_text=context):
                 return replace(self._result(text, sources, strategy, False, retriever.version, started),
                                llm_usage=usage)
         # Extractive, or the fallback of a generative answer that was empty, an echo or ungrounded.
         return self._result(extraction.text, sources, "extractive", False, retriever.version, started)
 
-    def read(self, question: str, rejected: list | None = None, *, query_vector=None):
+    def read(self, question: Query | str, rejected: list | None = None, *, query_vector=None):
         """``(hits, spans)``: the retrieved passages and the reader's candidate spans over the first
         ``READER_PASSAGES`` of them, best first, none of them a span citizens rejected for this question, a
         heading line, a table's header row or only closed-class words ("desde"). ``query_vector``: the question's
         embedding, when already made."""
-        hits = self.retriever.search(question, self.settings.top_k, query_vector=query_vector)
+        query = Query.of(question)
+        hits = self.retriever.search(query, self.settings.top_k, query_vector=query_vector)
         passages = hits[:self.settings.reader_passages]
         if not passages:
             return hits, []
@@ -267,12 +269,12 @@ class Answerer:
                 while at >= 0:
                     exclude.append((p, at, at + len(r.text)))
                     at = hit.chunk.text.find(r.text, at + 1)
-        spans = self.reader.read(question, [h.chunk.text for h in passages], top=8, exclude=exclude)
+        spans = self.reader.read(query.text, [h.chunk.text for h in passages], top=8, exclude=exclude)
         spans = [sp for sp in spans if not any(r.text and same_answer(sp.text, r.text) for r in rejected or [])
                  and not only_function_words(sp.text)]
         return hits, spans
 
-    def support(self, question: str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:
+    def support(self, question: Query | str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:
         """The :class:`pipeline.answering.answerability.Support` of the best span of each passage the spans come from: how
         well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match the
         question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
@@ -284,24 +286,25 @@ class Answerer:
             return {}
         passages = list(best)
         quotes = [supporting_quote(hits[p].chunk, best[p].start, best[p].end).text for p in passages]
-        terms = set(content_terms(question))
+        query = Query.of(question)
+        terms = set(query.terms)
         retriever = self.retriever
         if query_vector is None:
-            query_vector = retriever.embed_query(question)
+            query_vector = retriever.embed_query(query.text)
         vectors = retriever.embed_passages(quotes) @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
         return {p: Support(sentence_dense=round(float(v), 6),
                            sentence_cover=round(self._coverage(terms, set(content_terms(q))), 6),
                            passage_cover=round(self._coverage(terms, set(content_terms(hits[p].chunk.text))), 6))
                 for p, q, v in zip(passages, quotes, vectors)}
 
-    def signals(self, question: str, hits: list[Hit], spans: list, *, with_support: bool = True,
+    def signals(self, question: Query | str, hits: list[Hit], spans: list, *, with_support: bool = True,
                 query_vector=None) -> dict[str, float]:
         """What the learned abstention reads (:func:`pipeline.answering.answerability.features_of`)."""
         support = (self.support(question, hits, spans, query_vector=query_vector) if with_support and spans
                    else None)
         return features_of(hits, spans, support)
 
-    def answerable(self, question: str, hits: list[Hit], spans: list, *,
+    def answerable(self, question: Query | str, hits: list[Hit], spans: list, *,
                    query_vector=None) -> tuple[bool, bool, bool]:
         """``(answer, confident, near)`` for the reader's best span: the learned abstention model kept beside the
         reader adapter decides (``READER_ABSTENTION=learned``, :mod:`pipeline.answering.answerability`), else the
@@ -317,19 +320,19 @@ class Answerer:
                                                query_vector=query_vector))
         return decision >= model.threshold, decision >= model.confident, decision >= model.near
 
-    def _answer_reader(self, question: str, rejected: list, started: float, confirmed: list[str] = ()) -> Answer:
+    def _answer_reader(self, query: Query, rejected: list, started: float, confirmed: list[str] = ()) -> Answer:
         retriever = self.retriever
         version = retriever.version
         # the question is embedded once, for retrieval and for the abstention's sentence signals
-        vector = retriever.embed_query(question) if retriever.options.dense_weight > 0 else None
-        hits, spans = self.read(question, rejected, query_vector=vector)
+        vector = retriever.embed_query(query.text) if retriever.options.dense_weight > 0 else None
+        hits, spans = self.read(query, rejected, query_vector=vector)
         reader_version = getattr(self.reader, "version", "reader")
         confirmed = set(confirmed)
         vouched = [sp for sp in spans if hits[sp.passage].chunk.id in confirmed]
         if vouched:  # citizens said this passage answers the question: its best span, not another abstention
             spans, (answers, confident, near) = vouched, (True, False, True)
         else:
-            answers, confident, near = self.answerable(question, hits, spans, query_vector=vector)
+            answers, confident, near = self.answerable(query, hits, spans, query_vector=vector)
         latency = lambda: round((time.perf_counter() - started) * 1000, 1)  # noqa: E731
         if not answers and not near:
             return Answer(text="", strategy="reader", abstained=True, model_version=reader_version,
@@ -347,18 +350,18 @@ class Answerer:
                       model_version=reader_version, index_version=version, latency_ms=latency(),
                       confident=confident)
 
-    def _llm_fallback(self, question: str, rejected: list, started: float, extractive: Answer) -> Answer:
+    def _llm_fallback(self, query: Query, rejected: list, started: float, extractive: Answer) -> Answer:
         """The reader's answer (or ``extractive``) marked with the notice that the LLM could not answer."""
         answer = extractive
         if self.settings.llm_fallback == "reader":
             try:
-                answer = self._answer_reader(question, rejected, started)
+                answer = self._answer_reader(query, rejected, started)
             except Exception:  # noqa: BLE001 (a citizen still gets the extractive answer)
                 log.exception("reader fallback failed: giving the extractive answer")
         return replace(answer, notice=NOTICE_LLM_UNAVAILABLE)
 
-    def _generate(self, question: str, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
-        messages = build_messages(question, hits)
+    def _generate(self, query: Query, hits: list[Hit], on_partial: Callable[[str], None] | None) -> str:
+        messages = build_messages(query.text, hits)
         max_new_tokens = self.settings.max_new_tokens
         if on_partial is None or not hasattr(self.llm, "stream"):
             return self.llm.generate(messages, max_new_tokens=max_new_tokens).strip()

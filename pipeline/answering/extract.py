@@ -10,8 +10,9 @@ learned with ``scripts/train_extractor.py`` on one part of FaQuAD and live, as p
 
 Example::
 
-    >>> from pipeline.answering.extract import SpanExtractor, question_type
-    >>> question_type("Onde é sediada a UFMS?"), question_type("Em que ano foi criada?")
+    >>> from pipeline.answering.extract import SpanExtractor
+    >>> from pipeline.core.query import Query
+    >>> Query.of("Onde é sediada a UFMS?").kind, Query.of("Em que ano foi criada?").kind
     ('onde', 'quando')
     >>> ex = SpanExtractor.default()
     >>> ex.best("Onde é sediada a UFMS?", ["A UFMS é uma universidade federal sediada em Campo Grande."]).text
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.query import Query
 from pipeline.core.text import (
     ARTICLES,
     FOLDED_MONTHS,
@@ -42,7 +44,6 @@ from pipeline.core.text import (
     content_terms,
     fold,
     is_content,
-    question_type,
     same_answer,
     stem_words,
 )
@@ -125,10 +126,10 @@ class SpanExtractor:
 
     # --- candidates -----------------------------------------------------------------------------------------
 
-    def sentences(self, question: str, passages: list[str], idf: dict[str, float] | None = None,
+    def sentences(self, question: Query | str, passages: list[str], idf: dict[str, float] | None = None,
                   top: int = TOP_SENTENCES) -> tuple[list[_Sentence], set[str]]:
         """The ``top`` sentences of ``passages`` that best cover the question's words (IDF-weighted)."""
-        q_terms = set(content_terms(question))
+        q_terms = set(Query.of(question).terms)
         idf = idf or {}
         default_idf = max(idf.values(), default=1.0)
         total = sum(idf.get(t, default_idf) for t in q_terms) or 1.0
@@ -148,10 +149,11 @@ class SpanExtractor:
         found.sort(key=lambda s: (-s.coverage, s.passage, s.start))
         return found[:top], q_terms
 
-    def candidates(self, question: str, passages: list[str], idf: dict[str, float] | None = None):
+    def candidates(self, question: Query | str, passages: list[str], idf: dict[str, float] | None = None):
         """Feature matrix and ``(sentence, i, j)`` token spans of every candidate of ``question``."""
-        sentences, q_terms = self.sentences(question, passages, idf)
-        qtype = QUESTION_TYPES.index(question_type(question))
+        query = Query.of(question)
+        sentences, q_terms = self.sentences(query, passages, idf)
+        qtype = QUESTION_TYPES.index(query.kind)
         blocks, spans = [], []
         for rank, sentence in enumerate(sentences):
             core, pairs = _span_features(sentence, q_terms, sentence_rank=rank)
@@ -168,7 +170,8 @@ class SpanExtractor:
     def scores(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.scale) @ self.weights
 
-    def best(self, question: str, passages: list[str], idf: dict[str, float] | None = None) -> Extraction | None:
+    def best(self, question: Query | str, passages: list[str],
+             idf: dict[str, float] | None = None) -> Extraction | None:
         """The best-scoring span of ``passages`` for ``question``; ``None`` when there is no candidate."""
         features, spans = self.candidates(question, passages, idf)
         if not spans:
@@ -301,7 +304,7 @@ def _places(passage: str, text: str) -> list[tuple[int, int]]:
     return places
 
 
-def best_excluding(extractor, question: str, passages: list[str], idf: dict[str, float] | None,
+def best_excluding(extractor, question: Query | str, passages: list[str], idf: dict[str, float] | None,
                    rejected: list, chunk_ids: list[str] | None = None) -> Extraction | None:
     """The extractor's best span that is neither one of the ``rejected`` answers nor overlapping the place of
     its passage (``chunk_ids[i]`` names passage i) it was taken from; ``None`` when every candidate is."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline.core.query import Query
 from pipeline.core.text import content_terms
 
 NOTICE_LLM_UNAVAILABLE = "llm_unavailable"  # Answer.notice: the generative model could not answer (bot/texts.py)
@@ -59,16 +60,17 @@ def numbers_in(text: str) -> set[str]:
     return {m.group().rstrip(".,") for m in _NUMBER.finditer(text)}
 
 
-def is_grounded(text: str, *, question: str, context_terms: set[str], context_text: str = "") -> bool:
+def is_grounded(text: str, *, question: Query | str, context_terms: set[str], context_text: str = "") -> bool:
     """Whether a generated ``text`` says something (not just the question again) that its context supports.
 
     Supported: at least ``MIN_GROUNDING`` of its meaningful words occur in the context and, when
     ``context_text`` is given, every number or date it writes occurs there too (a model that makes up a
     deadline is worse than no answer).
     """
+    query = Query.of(question)
     terms = set(content_terms(text))
-    if not terms or terms <= set(content_terms(question)):
+    if not terms or terms <= query.terms:
         return False
-    if context_text and not numbers_in(text) <= numbers_in(context_text) | numbers_in(question):
+    if context_text and not numbers_in(text) <= numbers_in(context_text) | numbers_in(query.text):
         return False
     return len(terms & context_terms) / len(terms) >= MIN_GROUNDING

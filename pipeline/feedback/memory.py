@@ -38,12 +38,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from pipeline.core.query import Query
 from pipeline.core.text import content_terms, question_type, same_answer
 from pipeline.feedback.export import closest_source, passage_verdict, recorded_span
 from storage import repository
 
 log = logging.getLogger(__name__)
-
 
 
 def question_key(question: str) -> tuple[str, frozenset[str]]:
@@ -141,10 +141,10 @@ class FeedbackMemory:
                 self._reload(session)
                 self._signature = signature
 
-    def recall(self, question: str, *, source_ok=lambda source: True) -> Recall:
+    def recall(self, question: Query | str, *, source_ok=lambda source: True) -> Recall:
         """The votes on near-identical questions; ``source_ok(source_dict)`` says a source is still served."""
         self.refresh()
-        key = question_key(question)
+        key = Query.of(question).key
         near = [v for v in self._by_type.get(key[0], []) if similar(key, v.key, self.min_similarity)]
         groups: list[list[Voted]] = []  # interactions that gave the same answer
         for voted in near:

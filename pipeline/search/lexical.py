@@ -212,8 +212,13 @@ class LexicalIndex:
         words to the BM25 sum but not to the bound, which stays the query's own: an expansion is extra evidence
         for the same need, it never dilutes the words the citizen typed. Scores are capped at 1.
         """
-        words = list(dict.fromkeys(tokenize(query)))
-        extra = [w for w in dict.fromkeys(t for e in expansions for t in tokenize(e)) if w not in words]
+        return self.word_scores(tokenize(query), [t for e in expansions for t in tokenize(e)])
+
+    def word_scores(self, words: Sequence[str], extra: Sequence[str] = ()) -> np.ndarray:
+        """:meth:`scores` of a query already tokenised (:func:`tokenize`): its ``words`` and the ``extra`` words
+        of its expansions."""
+        words = list(dict.fromkeys(words))
+        extra = [w for w in dict.fromkeys(extra) if w not in words]
         if not words:
             return np.zeros(self.n_rows, dtype=np.float32)
         ids = [self._vocab[w] for w in words if w in self._vocab]
@@ -235,7 +240,11 @@ class LexicalIndex:
         Symmetric, unlike BM25: 1.0 only when both say the same words, which is how a citizen's question is
         matched against an indexed question (a paraphrase), whereas BM25 rewards a passage that contains them.
         """
-        words = set(tokenize(query))
+        return self.word_overlap(tokenize(query), others)
+
+    def word_overlap(self, words: Sequence[str], others: list[list[str]]) -> np.ndarray:
+        """:meth:`overlap` of a query already tokenised (:func:`tokenize`)."""
+        words = set(words)
         weight = {w: self.idf(w) ** 2 for w in words}
         norm_q = math.sqrt(sum(weight.values()))
         out = np.zeros(len(others), dtype=np.float32)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.query import Query
 from pipeline.documents.chunking import Chunk
 from pipeline.search.abbreviations import expand_query, query_expansions
 from pipeline.search.embeddings import encode, encode_query, load_embedder, resolve_embedding_model, torch_threads
@@ -198,9 +199,10 @@ class Retriever:
     def _expansions(self, query: str) -> list[str]:
         return [] if self.options.query_expansion == "off" else query_expansions(query)
 
-    def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Entry rows worth scoring (lexical top ∪ dense top) and the lexical score of every row."""
-        lexical = self._lexical.scores(query, self._expansions(query))
+    def _candidates(self, query: str, words: list[str], vector: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Entry rows worth scoring (lexical top ∪ dense top) and the lexical score of every row (``words``: the
+        query's BM25 tokens)."""
+        lexical = self._lexical.word_scores(words, [t for e in self._expansions(query) for t in tokenize(e)])
         depth = min(self.options.depth, len(lexical))
         if depth >= len(lexical):
             return np.arange(len(lexical)), lexical
@@ -224,34 +226,37 @@ class Retriever:
         with torch_threads(self.options.query_threads):
             return encode(self._embedder, texts, kind="document")
 
-    def search(self, query: str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first.
+    def search(self, query: Query | str, k: int, *, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` (fewer when the index has fewer), best first; ``ValueError`` when it
+        is blank.
 
         ``query_vector`` (from :meth:`embed_query`) skips embedding the query again.
         """
-        if not query or not query.strip():
-            raise ValueError("empty query")
+        try:
+            query = Query.of(query).text
+        except ValueError:
+            raise ValueError("empty query") from None
         if k < 1:
             return []
         opts = self.options
-        query = query.strip()
+        words = tokenize(query)  # once: BM25, the paraphrase overlap with indexed questions and the titles
         # A dense weight of 0 (lexical only) skips the query embedding altogether.
         vector = None
         if opts.dense_weight > 0:
             vector = query_vector if query_vector is not None else self.embed_query(query)
             vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        rows, all_lexical = self._candidates(query, vector)
+        rows, all_lexical = self._candidates(query, words, vector)
         lexical = all_lexical[rows]
         questions = [i for i, row in enumerate(rows) if self._is_question[row]]
         if questions:  # a question entry matches by paraphrase: symmetric word overlap, not BM25 containment
-            overlap = self._lexical.overlap(query, [self._question_tokens[int(rows[i])] for i in questions])
+            overlap = self._lexical.word_overlap(words, [self._question_tokens[int(rows[i])] for i in questions])
             lexical[questions] = np.maximum(lexical[questions], overlap)
         dense = self._vectors[rows] @ vector[0] if vector is not None else np.zeros(len(rows), np.float32)
         scaled = np.clip((dense - opts.dense_floor) / (1.0 - opts.dense_floor), 0.0, 1.0) if opts.dense_floor else dense
         fused = (1.0 - opts.dense_weight) * lexical + opts.dense_weight * scaled
         if opts.title_weight > 0:
             title_ids, inverse = np.unique(self._entry_title[rows], return_inverse=True)
-            title = self._lexical.overlap(query, [self._titles[i] for i in title_ids])[inverse]
+            title = self._lexical.word_overlap(words, [self._titles[i] for i in title_ids])[inverse]
             fused = (fused + opts.title_weight * title) / (1.0 + opts.title_weight)
         fused = np.where(self._is_question[rows], fused * opts.question_weight, fused)
         if opts.document_weight > 0:

@@ -19,6 +19,7 @@ import time
 from collections import deque
 
 from pipeline.answering.result import Answer, Source
+from pipeline.core.query import Query
 from pipeline.service import AskResult, VoteResult
 from pipeline.settings import Settings
 
@@ -140,9 +141,10 @@ class CannedAnswerer:
     def index_version(self) -> str:
         return "canned"
 
-    def answer(self, question: str, *, on_partial=None, rejected=None, confirmed=None) -> Answer:
+    def answer(self, question: Query, *, on_partial=None, rejected=None, confirmed=None) -> Answer:
         if self.delay_s:
             time.sleep(self.delay_s)
+        question = question.text
         if "marte" in question.lower():
             return Answer(text="", abstained=True, model_version="canned", index_version="canned")
         source = Source(document="UFMS", title="Ufms", section="Art. 1º", chunk_id="UFMS:0-90",
