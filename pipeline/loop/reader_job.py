@@ -327,50 +327,48 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
                      review: list[dict] | None = None) -> dict:
     """Train, record and save one reader adapter; its metadata (``adapter_dir`` included). ``ValueError``
     when there is no feedback to learn from."""
-    from storage.db import Database
+    from storage.db import migrated
 
     args = args or ReaderRunArgs()
     started = time.perf_counter()
     examples, counts, init, rehearsal_from = _night_examples(settings, args, records, review)
     digest = hashlib.sha256(json.dumps([asdict(e) for e in examples], sort_keys=True,
                                        default=str).encode()).hexdigest()[:16]
-    database = Database(settings.database_url)
-    database.upgrade()
-    with database.session() as session:
-        run_id = repository.create_training_run(session, base_model=f"reader:{settings.reader_model}",
-                                                data_hash=digest, n_examples=len(examples),
-                                                gpu_hourly_usd=settings.gpu_hourly_usd).id
-    version = f"reader-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
-    final = settings.models_dir / "adapters" / version
-    staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
+    with migrated(settings.database_url) as database:  # migrated first, disposed at the end
+        with database.session() as session:
+            run_id = repository.create_training_run(session, base_model=f"reader:{settings.reader_model}",
+                                                    data_hash=digest, n_examples=len(examples),
+                                                    gpu_hourly_usd=settings.gpu_hourly_usd).id
+        version = f"reader-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
+        final = settings.models_dir / "adapters" / version
+        staging = final.with_name(f".{version}.tmp")  # renamed into place with its metadata: never half an adapter
 
-    heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
-    try:
-        report = train_main(nightly_train_args(args, staging, examples, base=settings.reader_model, init_adapter=init,
-                                               cache_dir=settings.model_cache_dir))
-        wall = time.perf_counter() - started
-        cost = run_cost(settings, seconds=wall)
-        metrics = {"examples": len(examples), **counts, "steps": report.steps, "train_loss_last": report.final_loss,
-                   "train_s": report.seconds, "precision": report.precision}
-        metadata = {"kind": "reader", "version": version, "run_id": run_id, "base_model": settings.reader_model,
-                    "init_adapter": str(init) if init else None, "data": {"hash": digest},
-                    "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
-                    "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _put_in_place(settings, staging, final, metadata, init=init, rehearsal_from=rehearsal_from)
-        with database.session() as session:
-            repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
-                                           metrics=metrics, n_examples=len(examples),
-                                           usd_brl=cost.quote.rate if cost.quote else None,
-                                           usd_brl_at=cost.quote.at if cost.quote else None,
-                                           cost_usd=cost.usd, cost_brl=cost.brl)
-        log.info("reader run %s: adapter %s (%s)", run_id, final, counts)
-        return metadata
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        with database.session() as session:
-            repository.finish_training_run(session, run_id=run_id, status="failed",
-                                           error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    finally:
-        heartbeat.stop()
-        database.dispose()
+        heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
+        try:
+            report = train_main(nightly_train_args(args, staging, examples, base=settings.reader_model, init_adapter=init,
+                                                   cache_dir=settings.model_cache_dir))
+            wall = time.perf_counter() - started
+            cost = run_cost(settings, seconds=wall)
+            metrics = {"examples": len(examples), **counts, "steps": report.steps, "train_loss_last": report.final_loss,
+                       "train_s": report.seconds, "precision": report.precision}
+            metadata = {"kind": "reader", "version": version, "run_id": run_id, "base_model": settings.reader_model,
+                        "init_adapter": str(init) if init else None, "data": {"hash": digest},
+                        "hyperparameters": asdict(args), "metrics": metrics, "timings": {"wall_s": wall},
+                        "cost": cost.as_dict(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            _put_in_place(settings, staging, final, metadata, init=init, rehearsal_from=rehearsal_from)
+            with database.session() as session:
+                repository.finish_training_run(session, run_id=run_id, status="succeeded", adapter_path=str(final),
+                                               metrics=metrics, n_examples=len(examples),
+                                               usd_brl=cost.quote.rate if cost.quote else None,
+                                               usd_brl_at=cost.quote.at if cost.quote else None,
+                                               cost_usd=cost.usd, cost_brl=cost.brl)
+            log.info("reader run %s: adapter %s (%s)", run_id, final, counts)
+            return metadata
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            with database.session() as session:
+                repository.finish_training_run(session, run_id=run_id, status="failed",
+                                               error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        finally:
+            heartbeat.stop()

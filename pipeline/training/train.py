@@ -341,7 +341,7 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     import torch
     from accelerate import Accelerator
 
-    from storage.db import Database
+    from storage.db import migrated
 
     settings = settings or get_settings()
     started_wall = time.perf_counter()
@@ -357,33 +357,32 @@ def main(args: TrainArgs, *, settings: Settings | None = None, on_step=None) -> 
     resumed = torch.load(checkpoint / STATE, weights_only=False) if checkpoint else None
     data = _prepare_data(args, settings, checkpoint, resumed)
 
-    database = Database(settings.database_url)
-    run_id = _create_run(database, args, settings, data) if main_process else None
-    # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
-    heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
-    version = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
-    work = settings.data_dir / "training" / f"run-{run_id}"
-    staging = settings.models_dir / "adapters" / f".{version}.tmp"
-    try:
-        setup = _setup_training(args, data, accelerator, bf16, checkpoint)
-        state = resume_state(setup, resumed)
-        writer = open_writer(settings.data_dir / "tensorboard" / version) if main_process else None
-        train_loop(args, setup, state, writer=writer, on_step=on_step, work=work, digest=data.digest)
-        finish_loop(setup, state)
-        if not main_process:
-            return {}
-        if writer:
-            writer.close()
-        return _publish(args, data, setup, state, settings=settings, database=database, run_id=run_id,
-                        version=version, staging=staging, started_wall=started_wall, checkpoint=checkpoint)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if main_process and run_id is not None:
-            with database.session() as session:
-                repository.finish_training_run(session, run_id=run_id, status="failed",
-                                               error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    finally:
-        if heartbeat is not None:
-            heartbeat.stop()
-        database.dispose()
+    with migrated(settings.database_url) as database:  # migrated first, disposed at the end
+        run_id = _create_run(database, args, settings, data) if main_process else None
+        # kill -9 cannot close the row: the heartbeat tells the next start until when this run was alive.
+        heartbeat = Heartbeat(database, run_id).start() if run_id is not None else None
+        version = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-run{run_id}"
+        work = settings.data_dir / "training" / f"run-{run_id}"
+        staging = settings.models_dir / "adapters" / f".{version}.tmp"
+        try:
+            setup = _setup_training(args, data, accelerator, bf16, checkpoint)
+            state = resume_state(setup, resumed)
+            writer = open_writer(settings.data_dir / "tensorboard" / version) if main_process else None
+            train_loop(args, setup, state, writer=writer, on_step=on_step, work=work, digest=data.digest)
+            finish_loop(setup, state)
+            if not main_process:
+                return {}
+            if writer:
+                writer.close()
+            return _publish(args, data, setup, state, settings=settings, database=database, run_id=run_id,
+                            version=version, staging=staging, started_wall=started_wall, checkpoint=checkpoint)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if main_process and run_id is not None:
+                with database.session() as session:
+                    repository.finish_training_run(session, run_id=run_id, status="failed",
+                                                   error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
