@@ -67,6 +67,28 @@ def atomic_dir(target: Path, *, marker: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def create_once(path: Path, text: str, *, mode: int = 0o644) -> str:
+    """Write ``text`` to ``path`` unless the file exists, and return what ``path`` holds: when two processes
+    create it at the same moment, both get the one that landed first (each writes its own temp file in full,
+    then hard-links it to ``path``, which fails when the name exists), never one each. ``mode``: as in
+    :func:`atomic_file`."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp_name, path)
+        except FileExistsError:
+            pass  # another process created it first: theirs is the one
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+    return path.read_text(encoding="utf-8")
+
+
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` atomically (see ``atomic_file``)."""
     with atomic_file(path, mode=mode) as handle:

@@ -47,3 +47,34 @@ def test_the_user_hash_salt_is_made_once_readable_only_by_its_owner(tmp_path):
     assert len(salt) == 64 and (path.stat().st_mode & 0o777) == 0o600
     assert Settings(DATA_DIR=tmp_path / "data").salt() == salt  # kept, not made again
     assert [p.name for p in path.parent.iterdir()] == [".user_salt"]  # no temp file left beside it
+
+
+def _salt_of(data_dir: str, barrier, out) -> None:
+    barrier.wait()  # every process asks at the same moment
+    out.put(Settings(DATA_DIR=data_dir).salt())
+
+
+def test_processes_that_start_together_share_one_salt(tmp_path):
+    # each process makes its own candidate; the first one hard-linked into place is everybody's
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    n = 8
+    barrier, out = context.Barrier(n), context.Queue()
+    workers = [context.Process(target=_salt_of, args=(str(tmp_path / "data"), barrier, out)) for _ in range(n)]
+    for worker in workers:
+        worker.start()
+    salts = [out.get(timeout=60) for _ in range(n)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(set(salts)) == 1 and len(salts[0]) == 64
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [".user_salt"]
+
+
+def test_create_once_keeps_the_first_file(tmp_path):
+    from pipeline.core.files import create_once
+
+    path = tmp_path / "x" / "secret"
+    assert create_once(path, "first", mode=0o600) == "first"
+    assert create_once(path, "second", mode=0o600) == "first"
+    assert (path.stat().st_mode & 0o777) == 0o600 and sorted(p.name for p in path.parent.iterdir()) == ["secret"]
