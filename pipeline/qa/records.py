@@ -22,8 +22,7 @@ from pipeline.feedback.export import VALIDATED_FILENAME
 from pipeline.qa.validate import check_record, find_answer_span, validate_records
 from pipeline.settings import Settings
 
-# These functions lived in pipeline.qa.generate: their warnings keep that logger's name (log filters, tests).
-logger = logging.getLogger("pipeline.qa.generate")
+logger = logging.getLogger(__name__)
 
 INVALID_SUFFIX = ".invalid.jsonl"
 RECORD_KEYS = ("id", "question", "answer", "document", "chunk_id", "span", "tags", "generator", "created_at")

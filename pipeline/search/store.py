@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.search.lexical import LexicalIndex
 
 # Moved out of pipeline.search.index: the log lines keep the name they always had (log files, filters, tests).
-logger = logging.getLogger("pipeline.search.index")
+logger = logging.getLogger(__name__)
 
 CURRENT_FILE = "CURRENT"
 VERSIONS_DIR = "versions"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.training.examples import collate, length_grouped_batches
 
-log = logging.getLogger("pipeline.training.train")  # its warnings are still train's (logging config, filters)
+log = logging.getLogger(__name__)
 
 STATE = "trainer_state.pt"  # the trainer state file inside a checkpoint folder
 

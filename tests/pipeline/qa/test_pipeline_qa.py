@@ -251,7 +251,7 @@ def test_hand_written_jsonl_is_checked_with_the_same_rules(tmp_path, caplog):
     (tmp_path / "human.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")  # not a jsonl: ignored
     (tmp_path / "EDITAL.invalid.jsonl").write_text(json.dumps({**good, "id": "bad"}) + "\n")  # never read
-    with caplog.at_level(logging.WARNING, logger="pipeline.qa.generate"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.qa.records"):
         records = load_qa_records(tmp_path, documents={"EDITAL": text})
     assert [r["id"] for r in records] == ["h1", "h2"]
     for lineno, reason in ((2, "invalid JSON"), (3, "question"), (5, "not a JSON object"), (6, "span"),
@@ -275,7 +275,7 @@ def test_index_job_reads_hand_written_pairs_against_the_documents(tmp_path, capl
         json.dumps({"question": "Quanto custa a inscrição?", "answer": "R$ 100,00", "document": "EDITAL"}) + "\n"
         + json.dumps({"question": "Quanto custa a matrícula?", "answer": "R$ 9,00", "document": "EDITAL"}) + "\n",
         encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="pipeline.qa.generate"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.qa.records"):
         records = qa_records(settings)
     assert [r["question"] for r in records] == ["Quanto custa a inscrição?"]
     assert "meus.jsonl:2: answer not found in the document" in caplog.text
