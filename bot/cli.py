@@ -21,9 +21,6 @@ from bot.cli_models import add_model_commands, settings_or_exit
 from bot.terminal import run_chat
 from pipeline.core.redaction import install, secret_values
 from pipeline.documents.load import DocumentsError, sample_corpus_dir, scan_documents
-from pipeline.evaluation.answers import evaluate_answers
-from pipeline.evaluation.retrieval import evaluate_retrieval
-from pipeline.loop.jobs import export_feedback_job, generate_qa_job, index_job
 
 DEMO_QUESTIONS = [
     "Onde é sediada a UFMS?",
@@ -46,6 +43,8 @@ def _service(settings):
 
 
 def cmd_generate_qa(args) -> int:
+    from pipeline.loop.jobs import generate_qa_job  # the jobs load SQLAlchemy: not for `oraculo --help`
+
     summary = generate_qa_job(settings_or_exit(), input_dir=args.input, output_dir=args.output, progress=True)
     print(summary.format())
     if summary.errors and not summary.n_pairs:  # every request failed: nothing useful was done
@@ -56,6 +55,8 @@ def cmd_generate_qa(args) -> int:
 
 
 def cmd_index(args) -> int:
+    from pipeline.loop.jobs import index_job  # the jobs load SQLAlchemy: not for `oraculo --help`
+
     info = index_job(settings_or_exit(), input_dir=args.input)
     print(f"index {info.version}: {info.n_chunks} chunks, {info.n_questions} questions -> {info.path}")
     return 0
@@ -78,6 +79,8 @@ def cmd_chat(args) -> int:
 
 
 def cmd_export_feedback(args) -> int:
+    from pipeline.loop.jobs import export_feedback_job  # the jobs load SQLAlchemy: not for `oraculo --help`
+
     result = export_feedback_job(settings_or_exit(), output_dir=args.output)
     print(f"{result.validated} validated -> {result.path}; {result.review} for review -> {result.review_path}; "
           f"{result.passages} closest-passage votes -> {result.passages_path}")
@@ -134,6 +137,8 @@ def _demo_documents(settings) -> None:
 
 
 def cmd_demo(args) -> int:
+    from pipeline.loop.jobs import generate_qa_job, index_job  # the jobs load SQLAlchemy: not for `oraculo --help`
+
     settings = settings_or_exit()
     _demo_documents(settings)
     print("== 1/3 Gerando perguntas e respostas a partir dos documentos")
@@ -151,6 +156,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from pipeline.evaluation.answers import evaluate_answers  # the answerer and the index: not for --help
+    from pipeline.evaluation.retrieval import evaluate_retrieval
+
 
     evaluate = evaluate_retrieval if args.target == "retrieval" else evaluate_answers
     try:

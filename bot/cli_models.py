@@ -17,14 +17,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
-from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
 from pipeline.settings import get_settings
-from pipeline.training.cost import cost_report
-from pipeline.training.merge import merge_run
-from pipeline.training.publish import PublishError, push_run
-from pipeline.training.train import TrainArgs
-from pipeline.training.train import main as train_main
+from pipeline.training.args import TrainArgs
+
+# The commands import their jobs when they run: those load SQLAlchemy, and `oraculo --help` needs none of them.
 
 
 def settings_or_exit():
@@ -36,6 +32,9 @@ def settings_or_exit():
 
 
 def cmd_train(args) -> int:
+    from pipeline.loop.reader_job import ReaderRunArgs, train_reader_run
+    from pipeline.training.train import main as train_main
+
     settings = settings_or_exit()
     if args.what == "reader" or (args.what == "auto" and settings.answer_strategy == "reader"):
         run_args = ReaderRunArgs(**{k: v for k, v in (("max_steps", args.max_steps), ("batch_size", args.batch_size),
@@ -65,6 +64,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_retrain(args) -> int:
+    from pipeline.loop.nightly import RetrainBusy, RetrainFailed, retrain_job
+
     try:
         report = retrain_job(settings_or_exit(), trigger="cli")
     except RetrainBusy as exc:
@@ -82,6 +83,8 @@ def cmd_retrain(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from pipeline.training.merge import merge_run
+
     try:
         print(f"merged model -> {merge_run(settings_or_exit(), args.run, output=args.output)}")
     except LookupError as exc:
@@ -91,6 +94,8 @@ def cmd_merge(args) -> int:
 
 
 def cmd_push(args) -> int:
+    from pipeline.training.publish import PublishError, push_run
+
     try:
         url = push_run(settings_or_exit(), args.run, what=args.what)
     except PublishError as exc:
@@ -101,6 +106,8 @@ def cmd_push(args) -> int:
 
 
 def cmd_cost(args) -> int:
+    from pipeline.training.cost import cost_report
+
     report = cost_report(settings_or_exit())
     last = report["last"]
     if last is None:
@@ -125,7 +132,8 @@ def cmd_cost(args) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
+    p = sub.add_parser("train",
+                       help="train a LoRA adapter: the reader's on citizens' votes, or the LLM's on QA records")
     p.add_argument("--what", choices=["auto", "reader", "llm"], default="auto",
                    help="auto: the reader when ANSWER_STRATEGY=reader, else the LLM")
     defaults = TrainArgs()

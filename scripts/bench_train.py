@@ -95,7 +95,8 @@ def _val_loss(peft_model, tokenizer, val, batch_size):
 def run_ours(args) -> dict:
     import resource
 
-    from pipeline.training.train import TrainArgs, main
+    from pipeline.training.args import TrainArgs
+    from pipeline.training.train import main
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

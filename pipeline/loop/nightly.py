@@ -65,7 +65,8 @@ from pipeline.serving.promote import build_candidate_index, promote
 from pipeline.serving.versions import published_adapter, serving_versions
 from pipeline.settings import Settings
 from pipeline.training.publish import push_run
-from pipeline.training.train import TrainArgs, main
+from pipeline.training.args import TrainArgs
+from pipeline.training.train import main
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ renamed into place last, so a crash never leaves an adapter that looks complete.
 Example::
 
     >>> from pipeline.settings import Settings
-    >>> from pipeline.training.train import TrainArgs, main
+    >>> from pipeline.training.args import TrainArgs
+    >>> from pipeline.training.train import main
     >>> result = main(TrainArgs(max_steps=20), settings=Settings())     # doctest: +SKIP
     >>> result["adapter_dir"]                                          # doctest: +SKIP
     'data/models/adapters/20261125T050000Z-run1'
@@ -48,6 +49,7 @@ from pipeline.llm.resolve import resolve_llm
 from pipeline.qa.records import load_qa_records
 from pipeline.qa.records import qa_records
 from pipeline.settings import Settings, get_settings
+from pipeline.training.args import TrainArgs
 from pipeline.training.cost import run_cost
 from pipeline.training.examples import (
     IGNORE_INDEX,
@@ -71,34 +73,6 @@ from pipeline.training.runs import Heartbeat
 from storage import repository
 
 log = logging.getLogger(__name__)
-
-@dataclass
-class TrainArgs:
-    model: str = "embedded"  # causal LM: "embedded" (SmolLM2-135M from its GGUF), a Hub id or a local path
-    data: str | None = None  # QA jsonl file or folder; None: generated + hand-written + validated feedback
-    epochs: float = 1.0  # passes over the training split (max_steps > 0 wins)
-    max_steps: int = 0  # optimiser steps to run; 0: as many as `epochs` takes
-    batch_size: int = 8  # examples per micro-batch (per process)
-    grad_accum: int = 1  # micro-batches per optimiser step
-    lr: float = 2e-4  # AdamW learning rate, linear decay after warm-up
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    target_modules: str = "q_proj,v_proj"  # comma-separated module names, or "all-linear"
-    max_length: int = 512  # longer examples are dropped (counted in the metadata), never cut mid-answer
-    val_fraction: float = 0.2  # share of *documents* held out for validation
-    max_train_examples: int = 0  # 0: all (a seeded sample otherwise: quick runs, tests)
-    max_val_examples: int = 0
-    eval_every: int = 50  # steps between validation passes (and early-stopping checks)
-    save_every: int = 50  # steps between checkpoints (the last 2 are kept)
-    patience: int = 3  # validation passes without improvement before stopping; 0: never stop early
-    seed: int = 0
-    threads: int = 0  # torch CPU threads; 0: the cores this process may use
-    resume: str | None = None  # "latest" or a checkpoint folder: continue from there
-    answer_only_head: bool = True  # LM head on answer positions only (same loss, less compute)
-    precision: str = "auto"  # "auto": bf16 base + autocast where the hardware is fast at bf16, else "fp32"; "bf16"
 
 
 class _AnswerLoss:

@@ -12,7 +12,8 @@ from pipeline.llm.local import LocalLLM
 from pipeline.llm.resolve import EMBEDDED_DIR_NAME
 from pipeline.training.merge import load_adapter_model, merge_run
 from pipeline.settings import Settings
-from pipeline.training.train import TrainArgs, main
+from pipeline.training.args import TrainArgs
+from pipeline.training.train import main
 
 PROMPT = [{"role": "user", "content": "Contexto:\n[1] UFMS\nA UFMS fica em Campo Grande.\n\nPergunta: Onde fica?"}]
 

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.training.publish import PublishError, push_run
 from pipeline.settings import Settings
-from pipeline.training.train import TrainArgs, main
+from pipeline.training.args import TrainArgs
+from pipeline.training.train import main
 from tests.fakes.hub_server import FakeHfApi
 
 

@@ -9,7 +9,8 @@ import torch
 
 from pipeline.training.merge import load_adapter_model, resolve_run
 from pipeline.settings import Settings
-from pipeline.training.train import TrainArgs, _AnswerLoss, main, use_bf16
+from pipeline.training.args import TrainArgs
+from pipeline.training.train import _AnswerLoss, main, use_bf16
 from pipeline.training.examples import IGNORE_INDEX, build_examples, collate, length_grouped_batches, split_by_document
 from storage import repository
 from storage.db import Database
