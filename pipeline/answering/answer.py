@@ -8,8 +8,8 @@ Three strategies (``Settings.answer_strategy``):
   supporting sentence (or table header + row) quoted with the label of its own place
   (:mod:`pipeline.answering.citation`) and only the source the answer comes from.
 - ``"extractive"``: the short span of the retrieved passages that answers the question, chosen by the
-  learned span scorer of :mod:`pipeline.answering.extract` (onde → place, quando → date, quanto → value…); no LLM, always
-  faithful, tens of milliseconds.
+  learned span scorer of :mod:`pipeline.answering.extract` (onde → place, quando → date, quanto → value…); no LLM,
+  always faithful, tens of milliseconds.
 - ``"generative"``: the LLM (``Settings.llm_backend``: transformers or llama.cpp) answers from the top passages
   only; its answer is *grounding-checked* — most of its words, and every number or date in it, must occur in
   the passages — and replaced by the extractive answer when it fails. ``on_partial`` receives the growing text
@@ -143,7 +143,8 @@ class Answerer:
         self._serving_stamp = stamp
         with self._lock:
             self._llm = None if self._llm is not None and getattr(self._llm, "serving", False) else self._llm
-            self._reader = None if self._reader is not None and getattr(self._reader, "serving", False) else self._reader
+            self._reader = (None if self._reader is not None and getattr(self._reader, "serving", False)
+                            else self._reader)
         return self.refresh()
 
     def refresh(self) -> bool:
@@ -275,9 +276,9 @@ class Answerer:
         return hits, spans
 
     def support(self, question: Query | str, hits: list[Hit], spans: list, *, query_vector=None) -> dict:
-        """The :class:`pipeline.answering.answerability.Support` of the best span of each passage the spans come from: how
-        well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match the
-        question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
+        """The :class:`pipeline.answering.answerability.Support` of the best span of each passage the spans come from:
+        how well the sentence quoted for it (:func:`pipeline.answering.citation.supporting_quote`) and its passage match
+        the question. One embedding call for all those sentences (and one for the question, unless ``query_vector``
         is the one retrieval made)."""
         best: dict[int, object] = {}
         for span in spans:

@@ -41,8 +41,8 @@ FILE = "abstention.json"
 # Similarities are the passage's own (Hit.passage_dense/passage_lexical), never those of a question indexed about
 # it: a vague "O que é isso?" matches generated "O que é ...?" questions closely, and the calibration corpus has
 # no such entries, so entry-level scores would not mean the same thing there and in production.
-# The supporting sentence of a span (pipeline.answering.citation.supporting_quote: its sentence, or its table header + row)
-# says more than its passage: a question whose answer is not indexed still finds passages of the right document,
+# The supporting sentence of a span (pipeline.answering.citation.supporting_quote: its sentence, or its table header +
+# row) says more than its passage: a question whose answer is not indexed still finds passages of the right document,
 # but no sentence in them that says what it asks. sentence_dense / sentence_cover: cosine of the question with the
 # best span's sentence and the IDF-weighted share of the question's words in it; passage_cover: that share in the
 # span's passage; max_sentence_*: the best of those over the best span of every passage read (:class:`Support`).
@@ -62,9 +62,10 @@ class Support:
 
 
 def features_of(hits: Sequence, spans: Sequence, support: Mapping[int, Support] | None = None) -> dict[str, float]:
-    """The signals of one question: ``hits`` from the retriever (``.passage_dense``, ``.passage_lexical``), ``spans`` from
-    :meth:`pipeline.answering.reader.SpanReader.read` (best first), ``support`` (by passage index: the :class:`Support` of the
-    best span of each passage read, see ``pipeline.answering.answer.Answerer.support``; without it the sentence signals are 0)."""
+    """The signals of one question: ``hits`` from the retriever (``.passage_dense``, ``.passage_lexical``), ``spans``
+    from :meth:`pipeline.answering.reader.SpanReader.read` (best first), ``support`` (by passage index: the
+    :class:`Support` of the best span of each passage read, see ``pipeline.answering.answer.Answerer.support``; without
+    it the sentence signals are 0)."""
     support = support or {}
     if not spans or not hits:
         return {"margin": NO_SPAN, "score": 0.0, "null": -NO_SPAN, "dense_span": 0.0,

@@ -156,7 +156,8 @@ class SpanReader:
         # "no answer" score: the lowest over all windows read (SQuAD 2.0's rule for one long text), or the one
         # of the answer's own passage
         self.per_passage_null = False
-        self.abstention = None  # the AnswerabilityModel kept beside the adapter (pipeline.answering.answerability), if any
+        # the AnswerabilityModel kept beside the adapter (pipeline.answering.answerability), if any
+        self.abstention = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -184,8 +185,9 @@ class SpanReader:
         """Tokenised windows of every (question, passage) pair, with offsets and their passage index."""
         question = question[:MAX_QUESTION_CHARS]
         return self.tokenizer([question] * len(passages), list(passages), truncation="only_second",
-                              max_length=self.max_length, stride=min(self.stride, self.max_length // 4), return_overflowing_tokens=True,
-                              return_offsets_mapping=True, padding=True, return_tensors="pt")
+                              max_length=self.max_length, stride=min(self.stride, self.max_length // 4),
+                              return_overflowing_tokens=True, return_offsets_mapping=True, padding=True,
+                              return_tensors="pt")
 
     def logits(self, question: str, passages: Sequence[str]):
         """``(encoding, start_logits, end_logits)`` as numpy arrays, one row per window."""

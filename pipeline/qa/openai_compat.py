@@ -5,9 +5,10 @@ it with HTTP 400 is asked again with ``json_object`` and then with no ``response
 working mode is kept for the rest of the run). Transport failures are retried by the ``openai`` client itself
 (``max_retries``): 408/409/429/5xx, timeouts and dropped connections, with exponential backoff, honouring
 ``retry-after`` / ``retry-after-ms``. A reply that is not the JSON asked for (not JSON, wrong shape, an empty
-``choices`` list, a body that is no chat completion at all, such as a proxy's HTML page) is asked again up to ``malformed_retries`` times with no wait (it is not a rate problem), then
-recorded as an error. Nothing here raises for a chunk: :meth:`OpenAIQAGenerator.generate_chunk` always returns a
-:class:`ChunkResult`. Token usage of every reply (retries included) is added up.
+``choices`` list, a body that is no chat completion at all, such as a proxy's HTML page) is asked again up to
+``malformed_retries`` times with no wait (it is not a rate problem), then recorded as an error. Nothing here raises for
+a chunk: :meth:`OpenAIQAGenerator.generate_chunk` always returns a :class:`ChunkResult`. Token usage of every reply
+(retries included) is added up.
 
 Example (any server; ``OPENAI_BASE_URL=http://localhost:11434/v1`` for Ollama)::
 

@@ -28,7 +28,8 @@ from functools import lru_cache
 from pipeline.qa.validate import MONEY_RE, DATE_RE
 
 _ARTICLE = re.compile(r"^(?:Art\.?|Artigo)\s*(?P<n>\d+)\s*(?:º|°|o\b)?\.?\s*[-–—.]?\s*(?P<body>\S.*)$")
-_PARAGRAPH = re.compile(r"^(?:§\s*(?P<n>\d+)\s*(?:º|°|o\b)?|(?P<unico>Parágrafo único))\.?\s*[-–—.:]?\s*(?P<body>\S.*)$",
+_PARAGRAPH = re.compile(r"^(?:§\s*(?P<n>\d+)\s*(?:º|°|o\b)?|(?P<unico>Parágrafo único))\.?\s*[-–—.:]?"
+                        r"\s*(?P<body>\S.*)$",
                         flags=re.IGNORECASE)
 _CELL_SPLIT = re.compile(r"\s*\|\s*|\t+|\s{2,}")
 _SEPARATOR_ROW = re.compile(r"^[\s|:+-]+$")
@@ -142,7 +143,8 @@ def _row_questions(header: list[str], cells: list[str]) -> list[str]:
             many = "Quantas" if low.split()[0].lower() in _FEMININE_COUNT or art in {"a", "as"} else "Quantos"
             questions.append(f"{many} {low} há para {label}?")
         elif DATE_RE.search(value):
-            questions.append(f"Qual é {art} {low} para {label}?" if art in {"o", "a"} else f"Quais são {art} {low} para {label}?")
+            questions.append(f"Qual é {art} {low} para {label}?" if art in {"o", "a"}
+                             else f"Quais são {art} {low} para {label}?")
         elif art in {"o", "a"}:
             questions.append(f"Qual é {art} {low} para {label}?")
         else:
@@ -166,7 +168,8 @@ def table_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_HEADING = re.compile(r"^(?:(?:CAPÍTULO|TÍTULO|SEÇÃO|SUBSEÇÃO|ANEXO|Capítulo|Título|Seção|Subseção|Anexo)\s+[IVXLC\d]+\b.*"
+_HEADING = re.compile(r"^(?:(?:CAPÍTULO|TÍTULO|SEÇÃO|SUBSEÇÃO|ANEXO|"
+                      r"Capítulo|Título|Seção|Subseção|Anexo)\s+[IVXLC\d]+\b.*"
                       r"|(?:Do|Da|Dos|Das)\s+[A-ZÀ-Ú][^.;:]{2,80})$")
 
 

@@ -76,7 +76,8 @@ _VALUE_SUBJECT = re.compile(r"^(?P<subj>.{3,80}?),? (?:é|será|fica|ficará|cor
                             r"no valor de|no valor total de|de valor)(?: de)?$")
 _CONSIDER = re.compile(r"\b(?P<lead>[Cc]onsidera-se|[Cc]onsideram-se|[Ee]ntende-se por|[Ee]ntendem-se por) "
                        r"(?P<term>[^,:;]{2,60}?)[,:]? (?:o|a|os|as|aquel[ea]s?|tod[oa]s?|um|uma|qualquer) ")
-_PERIOD_DATE = re.compile(rf"\d{{1,2}}(?:º|o)?(?: de (?:{MONTHS_PATTERN}))?(?: de \d{{4}})? (?:a|até) \d{{1,2}}(?:º|o)? de (?:{MONTHS_PATTERN})|"
+_PERIOD_DATE = re.compile(rf"\d{{1,2}}(?:º|o)?(?: de (?:{MONTHS_PATTERN}))?(?: de \d{{4}})? (?:a|até) "
+                          rf"\d{{1,2}}(?:º|o)? de (?:{MONTHS_PATTERN})|"
                           r"\d{1,2}/\d{1,2}(?:/\d{2,4})? (?:a|até) \d{1,2}/\d{1,2}")
 _EVENT = re.compile(r"^(?P<subj>(?:As|Os|A|O) [^,;:]{3,60}?),? (?:vão|irão|serão|será|ocorrerão|ocorrerá|acontecerão|"
                     r"acontecerá|estarão|estará|poderão|poderá|deverão|deverá|devem|deve|terão|terá|ficarão|ficará|"
@@ -132,7 +133,8 @@ def _definition(sentence: str) -> list[tuple[str, str]]:
         return [("definition", _question(f"O que {match['verb']}", _lower_first(match["subj"])))]
     match = _GLOSSARY.match(sentence)
     term = match["term"] if match else ""
-    if (match and _good_subject(term) and len(term.split()) <= 6 and term.lower() not in _NOT_A_TERM and not re.search(r"(?:em|am)$", term)
+    if (match and _good_subject(term) and len(term.split()) <= 6 and term.lower() not in _NOT_A_TERM
+            and not re.search(r"(?:em|am)$", term)
             and all(w[0].isupper() for w in term.split() if len(w) > 3)):
         return [("glossary", _question("O que é", match["term"]))]
     return []
@@ -233,7 +235,8 @@ _PURPOSE = re.compile(r"^(?P<subj>[^,;:]{2,80}?),?(?: [^,;:]{0,40},)? (?:tem|tê
 _COMPOSED = re.compile(r"^(?P<subj>[^,;:]{2,80}?) (?P<verb>é|são|será|serão) (?P<part>compost|formad|constituíd)"
                        r"(?P<end>[oa]s?) (?:por|de) ")
 _CONSISTS = re.compile(r"^(?P<subj>[^,;:]{2,80}?) consiste(?:m)? (?:em|no|na|nos|nas) ")
-_ACRONYM = re.compile(r"(?P<long>[A-ZÀ-Ú][\wÀ-ú]+(?: (?:de|da|do|das|dos|e|em|para|a|o|à|ao|às|aos)?(?: )?[A-ZÀ-Ú][\wÀ-ú]+){1,9}) "
+_ACRONYM = re.compile(r"(?P<long>[A-ZÀ-Ú][\wÀ-ú]+(?: (?:de|da|do|das|dos|e|em|para|a|o|à|ao|às|aos)?(?: )?"
+                      r"[A-ZÀ-Ú][\wÀ-ú]+){1,9}) "
                       r"(?:\(|– |- )(?P<acr>[A-Z][A-Za-z]{1,9})(?:\)| –| -)")
 
 

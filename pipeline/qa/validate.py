@@ -88,7 +88,8 @@ def is_near_duplicate(key: frozenset[str], seen: list[tuple[frozenset[str], obje
 
 
 def check_record(record: dict, document_text: str | None) -> list[str]:
-    """Why ``record`` is not a usable QA pair (``[]`` when it is). Without the document text only the shape is checked."""
+    """Why ``record`` is not a usable QA pair (``[]`` when it is). Without the document text only the shape is
+    checked."""
     reasons: list[str] = []
     question, answer = record.get("question"), record.get("answer")
     if not isinstance(question, str) or not question.strip():

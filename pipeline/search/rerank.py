@@ -7,7 +7,8 @@ Example::
 
     >>> from pipeline.search.rerank import load_reranker, rerank_scores
     >>> model = load_reranker("cross-encoder/mmarco-mMiniLMv2-L12-H384-v1")  # doctest: +SKIP
-    >>> rerank_scores(model, "Onde fica a UFMS?", ["A UFMS fica em Campo Grande.", "O MEC é um ministério."])  # doctest: +SKIP
+    >>> rerank_scores(model, "Onde fica a UFMS?",
+    ...               ["A UFMS fica em Campo Grande.", "O MEC é um ministério."])  # doctest: +SKIP
     [7.1, -4.2]
 """
 

@@ -36,7 +36,8 @@ from pipeline.documents.chunking import Chunk
 from pipeline.search.abbreviations import expand_query, query_expansions
 from pipeline.search.embeddings import encode, encode_query, load_embedder, resolve_embedding_model, torch_threads
 from pipeline.search.index import chunk_embedding_text, embedding_identity, identity_model
-from pipeline.search.store import CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, META_FILE, VECTORS_FILE, current_version, version_dir
+from pipeline.search.store import (CHUNKS_FILE, ENTRIES_FILE, INDEX_FILE, LEXICAL_DIR, META_FILE, VECTORS_FILE,
+                                   current_version, version_dir)
 from pipeline.search.lexical import LexicalIndex, tokenize
 from pipeline.search.rerank import load_reranker, rerank_scores
 

@@ -12,7 +12,8 @@ The nightly job builds its candidate index *aside*, under ``DATA_DIR/index_stagi
 version's vectors, so only new text is embedded), and trains its adapter into its own folder; nothing serving
 changes until :func:`promote`, which moves the candidate index into ``index/versions`` and flips both
 pointers (adapter first, index last; the adapter pointer is put back if the index flip fails). A running bot
-notices the flip on its next question (:func:`pipeline.serving.versions.serving_stamp`, one ``stat`` per pointer) and reloads: no restart.
+notices the flip on its next question (:func:`pipeline.serving.versions.serving_stamp`, one ``stat`` per pointer) and
+reloads: no restart.
 
 Example::
 
@@ -32,7 +33,8 @@ import numpy as np
 
 from pipeline.core.files import atomic_write_text
 from pipeline.search.index import build_index, questions_to_index, record_in_database
-from pipeline.search.store import CURRENT_FILE, ENTRIES_FILE, META_FILE, VECTORS_FILE, VERSIONS_DIR, current_version, version_dir
+from pipeline.search.store import (CURRENT_FILE, ENTRIES_FILE, META_FILE, VECTORS_FILE, VERSIONS_DIR, current_version,
+                                   version_dir)
 from pipeline.serving.versions import adapter_pointer, serving_versions
 from pipeline.settings import Settings
 

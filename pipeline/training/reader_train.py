@@ -224,8 +224,8 @@ def featurize(tokenizer, examples: Sequence[QAExample], *, max_length: int, stri
         part = examples[first:first + batch]
 
         enc = tokenizer([e.question[:MAX_QUESTION_CHARS] for e in part], [e.context for e in part],
-                        truncation="only_second", max_length=max_length, stride=min(stride, max_length // 4), return_overflowing_tokens=True,
-                        return_offsets_mapping=True)
+                        truncation="only_second", max_length=max_length, stride=min(stride, max_length // 4),
+                        return_overflowing_tokens=True, return_offsets_mapping=True)
         for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
             ex = part[sample]
             sequence_ids = enc.sequence_ids(w)

@@ -5,8 +5,8 @@ The type is told by the content, never by the name (:func:`sniff`): ``%PDF-`` in
 (``pdf_text``, ``docx_text``, ``html_text``); :func:`to_document` joins their pages with a blank line and keeps
 where each page starts (``Document.page_starts``), so every chunk knows its page. A file that cannot be read
 raises :class:`ExtractionError` with a ``code`` (``no_text``: a scan without text layer, needs OCR — read by
-Tesseract when ``ocr=True`` and it is installed, :mod:`pipeline.documents.ingest.ocr`; ``broken``; ``encrypted``; ``empty``;
-``unsupported``).
+Tesseract when ``ocr=True`` and it is installed, :mod:`pipeline.documents.ingest.ocr`; ``broken``; ``encrypted``;
+``empty``; ``unsupported``).
 
 Example::
 

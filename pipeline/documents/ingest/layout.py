@@ -2,8 +2,8 @@
 
 What every extractor returns is an :class:`Extracted`: the text of each page (one page for formats without
 pages), the title the file declares (metadata, first heading), and the pages that had no text layer.
-:func:`pipeline.documents.ingest.to_document` turns it into a :class:`pipeline.documents.load.Document` whose ``page_starts``
-give the offset where each page begins, so that every chunk knows its page.
+:func:`pipeline.documents.ingest.to_document` turns it into a :class:`pipeline.documents.load.Document` whose
+``page_starts`` give the offset where each page begins, so that every chunk knows its page.
 
 Example::
 

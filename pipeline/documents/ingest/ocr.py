@@ -9,7 +9,8 @@ paragraphs as the PDF reader's do (markers keep their line, hyphenated words are
 Example::
 
     >>> from pipeline.documents.ingest.ocr import ocr_missing
-    >>> ocr_missing() in (None, "the tesseract program is not installed (apt-get install tesseract-ocr tesseract-ocr-por)")
+    >>> ocr_missing() in (None,
+    ...                   "the tesseract program is not installed (apt-get install tesseract-ocr tesseract-ocr-por)")
     True
 """
 

@@ -2,8 +2,8 @@
 
 Per page: ruled tables are found (``find_tables``) and written as rows (``Cargo | Vagas | Salário``); the words
 outside them are grouped into lines, and a line whose words are split by wide gaps is a row of a table without
-rules (``Prova objetiva | 20 de abril de 2025``); a vertical gutter that no line crosses makes the page two columns, read
-left then right, with full-width lines (a title, a table) between column blocks kept in place. Lines become
+rules (``Prova objetiva | 20 de abril de 2025``); a vertical gutter that no line crosses makes the page two columns,
+read left then right, with full-width lines (a title, a table) between column blocks kept in place. Lines become
 paragraphs by vertical gaps and font size (a bigger font is a heading); an article, paragraph sign or item at
 the start of a line keeps its own line, so chunking still sees the structure; words broken by a hyphen at a
 line end are joined. Lines that recur at the top or bottom of most pages (running headers and footers, with
@@ -276,7 +276,8 @@ def _title(first_page: list[_Line | _Table], body_size: float) -> str:
 def extract_pdf(data: bytes, *, ocr: bool = False) -> Extracted:
     """The text of a PDF's pages in reading order; ``ExtractionError`` when it is broken, locked or has no text.
 
-    ``ocr``: pages without a text layer are read by Tesseract when it is installed (:mod:`pipeline.documents.ingest.ocr`).
+    ``ocr``: pages without a text layer are read by Tesseract when it is installed
+    (:mod:`pipeline.documents.ingest.ocr`).
     """
     import pdfplumber
     from pdfplumber.utils.exceptions import PdfminerException
