@@ -57,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="mean pause of a user between actions (reading the answer, typing the next question)")
     p.add_argument("--ramp-s", type=float, default=None,
                    help="users start at uniform random times within this window (default: --think-s)")
-    p.add_argument("--strategy", choices=["extractive", "generative"], default="extractive")
+    p.add_argument("--strategy", choices=["reader", "extractive", "generative"], default="reader",
+                   help="the answer strategy (default: the product's default, the reader)")
     p.add_argument("--index-from", type=Path, help="a DATA_DIR whose index/ and data_qa/ are reused")
     p.add_argument("--canned", action="store_true", help="canned answers (tests): only the bot and the database")
     p.add_argument("--seed", type=int, default=0)
