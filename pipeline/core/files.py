@@ -29,12 +29,14 @@ from typing import Any, TextIO
 
 
 @contextmanager
-def atomic_file(path: Path, *, binary: bool = False, mode: int = 0o644) -> Iterator[TextIO]:
+def atomic_file(path: Path, *, binary: bool = False, mode: int = 0o644, once: bool = False) -> Iterator[TextIO]:
     """A text handle whose content replaces ``path`` in one step (temp file in the same folder, fsync,
     ``os.replace``) when the block ends without error; on error the temp file is removed and ``path`` is
     untouched, so a reader never sees a half-written file, even after a kill. ``binary``: a bytes handle;
     ``mode``: the file's permissions (``0o600`` for a secret), set before anything is written.
-    The temp file's name starts with a dot: folder scans skip it as hidden."""
+    ``once``: never replace an existing ``path`` — the temp file is hard-linked into place, which fails when the
+    name exists, so of two processes writing at the same moment the first one's file stays (see
+    :func:`create_once`). The temp file's name starts with a dot: folder scans skip it as hidden."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -43,10 +45,15 @@ def atomic_file(path: Path, *, binary: bool = False, mode: int = 0o644) -> Itera
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        if not once:
+            os.replace(tmp_name, path)
+        else:
+            try:
+                os.link(tmp_name, path)
+            except FileExistsError:
+                pass  # another process created it first: theirs is the one
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)  # gone already after os.replace
 
 
 @contextmanager
@@ -69,23 +76,11 @@ def atomic_dir(target: Path, *, marker: str) -> Iterator[Path]:
 
 def create_once(path: Path, text: str, *, mode: int = 0o644) -> str:
     """Write ``text`` to ``path`` unless the file exists, and return what ``path`` holds: when two processes
-    create it at the same moment, both get the one that landed first (each writes its own temp file in full,
-    then hard-links it to ``path``, which fails when the name exists), never one each. ``mode``: as in
-    :func:`atomic_file`."""
+    create it at the same moment, both get the one that landed first, never one each (``atomic_file(once=True)``).
+    """
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp_name, path)
-        except FileExistsError:
-            pass  # another process created it first: theirs is the one
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+        with atomic_file(path, mode=mode, once=True) as handle:
+            handle.write(text)
     return path.read_text(encoding="utf-8")
 
 

@@ -39,7 +39,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pipeline.core.query import Query
-from pipeline.core.text import content_terms, question_type, same_answer
+from pipeline.core.text import same_answer
 from pipeline.feedback.export import closest_source, passage_verdict, recorded_span
 from storage import repository
 
@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 
 
 def question_key(question: str) -> tuple[str, frozenset[str]]:
-    """(question type, set of content-word stems): what near-identity compares."""
-    return question_type(question), frozenset(content_terms(question))
+    """(question type, set of content-word stems): what near-identity compares — the :attr:`Query.key` of a
+    stored question, the same as a new question's (a blank one has no words: it is near-identical to none)."""
+    return Query.of(question).key if question.strip() else ("outro", frozenset())
 
 
 def similar(a: tuple[str, frozenset[str]], b: tuple[str, frozenset[str]], threshold: float) -> bool:
