@@ -51,6 +51,8 @@ MAX_QUESTION_CHARS = 250  # longer questions are cut: the passage must keep room
 _SPELLED = re.compile(r"\s?\((?=[^\W\d])[^()\n]{1,60}\)")  # "(cinquenta)", "(vinte e cinco reais)"
 _CELL_OR_LINE = re.compile(r"\n|\s\|\s")  # an answer never runs across lines or table cells
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
+_BRACKETS = (("(", ")"), ("[", "]"), ("“", "”"))
+_NUMBER_BEFORE = re.compile(r"(?:R\$ )?\d[\d.,]*\s?$")  # the figure a parenthesis spells out: "4 (quatro)"
 
 
 @dataclass(frozen=True)
@@ -116,12 +118,17 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
         start -= 1
     while end < len(text) and end > 0 and text[end].isalnum() and text[end - 1].isalnum():
         end += 1
-    for opening, closing in (("(", ")"), ("[", "]"), ("“", "”")):  # "50 (cinq" -> "50 (cinquenta)"
+    for opening, closing in _BRACKETS:  # "50 (cinq" -> "50 (cinquenta)"; "quatro) horas" -> "4 (quatro) horas"
         inside = text[start:end]
         if inside.count(opening) > inside.count(closing):
             close = text.find(closing, end, end + 40)
             if close >= 0:
                 end = close + 1
+        elif inside.count(closing) > inside.count(opening):
+            before = text.rfind(opening, max(0, start - 40), start)
+            if before >= 0 and closing not in text[before + 1:start]:
+                figure = _NUMBER_BEFORE.search(text, max(0, before - 24), before)
+                start = figure.start() if figure else before
     # Official documents write amounts as "R$ 25,00 (vinte e cinco reais)" and "50 (cinquenta)": a number
     # is given with its currency sign and its spelled-out form.
     if start < end and text[end - 1].isdigit():
@@ -131,11 +138,15 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
     if start < end and text[start].isdigit() and text[max(0, start - 3):start] == "R$ ":
         start -= 3
     while start < end and text[start] in _PUNCT_EDGE:
+        # keep an opening bracket or quote whose closing one is inside the span ("(49) 3581-2047")
+        closing = dict(_BRACKETS).get(text[start])
+        if closing and closing in text[start + 1:end]:
+            break
         start += 1
     while end > start and text[end - 1] in _PUNCT_EDGE:
         # keep a closing bracket or quote whose opening one is inside the span ("50 (cinquenta)")
         closing = text[end - 1]
-        opening = {")": "(", "]": "[", "”": "“"}.get(closing)
+        opening = {c: o for o, c in _BRACKETS}.get(closing)
         if opening and opening in text[start:end - 1]:
             break
         end -= 1

@@ -29,6 +29,21 @@ def test_words_edge_widens_to_whole_words_and_strips_punctuation():
     assert text[slice(*words_edge(text, at, at + 5))] == "dias"
 
 
+def test_words_edge_never_leaves_a_bracket_open_or_closed_alone():
+    """A span that starts inside a parenthesis takes its opening (and the figure it spells out); an opening
+    bracket whose closing one is in the span is not stripped as punctuation."""
+    def edge(text, piece):
+        at = text.index(piece)
+        return text[slice(*words_edge(text, at, at + len(piece)))]
+
+    assert edge("com antecedência mínima de 4 (quatro) horas.", "quatro) horas") == "4 (quatro) horas"
+    assert edge("pelo telefone (49) 3581-2047.", "49) 3581-2047") == "(49) 3581-2047"
+    assert edge("pelo telefone (49) 3581-2047.", "(49) 3581") == "(49) 3581"
+    assert edge("taxa de R$ 30,00 (trinta reais), paga", "trinta reais)") == "R$ 30,00 (trinta reais)"
+    assert edge("conforme (anexo) final", "anexo) final") == "(anexo) final"
+    assert edge("(ver item 3). Depois, o prazo", "Depois") == "Depois"  # a bracket outside the span: untouched
+
+
 def test_locate_answer_at_its_offset_elsewhere_folded_or_not_at_all():
     context = "Em 1979 a universidade foi federalizada. Em Campo Grande fica a sede."
     assert locate_answer(context, "1979", 3) == 3
