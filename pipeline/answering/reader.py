@@ -35,6 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.answering.answerability import load_for
+from pipeline.core.text import FUNCTION_WORDS, fold
 from pipeline.llm.adapters import adapter_kind
 from pipeline.search.e5 import embedded_e5_dir
 from pipeline.serving.versions import serving_adapter
@@ -53,6 +54,10 @@ _CELL_OR_LINE = re.compile(r"\n|\s\|\s")  # an answer never runs across lines or
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
 _BRACKETS = (("(", ")"), ("[", "]"), ("“", "”"))
 _NUMBER_BEFORE = re.compile(r"(?:R\$ )?\d[\d.,]*\s?$")  # the figure a parenthesis spells out: "4 (quatro)"
+# A count written out ("12 (doze)") is completed by the word it counts ("12 (doze) meses"), never a sum of money
+_COUNT_AT_END = re.compile(r"\d[\d.,]*\s?\((?=[^\W\d])[^()\n]{1,60}\)$")
+_MONEY_SPELLED = re.compile(r"\b(?:reais|real|centavos?)\)$")
+_NEXT_WORD = re.compile(r" ([^\W\d_]{3,})\b")
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,10 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
         spelled = _SPELLED.match(text, end)
         if spelled:
             end = spelled.end()
+    if _COUNT_AT_END.search(text, start, end) and not _MONEY_SPELLED.search(text, start, end):
+        unit = _NEXT_WORD.match(text, end)
+        if unit and unit.group(1).islower() and fold(unit.group(1)) not in FUNCTION_WORDS:
+            end = unit.end()
     if start < end and text[start].isdigit() and text[max(0, start - 3):start] == "R$ ":
         start -= 3
     while start < end and text[start] in _PUNCT_EDGE:

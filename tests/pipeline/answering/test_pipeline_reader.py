@@ -24,7 +24,7 @@ def shipped_reader(model_cache_dir):
 def test_words_edge_widens_to_whole_words_and_strips_punctuation():
     text = "O prazo é de 50 (cinquenta) dias, contados da publicação."
     start = text.index("0 (cinq")
-    assert text[slice(*words_edge(text, start, start + 6))] == "50 (cinquenta)"
+    assert text[slice(*words_edge(text, start, start + 6))] == "50 (cinquenta) dias"  # the count with its word
     at = text.index("dias,")
     assert text[slice(*words_edge(text, at, at + 5))] == "dias"
 
@@ -42,6 +42,22 @@ def test_words_edge_never_leaves_a_bracket_open_or_closed_alone():
     assert edge("taxa de R$ 30,00 (trinta reais), paga", "trinta reais)") == "R$ 30,00 (trinta reais)"
     assert edge("conforme (anexo) final", "anexo) final") == "(anexo) final"
     assert edge("(ver item 3). Depois, o prazo", "Depois") == "Depois"  # a bracket outside the span: untouched
+
+
+def test_words_edge_completes_a_written_out_count_with_the_word_it_counts():
+    """Official texts write counts as "12 (doze) meses": the answer takes the counted word, never for money, a
+    percentage or a closed-class word that follows."""
+    def edge(text, piece):
+        at = text.index(piece)
+        return text[slice(*words_edge(text, at, at + len(piece)))]
+
+    assert edge("terá 60 (sessenta) dias para requerer", "60") == "60 (sessenta) dias"
+    assert edge("receberão 2 (duas) doses, com intervalo", "2 (duas)") == "2 (duas) doses"
+    assert edge("multa de R$ 150,00 (cento e cinquenta reais) aplicada", "R$ 150,00") == \
+        "R$ 150,00 (cento e cinquenta reais)"
+    assert edge("corresponde a 80% (oitenta por cento) do valor", "80%") == "80%"
+    assert edge("até 3 (três) e no máximo", "3 (três)") == "3 (três)"
+    assert edge("no prazo de 5 (cinco), contados", "5 (cinco)") == "5 (cinco)"
 
 
 def test_locate_answer_at_its_offset_elsewhere_folded_or_not_at_all():
