@@ -136,7 +136,7 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
                 start = figure.start() if figure else before
     # Official documents write amounts as "R$ 25,00 (vinte e cinco reais)" and "50 (cinquenta)": a number
     # is given with its currency sign and its spelled-out form.
-    if start < end and text[end - 1].isdigit():
+    if start < end and (text[end - 1].isdigit() or text[end - 1] == "%"):  # "80% (oitenta por cento)"
         spelled = _SPELLED.match(text, end)
         if spelled:
             end = spelled.end()

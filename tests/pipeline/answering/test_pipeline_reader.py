@@ -55,7 +55,7 @@ def test_words_edge_completes_a_written_out_count_with_the_word_it_counts():
     assert edge("receberão 2 (duas) doses, com intervalo", "2 (duas)") == "2 (duas) doses"
     assert edge("multa de R$ 150,00 (cento e cinquenta reais) aplicada", "R$ 150,00") == \
         "R$ 150,00 (cento e cinquenta reais)"
-    assert edge("corresponde a 80% (oitenta por cento) do valor", "80%") == "80%"
+    assert edge("corresponde a 80% (oitenta por cento) do valor", "80%") == "80% (oitenta por cento)"
     assert edge("até 3 (três) e no máximo", "3 (três)") == "3 (três)"
     assert edge("no prazo de 5 (cinco), contados", "5 (cinco)") == "5 (cinco)"
 
