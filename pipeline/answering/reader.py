@@ -51,6 +51,7 @@ TARGET_MODULES = ["query", "key", "value", "attention.output.dense", "intermedia
 MAX_QUESTION_CHARS = 250  # longer questions are cut: the passage must keep room in the window
 _SPELLED = re.compile(r"\s?\((?=[^\W\d])[^()\n]{1,60}\)")  # "(cinquenta)", "(vinte e cinco reais)"
 _CELL_OR_LINE = re.compile(r"\n|\s\|\s")  # an answer never runs across lines or table cells
+_CELL_SEPARATOR = " | "
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
 _BRACKETS = (("(", ")"), ("[", "]"), ("“", "”"))
 _NUMBER_BEFORE = re.compile(r"(?:R\$ )?\d[\d.,]*\s?$")  # the figure a parenthesis spells out: "4 (quatro)"
@@ -162,6 +163,26 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def table_cell(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span inside a table row (cells joined by " | ", as documents are read) widened to its whole cell: a
+    table's answer is a cell ("Rua das Acácias" -> "Rua das Acácias, entre os nºs 100 e 400"). Anything else is
+    returned unchanged."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if _CELL_SEPARATOR not in text[line_start:line_end] or _CELL_SEPARATOR in text[start:end]:
+        return start, end
+    before = text.rfind(_CELL_SEPARATOR, line_start, start)
+    after = text.find(_CELL_SEPARATOR, end, line_end)
+    cell_start = line_start if before < 0 else before + len(_CELL_SEPARATOR)
+    cell_end = line_end if after < 0 else after
+    while cell_start < cell_end and text[cell_start] in " |\t":
+        cell_start += 1
+    while cell_end > cell_start and text[cell_end - 1] in " |\t":
+        cell_end -= 1
+    return (cell_start, cell_end) if cell_start <= start and end <= cell_end else (start, end)
+
+
 class SpanReader:
     """Reads passages with a question-answering model; thread-safe; one instance per process is enough."""
 
@@ -257,7 +278,7 @@ class SpanReader:
         for score, passage, start, end in candidates:
             null = nulls[position[passage]] if self.per_passage_null else null_all
             text = passages[passage]
-            start, end = words_edge(text, start, end)
+            start, end = table_cell(text, *words_edge(text, start, end))
             if end <= start or (passage, start, end) in seen or _CELL_OR_LINE.search(text, start, end):
                 continue
             if any(p == passage and start < e and s < end for p, s, e in exclude):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader, base_model, words_edge
+from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader, base_model, table_cell, words_edge
 from pipeline.training.reader_train import (QAExample, ReaderTrainArgs, featurize, hard_negatives, locate_answer, main,
                                    reader_loss, save_adapter)
 
@@ -58,6 +58,21 @@ def test_words_edge_completes_a_written_out_count_with_the_word_it_counts():
     assert edge("corresponde a 80% (oitenta por cento) do valor", "80%") == "80% (oitenta por cento)"
     assert edge("até 3 (três) e no máximo", "3 (três)") == "3 (três)"
     assert edge("no prazo de 5 (cinco), contados", "5 (cinco)") == "5 (cinco)"
+
+
+def test_table_cell_widens_a_span_in_a_table_row_to_its_cell_and_leaves_prose_alone():
+    text = ("Feira | Local | Horário\nFeira do Jardim | Rua das Acácias, entre os nºs 100 e 400 | 15h às 21h\n"
+            "A feira fica na Rua das Acácias, perto da praça.")
+    def cell(piece, at=0):
+        start = text.index(piece, at)
+        return text[slice(*table_cell(text, start, start + len(piece)))]
+
+    assert cell("Rua das Acácias") == "Rua das Acácias, entre os nºs 100 e 400"
+    assert cell("21h") == "15h às 21h"  # the last cell of its row
+    assert cell("Feira do Jardim") == "Feira do Jardim"  # already the whole cell
+    assert cell("Rua das Acácias", text.index("A feira")) == "Rua das Acácias"  # prose: unchanged
+    start = text.index("Jardim")  # a span across cells is not a cell's: unchanged
+    assert table_cell(text, start, text.index("Acácias") + 7) == (start, text.index("Acácias") + 7)
 
 
 def test_locate_answer_at_its_offset_elsewhere_folded_or_not_at_all():
