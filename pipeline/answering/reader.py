@@ -119,7 +119,9 @@ def adapter_version(adapter: Path | None) -> str:
 
 
 def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
-    """``[start, end)`` widened to whole words and stripped of punctuation and spaces at both edges."""
+    """``[start, end)`` widened to whole words and stripped of punctuation and spaces at both edges; a bracket is
+    never left without its pair, a number or percentage keeps its written-out form ("50 (cinquenta)"), a
+    written-out count the word it counts ("50 (cinquenta) dias") and an amount its "R$"."""
     while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
         start -= 1
     while end < len(text) and end > 0 and text[end].isalnum() and text[end - 1].isalnum():
