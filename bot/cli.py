@@ -159,7 +159,6 @@ def cmd_eval(args) -> int:
     from pipeline.evaluation.answers import evaluate_answers  # the answerer and the index: not for --help
     from pipeline.evaluation.retrieval import evaluate_retrieval
 
-
     evaluate = evaluate_retrieval if args.target == "retrieval" else evaluate_answers
     try:
         extra = {"unanswerable": args.unanswerable} if args.target == "answers" and args.unanswerable else {}

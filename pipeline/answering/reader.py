@@ -54,9 +54,11 @@ _CELL_OR_LINE = re.compile(r"\n|\s\|\s")  # an answer never runs across lines or
 _CELL_SEPARATOR = " | "
 _PUNCT_EDGE = " \t\n,;:.()[]\"'“”‘’-–—/"
 _BRACKETS = (("(", ")"), ("[", "]"), ("“", "”"))
-_NUMBER_BEFORE = re.compile(r"(?:R\$ )?\d[\d.,]*\s?$")  # the figure a parenthesis spells out: "4 (quatro)"
+_CLOSING_OF = dict(_BRACKETS)
+_OPENING_OF = {closing: opening for opening, closing in _BRACKETS}
+_NUMBER_BEFORE = re.compile(r"\d[\d.,]*\s?$")  # the figure a parenthesis spells out: "4 (quatro)"
 # A count written out ("12 (doze)") is completed by the word it counts ("12 (doze) meses"), never a sum of money
-_COUNT_AT_END = re.compile(r"\d[\d.,]*\s?\((?=[^\W\d])[^()\n]{1,60}\)$")
+_COUNT_AT_END = re.compile(r"\d[\d.,]*" + _SPELLED.pattern + "$")
 _MONEY_SPELLED = re.compile(r"\b(?:reais|real|centavos?)\)$")
 _NEXT_WORD = re.compile(r" ([^\W\d_]{3,})\b")
 
@@ -151,14 +153,14 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
         start -= 3
     while start < end and text[start] in _PUNCT_EDGE:
         # keep an opening bracket or quote whose closing one is inside the span ("(49) 3581-2047")
-        closing = dict(_BRACKETS).get(text[start])
+        closing = _CLOSING_OF.get(text[start])
         if closing and closing in text[start + 1:end]:
             break
         start += 1
     while end > start and text[end - 1] in _PUNCT_EDGE:
         # keep a closing bracket or quote whose opening one is inside the span ("50 (cinquenta)")
         closing = text[end - 1]
-        opening = {c: o for o, c in _BRACKETS}.get(closing)
+        opening = _OPENING_OF.get(closing)
         if opening and opening in text[start:end - 1]:
             break
         end -= 1
