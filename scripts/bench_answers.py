@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 
 from pipeline.llm.prompt import build_messages  # noqa: E402
 from pipeline.answering.answer import Answerer  # noqa: E402
+from pipeline.answering.reader import SHIPPED_ADAPTER  # noqa: E402
 from pipeline.evaluation.answers import OFF_TOPIC_QUESTIONS, article_split, build_squad_retriever, score_answers  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.evaluation.squad import load_squad  # noqa: E402
@@ -374,7 +375,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate", action="store_true",
                         help="fit the reader's abstention model on held-out SQuAD-pt articles, save it and exit")
     parser.add_argument("--abstention-out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "pipeline" / "reader_adapter" / "abstention.json",
+                        default=SHIPPED_ADAPTER / "abstention.json",
                         help="where --calibrate saves the model (default: beside the shipped adapter)")
     parser.add_argument("--citizen", type=Path, default=Path(__file__).with_name("bench_data") / "citizen")
     parser.add_argument("--json", type=Path, help="also write the results here")
