@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.documents.chunking import _LEVELS, _lines, _marker, _table_rows, split_sentences
+from pipeline.documents.chunking import _LEVELS, PATH_ORDER, _lines, _marker, _table_rows, split_sentences
 
 MAX_HEADING_CHARS = 80
 MAX_QUOTE_CHARS = 400
@@ -82,7 +82,7 @@ def section_at(chunk, offset: int) -> str:
         levels[level] = label
     clipped = _clip_heading(heading, getattr(chunk, "title", "")) if heading else ""
     parts = [clipped] if clipped else []
-    parts += [levels[k] for k in (*_LEVELS, "item") if k in levels]
+    parts += [levels[k] for k in PATH_ORDER if k in levels]
     return " > ".join(parts)
 
 

@@ -50,6 +50,9 @@ _MARKER = re.compile(
     r"|(?P<ali>[a-z])\)\s"
     r"|(?P<item>\d{1,2}(?:\.\d{1,2})+)\.?\s")
 _LEVELS = ("art", "par", "inc", "ali")  # an item of an edital sits beside this hierarchy, not in it
+# a label names the item first: an item starts its own numbering (it clears the article's levels), so the incisos
+# and alíneas found with it are the item's own ("item 8.1 > inciso IV")
+PATH_ORDER = ("item", *_LEVELS)
 _CELLS = re.compile(r"\s*\|\s*|\t+|\s{2,}")
 _SEPARATOR_ROW = re.compile(r"^[\s|:+=-]+$")
 
@@ -225,7 +228,7 @@ def _text_units(text: str, start: int, end: int, lines: list[tuple[int, int]], m
 
 
 def _path(heading: str, levels: dict[str, str]) -> str:
-    return " > ".join(p for p in (heading, *(levels.get(k, "") for k in (*_LEVELS, "item"))) if p)
+    return " > ".join(p for p in (heading, *(levels.get(k, "") for k in PATH_ORDER)) if p)
 
 
 def _marked_levels(levels: dict[str, str], level: str, label: str) -> dict[str, str]:

@@ -29,6 +29,18 @@ Alvará de funcionamento | ano | 120,00
 """
 
 
+EDITAL = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
+
+8. DA MATRÍCULA
+8.1 Para a matrícula, o candidato deve apresentar:
+I – certidão de nascimento;
+II – histórico escolar;
+III – comprovante de residência;
+IV – 2 (duas) fotos 3x4 recentes.
+8.2 A matrícula será feita na secretaria do campus.
+"""
+
+
 def _doc(name: str, text: str) -> Document:
     return Document(name=name, title=text.splitlines()[0], text=text, path=None, sha256="")
 
@@ -94,3 +106,16 @@ def test_a_very_long_sentence_is_clipped_around_the_answer():
     at = text.index("R$ 80,00")
     quote = supporting_quote(chunk, at, at + 8)
     assert "R$ 80,00" in quote.text and quote.text.startswith("…") and len(quote.text) <= 402
+
+
+def test_an_inciso_of_an_edital_item_is_labelled_under_its_item():
+    chunk, at = _chunk_with(EDITAL, "2 (duas) fotos")
+    quote = supporting_quote(chunk, at, at + len("2 (duas) fotos"))
+    assert quote.text == "IV – 2 (duas) fotos 3x4 recentes."
+    assert quote.section.endswith("item 8.1 > inciso IV")
+
+
+def test_a_chunk_path_names_the_item_before_its_inciso():
+    pieces = chunk_document(_doc("e", EDITAL), max_chars=60)
+    inciso = next(c for c in pieces if c.text.lstrip().startswith("IV"))
+    assert inciso.section.endswith("item 8.1 > inciso IV")
