@@ -36,6 +36,7 @@ import numpy as np
 
 from pipeline.answering.answerability import load_for
 from pipeline.core.text import FUNCTION_WORDS, fold
+from pipeline.documents.chunking import _MARKER
 from pipeline.llm.adapters import adapter_kind
 from pipeline.search.e5 import embedded_e5_dir
 from pipeline.serving.versions import serving_adapter
@@ -167,6 +168,25 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def past_marker(text: str, start: int, end: int) -> tuple[int, int]:
+    """A span that opens a line with its structural marker ("Art. 6º", "§ 2º", "IV –", "b)", "8.1") starts after
+    it: the marker is where the answer sits (the citation names it), not part of what it says. A span that is only
+    the marker is returned unchanged."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    if text[line_start:start].strip() or _CELL_SEPARATOR in text[line_start:len(text) if line_end < 0 else line_end]:
+        return start, end  # not at the head of its line, or a table row (its cells are the answer)
+    marker = _MARKER.match(text, start, end)
+    if marker is None:
+        return start, end
+    after = marker.end()
+    while after < end and text[after] in _PUNCT_EDGE:
+        after += 1
+    if marker.lastgroup == "item" and not text[after:after + 1].isupper():
+        return start, end  # "10.5 milhões": a figure, not an item's number ("8.1 Para a matrícula")
+    return (after, end) if after < end else (start, end)
+
+
 def table_cell(text: str, start: int, end: int) -> tuple[int, int]:
     """A span inside a table row (cells joined by " | ", as documents are read) widened to its whole cell: a
     table's answer is a cell ("Rua das Acácias" -> "Rua das Acácias, entre os nºs 100 e 400"). Anything else is
@@ -282,7 +302,7 @@ class SpanReader:
         for score, passage, start, end in candidates:
             null = nulls[position[passage]] if self.per_passage_null else null_all
             text = passages[passage]
-            start, end = table_cell(text, *words_edge(text, start, end))
+            start, end = table_cell(text, *past_marker(text, *words_edge(text, start, end)))
             if end <= start or (passage, start, end) in seen or _CELL_OR_LINE.search(text, start, end):
                 continue
             if any(p == passage and start < e and s < end for p, s, e in exclude):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader, base_model, table_cell, words_edge
+from pipeline.answering.reader import SHIPPED_ADAPTER, SpanReader, base_model, past_marker, table_cell, words_edge
 from pipeline.training.reader_train import (QAExample, ReaderTrainArgs, featurize, hard_negatives, locate_answer, main,
                                    reader_loss, save_adapter)
 
@@ -73,6 +73,24 @@ def test_table_cell_widens_a_span_in_a_table_row_to_its_cell_and_leaves_prose_al
     assert cell("Rua das Acácias", text.index("A feira")) == "Rua das Acácias"  # prose: unchanged
     start = text.index("Jardim")  # a span across cells is not a cell's: unchanged
     assert table_cell(text, start, text.index("Acácias") + 7) == (start, text.index("Acácias") + 7)
+
+
+def test_past_marker_drops_the_structural_marker_that_opens_a_line_and_nothing_else():
+    text = ("Art. 6º A inscrição será feita no CRAS do bairro.\nII – gestantes e puérperas;\n§ 2º O prazo é de 10 dias."
+            "\n8.1 Para a matrícula, leve duas fotos.\n10.5 milhões de pessoas\n2.1 Técnico | Integral | 40\n"
+            "conforme o Art. 5º desta portaria")
+    def span(piece):
+        start = text.index(piece)
+        return text[slice(*past_marker(text, start, start + len(piece)))]
+
+    assert span("Art. 6º A inscrição será feita no CRAS") == "A inscrição será feita no CRAS"
+    assert span("II – gestantes e puérperas") == "gestantes e puérperas"
+    assert span("§ 2º O prazo é de 10 dias") == "O prazo é de 10 dias"
+    assert span("8.1 Para a matrícula") == "Para a matrícula"
+    assert span("Art. 6º") == "Art. 6º"  # only the marker: it is the answer
+    assert span("10.5 milhões") == "10.5 milhões"  # a figure, not an item's number
+    assert span("2.1 Técnico") == "2.1 Técnico"  # a table row: its cell decides
+    assert span("Art. 5º desta portaria") == "Art. 5º desta portaria"  # a reference inside a sentence
 
 
 def test_locate_answer_at_its_offset_elsewhere_folded_or_not_at_all():
