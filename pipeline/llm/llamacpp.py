@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -47,6 +48,16 @@ N_CTX = 2048  # the prompt holds a few retrieved passages: 4 x ~250 tokens + ins
 _cache: dict[str, "LlamaCppLLM"] = {}
 _cache_lock = threading.Lock()
 _params_lock = threading.Lock()
+
+
+@atexit.register
+def _close_cached() -> None:
+    """Free the process's cached models while llama_cpp is still whole: left to the interpreter's teardown,
+    ``Llama.__del__`` runs after llama_cpp's own functions are gone and prints a TypeError on exit."""
+    with _cache_lock:
+        for llm in _cache.values():
+            llm.llama.close()
+        _cache.clear()
 
 
 def _import_llama():
