@@ -168,13 +168,18 @@ def words_edge(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the line(s) holding ``[start, end)`` begin and end (without their newlines)."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
 def past_marker(text: str, start: int, end: int) -> tuple[int, int]:
     """A span that opens a line with its structural marker ("Art. 6º", "§ 2º", "IV –", "b)", "8.1") starts after
     it: the marker is where the answer sits (the citation names it), not part of what it says. A span that is only
     the marker is returned unchanged."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", start)
-    if text[line_start:start].strip() or _CELL_SEPARATOR in text[line_start:len(text) if line_end < 0 else line_end]:
+    line_start, line_end = _line_bounds(text, start, end)
+    if text[line_start:start].strip() or _CELL_SEPARATOR in text[line_start:line_end]:
         return start, end  # not at the head of its line, or a table row (its cells are the answer)
     marker = _MARKER.match(text, start, end)
     if marker is None:
@@ -191,9 +196,7 @@ def table_cell(text: str, start: int, end: int) -> tuple[int, int]:
     """A span inside a table row (cells joined by " | ", as documents are read) widened to its whole cell: a
     table's answer is a cell ("Rua das Acácias" -> "Rua das Acácias, entre os nºs 100 e 400"). Anything else is
     returned unchanged."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    line_start, line_end = _line_bounds(text, start, end)
     if _CELL_SEPARATOR not in text[line_start:line_end] or _CELL_SEPARATOR in text[start:end]:
         return start, end
     before = text.rfind(_CELL_SEPARATOR, line_start, start)
