@@ -21,8 +21,11 @@ import shutil
 from pathlib import Path
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-#: files kept beside the reader's adapter; the first adapter's are copied
-COMPANIONS = ("rehearsal.jsonl", "abstention.json", "README.md")
+#: files kept beside the reader's adapter that still hold for the average: the first adapter's are copied. Its
+#: abstention.json is not: it was calibrated on the first adapter's scores (refit it with
+#: ``scripts/bench_answers.py --calibrate --abstention-out OUTPUT/abstention.json``; until then the reader abstains
+#: by its no-answer margin), and its README describes another model.
+COMPANIONS = ("rehearsal.jsonl",)
 
 
 def _config(folder: Path) -> dict:
@@ -85,9 +88,11 @@ def main(argv=None) -> None:
     parser.add_argument("--weight", type=float, default=0.5, help="weight of the first adapter (default 0.5)")
     args = parser.parse_args(argv)
     try:
-        print(average_adapters(args.first, args.second, args.output, args.weight))
+        output = average_adapters(args.first, args.second, args.output, args.weight)
     except ValueError as exc:
         parser.error(str(exc))
+    print(f"{output}\nrefit its abstention: READER_ADAPTER={output} python scripts/bench_answers.py --calibrate "
+          f"--abstention-out {output / 'abstention.json'}")
 
 
 if __name__ == "__main__":

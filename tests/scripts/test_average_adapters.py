@@ -66,3 +66,12 @@ def test_adapters_of_different_shapes_or_kinds_are_refused_and_nothing_is_writte
     with pytest.raises(ValueError, match="exists"):
         average_adapters(first, first, tmp_path / "a")
     assert not (tmp_path / "soup").exists() and not (tmp_path / "soup.partial").exists()
+
+
+def test_the_rehearsal_sample_comes_along_but_not_the_first_adapters_abstention_model(tmp_path):
+    first, second = adapter(tmp_path / "a", 1), adapter(tmp_path / "b", 2)
+    (first / "rehearsal.jsonl").write_text('{"question": "q"}\n', encoding="utf-8")
+    (first / "abstention.json").write_text("{}", encoding="utf-8")  # calibrated on the first adapter's scores
+    out = average_adapters(first, second, tmp_path / "soup")
+    assert (out / "rehearsal.jsonl").read_text(encoding="utf-8") == '{"question": "q"}\n'
+    assert not (out / "abstention.json").exists()
