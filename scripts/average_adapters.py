@@ -3,7 +3,7 @@
 Two adapters trained one after the other (a pass continued from the previous one) sit in the same basin; the mean
 of their weight deltas is one model that often holds better on unseen data than either, at no cost when reading.
 The mean of two low-rank deltas is itself low-rank: the ranks are concatenated (``A`` stacked, ``B`` side by side,
-each weighted), so ``w·ΔA + (1-w)·ΔB`` is represented exactly at rank ``r_a + r_b``; ``lora_alpha`` grows with the
+each weighted), so ``w·Δfirst + (1-w)·Δsecond`` is represented exactly at twice the rank; ``lora_alpha`` grows with the
 rank so that the scaling ``alpha / r`` stays the same. Whole modules saved beside the LoRA weights (the reader's
 ``qa_outputs`` head) are averaged.
 

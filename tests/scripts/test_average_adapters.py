@@ -35,7 +35,8 @@ def adapter(folder: Path, seed: int, **lora) -> Path:
 
 
 def merged_state(folder: Path) -> dict:
-    return {k: v.detach().clone() for k, v in PeftModel.from_pretrained(base(), folder).merge_and_unload().state_dict().items()}
+    merged = PeftModel.from_pretrained(base(), folder).merge_and_unload()
+    return {k: v.detach().clone() for k, v in merged.state_dict().items()}
 
 
 @pytest.mark.parametrize("weight", [0.5, 0.3])
