@@ -4,8 +4,8 @@ Two adapters trained one after the other (a pass continued from the previous one
 of their weight deltas is one model that often holds better on unseen data than either, at no cost when reading.
 The mean of two low-rank deltas is itself low-rank: the ranks are concatenated (``A`` stacked, ``B`` side by
 side, each weighted), so ``w·Δfirst + (1-w)·Δsecond`` is represented exactly at twice the rank; ``lora_alpha``
-grows with the rank so that the scaling ``alpha / r`` stays the same. Whole modules saved beside the LoRA weights (the reader's
-``qa_outputs`` head) are averaged.
+grows with the rank so that the scaling ``alpha / r`` stays the same. Whole modules saved beside the LoRA weights
+(the reader's ``qa_outputs`` head) are averaged.
 
     python scripts/average_adapters.py pipeline/answering/reader_adapter pass5/ soup/ [--weight 0.5]
 
