@@ -1,7 +1,7 @@
 """Average two LoRA adapters of the same model into one (a weight "soup"), exactly.
 
 Two adapters trained one after the other (a pass continued from the previous one) sit in the same basin; the mean
-of their weight deltas is one model that often holds better on unseen data than either, at no cost when reading.
+of their weight deltas is one model that may hold better on unseen data than either, at no cost when reading.
 The mean of two low-rank deltas is itself low-rank: the ranks are concatenated (``A`` stacked, ``B`` side by
 side, each weighted), so ``w·Δfirst + (1-w)·Δsecond`` is represented exactly at twice the rank; ``lora_alpha``
 grows with the rank so that the scaling ``alpha / r`` stays the same. Whole modules saved beside the LoRA weights
