@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.documents.chunking import _LEVELS, PATH_ORDER, _lines, _marker, _table_rows, split_sentences
+from pipeline.documents.chunking import (_LEVELS, PATH_ORDER, _lines, _marker, _table_rows, section_titles,
+                                         split_sentences)
 
 MAX_HEADING_CHARS = 80
 MAX_QUOTE_CHARS = 400
@@ -66,10 +67,17 @@ def section_at(chunk, offset: int) -> str:
     """The label of the place of ``offset`` (chunk-relative): the chunk's own path, updated by every
     structural marker on the lines before it, under the chunk's heading (clipped)."""
     heading, levels = _section_parts(chunk.section or "")
+    heading = getattr(chunk, "section_title", "") or heading  # the section's own title, where the document has one
     text = chunk.text
+    titles, after_title = set(section_titles(text)), False
     for s, e in _lines(text, 0, len(text)):
         if s > offset:
             break
+        if (s, e) in titles:  # "8. DA MATRÍCULA" above its items: the section from here on
+            name = " ".join(text[s:e].split())
+            heading, levels, after_title = (f"{heading} — {name}" if after_title else name), {}, True
+            continue
+        after_title = False
         marker = _marker(text, s, e)
         if marker is None:
             continue

@@ -70,6 +70,9 @@ class Chunk:
     section: str = ""  # path: heading > Art. > § > inciso > alínea (or item of an edital)
     context: str = ""  # indexed before the text but outside the span: a split table's repeated header
     page: int = 0  # page the chunk starts on (PDF, paged DOCX), for citations ("p. 4"); 0: no pages
+    # the title in capitals of the section the chunk starts in, where a document writes it right above the
+    # section's items ("8. DA MATRÍCULA" / "8.1. Para a matrícula…"): for citations only, not indexed
+    section_title: str = ""
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -205,8 +208,42 @@ def _units(text: str, max_chars: int) -> list[tuple[int, int, str, str]]:
         if len(lines) <= 3 and all(_marker(text, s, e) is None and _is_heading(text, s, e) for s, e in lines):
             units.extend((s, e, "heading", "") for s, e in lines)
             continue
+        # A title in capitals right above its items ("8. DA MATRÍCULA" over "8.1. Para a matrícula…", no blank
+        # line between) names the section from there on, but packs with the text like any line (splitting chunks
+        # at every such title made them too short to read, measured on scripts/bench_data/citizen_dev).
+        lead = _leading_titles(text, lines)
+        if lead:  # one unit, as the lines were before: the chunks are cut where they were without titles
+            units.append((lines[0][0], lines[lead - 1][1], "title", ""))
+            start, lines = lines[lead][0], lines[lead:]
         units.extend(_text_units(text, start, end, lines, max_chars))
     return units
+
+
+def _is_title(text: str, start: int, end: int) -> bool:
+    """A heading line written in capitals ("8. DA MATRÍCULA", "CAPÍTULO II", "DAS INSCRIÇÕES")."""
+    letters = [c for c in text[start:end] if c.isalpha()]
+    return (len(letters) >= 3 and all(c.isupper() for c in letters) and _marker(text, start, end) is None
+            and _is_heading(text, start, end))
+
+
+def _leading_titles(text: str, lines: list[tuple[int, int]]) -> int:
+    """How many of ``lines``' first lines (at most two) are titles in capitals directly followed by a line
+    that opens with a structural marker; 0 when they are not (prose, a signature, a lone title)."""
+    lead = 0
+    while lead < min(2, len(lines) - 1) and _is_title(text, *lines[lead]):
+        lead += 1
+    return lead if lead and _marker(text, *lines[lead]) is not None else 0
+
+
+def section_titles(text: str) -> list[tuple[int, int]]:
+    """The lines of ``text`` that :func:`chunk_document` takes for titles above their items (a paragraph's first
+    lines in capitals, then a line with a structural marker; never in a table)."""
+    titles = []
+    for start, end in split_paragraphs(text):
+        lines = _lines(text, start, end)
+        if _table_rows(text, lines) is None:
+            titles.extend(lines[:_leading_titles(text, lines)])
+    return titles
 
 
 def _text_units(text: str, start: int, end: int, lines: list[tuple[int, int]], max_chars: int
@@ -254,6 +291,7 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
     current_section, current_context = "", ""
     heading_start: int | None = None  # start of the headings waiting for their first paragraph
     current_is_table = False
+    section_title = current_title = ""
 
     def flush() -> None:
         nonlocal current
@@ -261,7 +299,7 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
             s, e = current
             chunks.append(Chunk(id=f"{doc.name}:{s}-{e}", document=doc.name, title=doc.title, text=text[s:e],
                                 start=s, end=e, section=current_section, context=current_context,
-                                page=doc.page_at(s)))
+                                page=doc.page_at(s), section_title=current_title))
         current = None
 
     for start, end, kind, context in _units(text, max_chars):
@@ -271,8 +309,10 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
             # Consecutive headings ("CAPÍTULO II" then "Das Bolsas") name one section together.
             heading = f"{heading} — {name}" if heading_start is not None else name
             heading_start = start if heading_start is None else heading_start
-            levels, current_is_table = {}, False
+            levels, current_is_table, section_title = {}, False, ""
             continue
+        if kind == "title":  # names the section from here on ("CAPÍTULO II — DAS INSCRIÇÕES"); packed like text
+            section_title = " — ".join(" ".join(line.split()) for line in text[start:end].splitlines() if line.strip())
         marker = _marker(text, start, end) if kind == "text" else None
         if marker is not None:
             levels = _marked_levels(levels, *marker)
@@ -284,15 +324,16 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
         if heading_start is not None:  # headings open the next chunk: their words help retrieval
             flush()
             current, current_section, current_context, heading_start = [heading_start, end], section, context, None
+            current_title = section_title
         elif (current is not None and end - current[0] <= max_chars and not new_article and not context
               and not current_context):
             current[1] = end
         else:
             flush()
-            current, current_section, current_context = [start, end], section, context
+            current, current_section, current_context, current_title = [start, end], section, context, section_title
         current_is_table = kind == "table"
     flush()
     if heading_start is not None:  # headings at the very end of the document
-        current, current_section, current_context = [heading_start, len(text.rstrip())], heading, ""
+        current, current_section, current_context, current_title = [heading_start, len(text.rstrip())], heading, "", ""
         flush()
     return chunks

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +127,7 @@ def paragraph_chunks(corpus: SquadCorpus):
             chunks.append(Chunk(id=f"squad:{i}", document=name, title=name, text=text, start=0, end=len(text)))
             continue
         doc = Document(name=f"squad:{i}", title=name, text=text, path=Path(f"squad-{i}.txt"), sha256="")
-        chunks += [Chunk(id=c.id, document=name, title=name, text=c.text, start=c.start, end=c.end,
-                         section=c.section, context=c.context) for c in chunk_document(doc, max_chars=CHUNK_CHARS)]
+        chunks += [replace(c, document=name, title=name) for c in chunk_document(doc, max_chars=CHUNK_CHARS)]
     return chunks
 
 

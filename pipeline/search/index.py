@@ -130,6 +130,8 @@ def _content_hash(embedding_model: str, entries: list[dict], chunks: list[Chunk]
     digest = hashlib.sha256(f"{FORMAT}|{embedding_model}".encode())
     for chunk in chunks:
         digest.update(f"\0{chunk.id}\0{chunk.section}\0{chunk.context}\0{chunk.text}".encode())
+        if chunk.section_title:  # not indexed, but kept with the chunk for its citations
+            digest.update(f"\0{chunk.section_title}".encode())
     for entry in entries:
         digest.update(f"\0{entry['kind']}\0{entry['chunk_id']}\0{entry['text']}".encode())
     return digest.hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.documents.chunking import Chunk, chunk_document
 from pipeline.answering.citation import heading_lines, section_at, supporting_quote, table_header_lines
 from pipeline.documents.text import Document
@@ -119,3 +121,33 @@ def test_a_chunk_path_names_the_item_before_its_inciso():
     pieces = chunk_document(_doc("e", EDITAL), max_chars=60)
     inciso = next(c for c in pieces if c.text.lstrip().startswith("IV"))
     assert inciso.section.endswith("item 8.1 > inciso IV")
+
+
+SECTIONED = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
+
+INSTITUTO FEDERAL DE EDUCAÇÃO, CIÊNCIA E TECNOLOGIA DO PLANALTO SERRANO
+
+2. DAS INSCRIÇÕES
+2.1 As inscrições serão feitas pela internet.
+2.2 A taxa de inscrição é de R$ 30,00.
+
+CAPÍTULO III
+DA MATRÍCULA
+3.1 Para a matrícula, o candidato deve apresentar:
+I – certidão de nascimento;
+II – 2 (duas) fotos 3x4 recentes.
+"""
+
+
+@pytest.mark.parametrize("max_chars", [900, 60])
+def test_an_item_is_labelled_with_the_title_of_its_section_not_the_documents_header(max_chars):
+    chunks = chunk_document(_doc("e", SECTIONED), max_chars=max_chars)
+
+    def label(needle):
+        chunk = next(c for c in chunks if needle in c.text)
+        at = chunk.text.index(needle)
+        return supporting_quote(chunk, at, at + len(needle)).section
+
+    assert label("R$ 30,00") == "2. DAS INSCRIÇÕES > item 2.2"
+    assert label("2 (duas) fotos") == "CAPÍTULO III — DA MATRÍCULA > item 3.1 > inciso II"
+    assert label("pela internet") == "2. DAS INSCRIÇÕES > item 2.1"

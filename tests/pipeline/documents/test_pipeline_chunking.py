@@ -137,3 +137,39 @@ def test_a_long_table_is_split_by_rows_with_its_header_repeated():
     assert [c for c in chunks if c.text == "Depois da tabela vem texto."][0].context == ""
     whole = [c for c in _edital_chunks(900) if c.text.startswith("Cargo")]
     assert len(whole) == 1 and whole[0].text.endswith("Motorista | 2 | R$ 50,00")
+
+
+SECTIONED = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
+
+INSTITUTO FEDERAL DE EDUCAÇÃO, CIÊNCIA E TECNOLOGIA DO PLANALTO SERRANO
+
+2. DAS INSCRIÇÕES
+2.1 As inscrições serão feitas pela internet.
+2.2 A taxa de inscrição é de R$ 30,00.
+
+AVISO IMPORTANTE
+O prazo poderá ser prorrogado.
+
+CAPÍTULO III
+DA MATRÍCULA
+3.1 Para a matrícula, o candidato deve apresentar:
+I – certidão de nascimento;
+II – 2 (duas) fotos 3x4 recentes.
+"""
+
+
+@pytest.mark.parametrize("max_chars", [900, 60])
+def test_a_title_in_capitals_above_its_items_names_their_section_without_changing_the_chunks(max_chars):
+    chunks = chunk_document(make_doc(SECTIONED), max_chars=max_chars)
+    title_of = {line: c.section_title for c in chunks for line in c.text.splitlines()}
+    if max_chars == 60:  # each item in a chunk of its own: every chunk knows the title it starts under
+        assert title_of["2.2 A taxa de inscrição é de R$ 30,00."] == "2. DAS INSCRIÇÕES"
+        assert title_of["II – 2 (duas) fotos 3x4 recentes."] == "CAPÍTULO III — DA MATRÍCULA"
+        # capitals over prose are no title: the paragraph under them stays in the section before
+        assert title_of["O prazo poderá ser prorrogado."] == "2. DAS INSCRIÇÕES"
+    # the title is kept for citations only: boundaries and (indexed) sections are those of the same text
+    # without titles (the title lines in small letters, which no rule takes for a title)
+    plain = SECTIONED.replace("2. DAS INSCRIÇÕES", "2. das inscrições").replace("CAPÍTULO III\nDA", "capítulo iii\nda")
+    baseline = chunk_document(make_doc(plain), max_chars=max_chars)
+    assert [(c.start, c.end, c.section) for c in chunks] == [(c.start, c.end, c.section) for c in baseline]
+    assert not any(c.section_title for c in baseline) and any(c.section_title for c in chunks)
