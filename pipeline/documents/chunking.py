@@ -312,7 +312,8 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
             levels, current_is_table, section_title = {}, False, ""
             continue
         if kind == "title":  # names the section from here on ("CAPÍTULO II — DAS INSCRIÇÕES"); packed like text
-            section_title = " — ".join(" ".join(line.split()) for line in text[start:end].splitlines() if line.strip())
+            section_title = " — ".join(" ".join(line.split()) for line in text[start:end].splitlines()
+                                       if line.strip())
         marker = _marker(text, start, end) if kind == "text" else None
         if marker is not None:
             levels = _marked_levels(levels, *marker)

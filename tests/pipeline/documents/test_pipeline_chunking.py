@@ -169,7 +169,8 @@ def test_a_title_in_capitals_above_its_items_names_their_section_without_changin
         assert title_of["O prazo poderá ser prorrogado."] == "2. DAS INSCRIÇÕES"
     # the title is kept for citations only: boundaries and (indexed) sections are those of the same text
     # without titles (the title lines in small letters, which no rule takes for a title)
-    plain = SECTIONED.replace("2. DAS INSCRIÇÕES", "2. das inscrições").replace("CAPÍTULO III\nDA", "capítulo iii\nda")
+    plain = (SECTIONED.replace("2. DAS INSCRIÇÕES", "2. das inscrições")
+             .replace("CAPÍTULO III\nDA", "capítulo iii\nda"))
     baseline = chunk_document(make_doc(plain), max_chars=max_chars)
     assert [(c.start, c.end, c.section) for c in chunks] == [(c.start, c.end, c.section) for c in baseline]
     assert not any(c.section_title for c in baseline) and any(c.section_title for c in chunks)
