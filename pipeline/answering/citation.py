@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.documents.chunking import (_LEVELS, PATH_ORDER, _lines, _marker, _table_rows, section_titles,
-                                         split_sentences)
+from pipeline.documents.chunking import (PATH_ORDER, _lines, _marked_levels, _marker, _table_rows, section_titles,
+                                         split_sentences, title_name)
 
 MAX_HEADING_CHARS = 80
 MAX_QUOTE_CHARS = 400
@@ -69,25 +69,18 @@ def section_at(chunk, offset: int) -> str:
     heading, levels = _section_parts(chunk.section or "")
     heading = getattr(chunk, "section_title", "") or heading  # the section's own title, where the document has one
     text = chunk.text
-    titles, after_title = set(section_titles(text)), False
+    titles, title_end = dict(section_titles(text)), -1
     for s, e in _lines(text, 0, len(text)):
         if s > offset:
             break
-        if (s, e) in titles:  # "8. DA MATRÍCULA" above its items: the section from here on
-            name = " ".join(text[s:e].split())
-            heading, levels, after_title = (f"{heading} — {name}" if after_title else name), {}, True
+        if s < title_end:  # a later line of the title just read
             continue
-        after_title = False
+        if s in titles:  # "8. DA MATRÍCULA" above its items: the section from here on
+            heading, levels, title_end = title_name(text, s, titles[s]), {}, titles[s]
+            continue
         marker = _marker(text, s, e)
-        if marker is None:
-            continue
-        level, label = marker
-        if level in _LEVELS:
-            for lower in _LEVELS[_LEVELS.index(level):]:
-                levels.pop(lower, None)
-        if level in ("art", "item"):
-            levels = {}
-        levels[level] = label
+        if marker is not None:
+            levels = _marked_levels(levels, *marker)
     clipped = _clip_heading(heading, getattr(chunk, "title", "")) if heading else ""
     parts = [clipped] if clipped else []
     parts += [levels[k] for k in PATH_ORDER if k in levels]

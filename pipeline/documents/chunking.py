@@ -236,14 +236,14 @@ def _leading_titles(text: str, lines: list[tuple[int, int]]) -> int:
 
 
 def section_titles(text: str) -> list[tuple[int, int]]:
-    """The lines of ``text`` that :func:`chunk_document` takes for titles above their items (a paragraph's first
-    lines in capitals, then a line with a structural marker; never in a table)."""
-    titles = []
-    for start, end in split_paragraphs(text):
-        lines = _lines(text, start, end)
-        if _table_rows(text, lines) is None:
-            titles.extend(lines[:_leading_titles(text, lines)])
-    return titles
+    """The spans of ``text`` that :func:`chunk_document` takes for section titles above their items (one span per
+    title, its lines together): the same units, so the two never disagree."""
+    return [(start, end) for start, end, kind, _ in _units(text, len(text) + 1) if kind == "title"]
+
+
+def title_name(text: str, start: int, end: int) -> str:
+    """The name of the title at ``text[start:end]``, its lines joined ("CAPÍTULO III — DA MATRÍCULA")."""
+    return " — ".join(" ".join(line.split()) for line in text[start:end].splitlines() if line.strip())
 
 
 def _text_units(text: str, start: int, end: int, lines: list[tuple[int, int]], max_chars: int
@@ -312,8 +312,7 @@ def chunk_document(doc: Document, *, max_chars: int = 900) -> list[Chunk]:
             levels, current_is_table, section_title = {}, False, ""
             continue
         if kind == "title":  # names the section from here on ("CAPÍTULO II — DAS INSCRIÇÕES"); packed like text
-            section_title = " — ".join(" ".join(line.split()) for line in text[start:end].splitlines()
-                                       if line.strip())
+            section_title = title_name(text, start, end)
         marker = _marker(text, start, end) if kind == "text" else None
         if marker is not None:
             levels = _marked_levels(levels, *marker)
