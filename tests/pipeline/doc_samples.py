@@ -8,6 +8,7 @@
 - :func:`broken_pdf` — a PDF cut in the middle.
 - :func:`portaria_docx` — a heading, paragraphs, a table and a page header that is not content.
 - :func:`bolsas_html` — navigation, a sidebar and a footer around the content (a heading, paragraphs, a table).
+- ``SECTIONED_EDITAL`` — plain text: section titles in capitals right above their items.
 """
 
 from __future__ import annotations
@@ -35,6 +36,26 @@ SCHEDULE = [("Etapa", "Data"), ("Inscrições", "1º a 15 de março de 2025"), (
             ("Resultado final", "30 de maio de 2025")]
 TABLE = [["Cargo", "Vagas", "Salário"], ["Agente administrativo", "12", "R$ 2.450,00"],
          ["Motorista", "4", "R$ 2.100,00"], ["Vigia", "6", "R$ 1.900,00"]]
+
+# An edital whose sections are titled in capitals right above their items (no blank line between), one title
+# on two lines, and capitals over prose that are no title: for the chunker's section titles and the citations.
+SECTIONED_EDITAL = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
+
+INSTITUTO FEDERAL DE EDUCAÇÃO, CIÊNCIA E TECNOLOGIA DO PLANALTO SERRANO
+
+2. DAS INSCRIÇÕES
+2.1 As inscrições serão feitas pela internet.
+2.2 A taxa de inscrição é de R$ 30,00.
+
+AVISO IMPORTANTE
+O prazo poderá ser prorrogado.
+
+CAPÍTULO III
+DA MATRÍCULA
+3.1 Para a matrícula, o candidato deve apresentar:
+I – certidão de nascimento;
+II – 2 (duas) fotos 3x4 recentes.
+"""
 
 
 def _frame(c, page: int, pages: int, *, width: float, height: float) -> None:

@@ -7,6 +7,7 @@ import pytest
 from pipeline.documents.chunking import Chunk, chunk_document
 from pipeline.answering.citation import heading_lines, section_at, supporting_quote, table_header_lines
 from pipeline.documents.text import Document
+from tests.pipeline.doc_samples import SECTIONED_EDITAL as SECTIONED
 
 PORTARIA = """PORTARIA Nº 34, DE 3 DE FEVEREIRO DE 2025
 
@@ -121,22 +122,6 @@ def test_a_chunk_path_names_the_item_before_its_inciso():
     pieces = chunk_document(_doc("e", EDITAL), max_chars=60)
     inciso = next(c for c in pieces if c.text.lstrip().startswith("IV"))
     assert inciso.section.endswith("item 8.1 > inciso IV")
-
-
-SECTIONED = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
-
-INSTITUTO FEDERAL DE EDUCAÇÃO, CIÊNCIA E TECNOLOGIA DO PLANALTO SERRANO
-
-2. DAS INSCRIÇÕES
-2.1 As inscrições serão feitas pela internet.
-2.2 A taxa de inscrição é de R$ 30,00.
-
-CAPÍTULO III
-DA MATRÍCULA
-3.1 Para a matrícula, o candidato deve apresentar:
-I – certidão de nascimento;
-II – 2 (duas) fotos 3x4 recentes.
-"""
 
 
 @pytest.mark.parametrize("max_chars", [900, 60])

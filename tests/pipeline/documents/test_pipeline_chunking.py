@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.documents.chunking import chunk_document, split_sentences
 from pipeline.documents.text import Document
+from tests.pipeline.doc_samples import SECTIONED_EDITAL as SECTIONED
 
 
 def make_doc(text: str, name: str = "doc") -> Document:
@@ -137,25 +138,6 @@ def test_a_long_table_is_split_by_rows_with_its_header_repeated():
     assert [c for c in chunks if c.text == "Depois da tabela vem texto."][0].context == ""
     whole = [c for c in _edital_chunks(900) if c.text.startswith("Cargo")]
     assert len(whole) == 1 and whole[0].text.endswith("Motorista | 2 | R$ 50,00")
-
-
-SECTIONED = """EDITAL Nº 47/2025 – PROCESSO SELETIVO 2026
-
-INSTITUTO FEDERAL DE EDUCAÇÃO, CIÊNCIA E TECNOLOGIA DO PLANALTO SERRANO
-
-2. DAS INSCRIÇÕES
-2.1 As inscrições serão feitas pela internet.
-2.2 A taxa de inscrição é de R$ 30,00.
-
-AVISO IMPORTANTE
-O prazo poderá ser prorrogado.
-
-CAPÍTULO III
-DA MATRÍCULA
-3.1 Para a matrícula, o candidato deve apresentar:
-I – certidão de nascimento;
-II – 2 (duas) fotos 3x4 recentes.
-"""
 
 
 @pytest.mark.parametrize("max_chars", [900, 60])
